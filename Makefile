@@ -1,0 +1,33 @@
+# minsheng — two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+WORKERS ?= 2
+
+.PHONY: run test test-fast init-db bench lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minsheng needs Python 3.11 or newer")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+init-db: $(VENV)/.installed
+	$(PY) -m bot init-db
+
+run: init-db
+	@$(PY) -m bot settings --host $(HOST) --port $(PORT)
+	$(PY) -m bot serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+# The whole suite, on SQLite + embedded Redis and on PostgreSQL + Redis.
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py --backend postgres
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,29 @@
+"""minsheng's Flask application: the WeChat edge, the CLI, configuration and wiring."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+
+from bot.config import load_config
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then ``config``; no I/O happens here."""
+    settings = load_config(overrides=config)
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    logging.getLogger("minsheng").setLevel(settings["LOG_LEVEL"].upper())
+
+    from bot import extensions
+    from bot.wechat.views import bp as wechat_bp
+    from bot.web import register_error_pages
+
+    extensions.init_app(app, settings)
+    app.register_blueprint(wechat_bp)
+    register_error_pages(app)
+    return app

@@ -1,0 +1,4 @@
+"""``python -m bot …``: the command line of minsheng."""
+from bot.cli import main
+
+main()

@@ -1,0 +1,161 @@
+"""Command line: init-db, serve, export, simulate.
+
+Each command builds the app (so configuration is validated the same way), does one job, commits once.
+Configuration errors print one line and exit with status 2.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+from flask import Flask
+
+from bot.errors import ConfigError
+
+log = logging.getLogger("minsheng.cli")
+
+
+def _app(**overrides: Any) -> Flask:
+    from bot import create_app
+
+    try:
+        return create_app(overrides or None)
+    except ConfigError as exc:
+        click.echo(f"minsheng: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@click.group()
+def cli() -> None:
+    """minsheng (民声): the backend of a government WeChat official account."""
+    _setup_logging()
+
+
+@cli.command("init-db")
+def init_db() -> None:
+    """Migrate the database to the latest schema and load the seed reply library (idempotent)."""
+    from bot.setup import initialise
+
+    app = _app()
+    with app.app_context():
+        revision, added = initialise(app)
+    click.echo(f"database at revision {revision}; {added} seed template(s) added")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def settings(host: str, port: int) -> None:
+    """Print the settings to enter in the WeChat console (公众平台 → 开发 → 基本配置) and a simulate example."""
+    app = _app()
+    cfg = app.config
+    demo = cfg["MINSHENG_ENV"] == "development"
+
+    def shown(value: str) -> str:
+        return value if demo or len(value) < 8 else value[:3] + "…" + value[-3:]
+
+    click.echo(f"""
+minsheng is starting on http://{host}:{port}
+  服务器地址(URL)              http://{host}:{port}/wechat   (use your public HTTPS address in production)
+  令牌(Token)                  {shown(cfg["WECHAT_TOKEN"])}
+  消息加解密密钥(EncodingAESKey) {shown(cfg["WECHAT_ENCODING_AES_KEY"]) or "(not set: plaintext mode only)"}
+  AppID                        {cfg["WECHAT_APP_ID"]}
+  消息加解密方式                安全模式 (safe mode) recommended
+  database                     {app.extensions["minsheng"].engine.url.render_as_string(hide_password=True)}
+  redis                        {cfg["REDIS_URL"] or "embedded (started by serve)"}
+Try it from another terminal:
+  .venv/bin/python -m bot simulate "小区门口路灯坏了三个月没人修" --encrypt --url http://{host}:{port}/wechat
+""")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--timeout", default=10, show_default=True, type=int, help="Seconds before a stuck worker is restarted.")
+@click.option("--access-log/--no-access-log", default=False, help="Log requests (path only: query strings carry OpenIDs).")
+def serve(host: str, port: int, workers: int, timeout: int, access_log: bool) -> None:
+    """Serve the app with gunicorn (sync workers); starts and stops an embedded Redis if REDIS_URL is unset."""
+    from bot.server import run
+
+    _app()  # validate configuration before forking anything
+    run(host, port, workers, timeout, access_log)
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["messages", "cases"]))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+def export(kind: str, fmt: str, output: Path | None) -> None:
+    """Export messages or cases, one record per row, with personal data masked."""
+    from bot.exporting import export_rows
+
+    app = _app()
+    with app.app_context():
+        rows, fields = export_rows(app, kind)
+        stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        try:
+            count = _write(stream, rows, fields, fmt)
+        finally:
+            if output:
+                stream.close()
+    click.echo(f"exported {count} {kind}", err=True)
+
+
+def _write(stream: Any, rows: Iterator[dict[str, Any]], fields: list[str], fmt: str) -> int:
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(stream, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            count += 1
+    else:
+        for row in rows:
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+@cli.command()
+@click.argument("text", required=False, default="")
+@click.option("--encrypt", is_flag=True, help="Send in safe mode (encrypt_type=aes), like a production account.")
+@click.option("--url", default="http://127.0.0.1:8000/wechat", show_default=True)
+@click.option("--openid", default="oMinShengDemoCitizen0000001", show_default=True, help="The citizen's OpenID.")
+@click.option("--event", type=click.Choice(["subscribe", "unsubscribe", "CLICK", "SCAN"]), help="Send an event instead of text.")
+@click.option("--event-key", default="", help="EventKey for CLICK/SCAN events.")
+@click.option("--raw", is_flag=True, help="Print the HTTP status and the raw body too.")
+def simulate(text: str, encrypt: bool, url: str, openid: str, event: str | None, event_key: str, raw: bool) -> None:
+    """Sign (and encrypt) a message as WeChat would, post it to a running server, print the reply."""
+    from bot.simulator import Simulator
+
+    if not text and not event:
+        raise click.UsageError("give the message text, or --event")
+    app = _app()
+    sim = Simulator.from_config(app.config, url)
+    result = sim.send_text(text, openid=openid, encrypt=encrypt) if not event else \
+        sim.send_event(event, openid=openid, event_key=event_key, encrypt=encrypt)
+    if raw:
+        click.echo(f"HTTP {result.status}\n{result.body}")
+    if result.status != 200:
+        click.echo(f"server answered HTTP {result.status}: {result.body[:200]}", err=True)
+        sys.exit(1)
+    click.echo(result.reply if result.reply is not None else "(no reply: the server answered 'success')")
+
+
+def main() -> None:
+    """Entry point of ``python -m bot``."""
+    cli(prog_name="python -m bot")

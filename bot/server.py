@@ -1,0 +1,69 @@
+"""``serve``: gunicorn with sync workers, plus the embedded Redis they share when REDIS_URL is unset.
+
+The embedded redis-server runs outside gunicorn's process group, so the master stops it on exit;
+otherwise it would outlive the server.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from bot.config import load_config
+from bot.redis_store import EmbeddedRedis
+
+log = logging.getLogger(__name__)
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from bot import create_app
+
+        return create_app()
+
+
+def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> None:
+    """Run gunicorn in the foreground until it is stopped."""
+    config = load_config()
+    embedded: EmbeddedRedis | None = None
+    if not config["REDIS_URL"]:
+        embedded = EmbeddedRedis(config["EMBEDDED_REDIS_DB"])
+        # Workers inherit the environment: every worker talks to this one server.
+        os.environ["REDIS_URL"] = embedded.url()
+        log.info("embedded redis at %s", os.environ["REDIS_URL"])
+
+    def on_exit(server: Any) -> None:
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded redis stopped")
+
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "sync",
+        "timeout": timeout,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # Several instances may share a machine (tests, benchmarks): no shared control socket.
+        "control_socket_disable": True,
+        "on_exit": on_exit,
+        "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
+        # Query strings carry OpenIDs and signatures: log the path only.
+        "accesslog": "-" if access_log else None,
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+    }
+    try:
+        _Gunicorn(options).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,62 @@
+"""Database initialisation: migrate to head, install the seed library, tell workers the library changed."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from flask import Flask
+
+from bot.extensions import services
+from replies.library import install_seed
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config() -> Config:
+    """Alembic configuration pointing at the project's migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def migrate(app: Flask) -> str:
+    """Upgrade the database to head; returns the revision it is at."""
+    svc = services(app)
+    cfg = alembic_config()
+    with svc.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with svc.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() or "base"
+
+
+def initialise(app: Flask) -> tuple[str, int]:
+    """Migrate, install missing seed templates, bump the library generation; idempotent."""
+    revision = migrate(app)
+    svc = services(app)
+    with svc.sessions() as session:
+        added = install_seed(session)
+        session.commit()
+    if added:
+        bump_generation(app)
+    return revision, added
+
+
+def bump_generation(app: Flask) -> None:
+    """Make every worker reload the published library on its next message."""
+    svc = services(app)
+    url = app.config["REDIS_URL"] or (svc.embedded_redis.running_url() if svc.embedded_redis else None)
+    if not url:
+        return  # no server running: workers started later read the library afresh
+    from bot.redis_store import client_for
+
+    client = client_for(url)
+    try:
+        client.incr(svc.deduper.generation_key())
+    finally:
+        client.close()

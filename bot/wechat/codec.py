@@ -1,0 +1,133 @@
+"""XML in and out: clean, refuse, parse WeChat pushes into :class:`InboundMessage`, render replies.
+
+wechatpy parses; this module guards it. Control characters crash expat, DOCTYPE and entity
+declarations are refused (WeChat never sends them; an attacker would), a missing ``MsgType`` raises
+``KeyError`` inside wechatpy. On the way out ``]]>`` is escaped and the text capped at 2,000 bytes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from typing import Any
+
+import xmltodict
+from wechatpy import parse_message
+from wechatpy.replies import TextReply
+
+from bot.errors import Refused, Unparseable
+from bot.wechat.crypto import cdata_escape
+from handlers.dedupe import dedup_key
+from handlers.types import InboundMessage, OutboundReply
+
+MAX_REPLY_BYTES = 2000
+
+# Characters XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_DTD = re.compile(r"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)", re.IGNORECASE)
+_TEXT_FIELDS = {
+    "text": "Content",
+    "voice": "Recognition",
+    "link": "Title",
+    "location": "Label",
+}
+
+
+def clean(xml: str) -> str:
+    """``xml`` without XML-illegal characters; :class:`Refused` if it declares a DTD or entities."""
+    xml = _ILLEGAL_XML.sub("", xml)
+    if _DTD.search(xml):
+        raise Refused("DTD or entity declarations are not accepted")
+    return xml
+
+
+def parse_envelope(xml: str) -> dict[str, Any]:
+    """The top-level fields of a push (plaintext or the ``Encrypt`` envelope)."""
+    try:
+        doc = xmltodict.parse(xml, disable_entities=True)
+    except Exception as exc:  # expat errors, ValueError on entities, anything malformed
+        raise Unparseable(f"body is not XML: {type(exc).__name__}") from None
+    root = doc.get("xml") if isinstance(doc, dict) else None
+    if not isinstance(root, dict):
+        raise Unparseable("body has no <xml> root element")
+    return root
+
+
+def to_inbound(xml: str) -> InboundMessage:
+    """Parse cleaned plaintext XML into our own message type (:class:`Unparseable` on failure)."""
+    fields = parse_envelope(xml)
+    if not isinstance(fields.get("MsgType"), str) or not isinstance(fields.get("FromUserName"), str):
+        raise Unparseable("push without MsgType or FromUserName")
+    try:
+        message = parse_message(xml)
+    except Exception as exc:  # wechatpy raises KeyError/ValueError/TypeError on odd shapes
+        raise Unparseable(f"wechatpy could not parse the push: {type(exc).__name__}") from None
+    data: dict[str, Any] = message._data  # the xmltodict mapping wechatpy parsed (after its own fixes)
+    kind = str(data.get("MsgType", "")).strip().lower()
+    openid = str(data.get("FromUserName") or "").strip()
+    if not openid or len(openid) > 64:
+        raise Unparseable("FromUserName missing or too long")
+    create_raw = _int(data.get("CreateTime")) or int(time.time())
+    msg_id = _int(data.get("MsgId") or data.get("MsgID"))
+    event = (str(data.get("Event") or "").strip().lower() or None) if kind == "event" else None
+    event_key = _str(data.get("EventKey")) if kind == "event" else None
+    try:
+        created = dt.datetime.fromtimestamp(create_raw, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise Unparseable(f"CreateTime out of range: {create_raw}") from None
+    text = _str(data.get(_TEXT_FIELDS.get(kind, ""), "")) or ""
+    if kind == "link" and data.get("Url"):
+        text = f"{text} {_str(data.get('Url'))}".strip()
+    attributes = {
+        k: _str(v) or "" for k, v in data.items()
+        if k not in ("ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "Content") and not isinstance(v, (dict, list))
+    }
+    attributes["parsed_as"] = type(message).__name__
+    return InboundMessage(
+        kind=kind or "unknown",
+        openid=openid,
+        account=str(data.get("ToUserName") or ""),
+        create_time=created,
+        dedup_key=dedup_key(msg_id if not event else None, openid, create_raw, event, event_key),
+        msg_id=msg_id,
+        event=event,
+        event_key=event_key[:512] if event_key else event_key,
+        text=text[:10000],
+        raw_xml=xml,
+        attributes=attributes,
+    )
+
+
+def cap_utf8(text: str, limit: int = MAX_REPLY_BYTES) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, never inside a character."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", errors="ignore")
+
+
+def render_reply(reply: OutboundReply, msg: InboundMessage, now: int | None = None) -> str:
+    """The passive-reply XML for ``reply`` to ``msg`` (plaintext; the view encrypts if needed)."""
+    content = cap_utf8(reply.text)
+    out = TextReply(
+        source=cdata_escape(msg.account),
+        target=cdata_escape(msg.openid),
+        content=cdata_escape(content),
+        time=now or int(time.time()),
+    )
+    return out.render()
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return None
+    return str(value)

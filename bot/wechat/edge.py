@@ -1,0 +1,110 @@
+"""The WeChat edge: turn an HTTP push into an :class:`InboundMessage` and a reply into the HTTP answer.
+
+Order of checks for a POST: timestamp window → signature(s) → decrypt (current key, then previous)
+→ clean (illegal characters, DTD) → parse. Anything that is not WeChat's is a 403; anything WeChat
+sent that we cannot read is logged and answered ``success`` so the citizen never sees an error.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Callable, Mapping
+
+from bot.errors import Forbidden, Refused, Unparseable
+from bot.wechat import codec
+from bot.wechat.crypto import DecryptError, MessageCrypto
+from handlers.types import InboundMessage, OutboundReply
+
+log = logging.getLogger(__name__)
+
+SUCCESS = "success"
+
+
+@dataclasses.dataclass(frozen=True)
+class Push:
+    """A verified, decoded push and what is needed to answer it the same way it came."""
+
+    message: InboundMessage
+    encrypted: bool
+    key_index: int
+    nonce: str
+    timestamp: str
+
+
+class Edge:
+    """Verification, decryption, parsing and reply encoding for one account."""
+
+    def __init__(self, crypto: MessageCrypto, window: int, clock: Callable[[], float] = time.time) -> None:
+        self.crypto = crypto
+        self.window = window
+        self.clock = clock
+
+    def _fresh(self, args: Mapping[str, str]) -> tuple[str, str]:
+        timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+        if not timestamp.isdigit() or len(timestamp) > 12 or not nonce or len(nonce) > 64:
+            raise Forbidden("missing or malformed timestamp/nonce")
+        if abs(self.clock() - int(timestamp)) > self.window:
+            raise Forbidden(f"timestamp outside the {self.window}s window")
+        return timestamp, nonce
+
+    def verify_url(self, args: Mapping[str, str]) -> str:
+        """GET verification: the ``echostr`` to echo back, if the signature is right."""
+        timestamp, nonce = self._fresh(args)
+        if not self.crypto.check(args.get("signature"), timestamp, nonce):
+            raise Forbidden("bad signature")
+        echostr = args.get("echostr", "")
+        if not echostr or len(echostr) > 512:
+            raise Forbidden("missing echostr")
+        return echostr
+
+    def decode(self, args: Mapping[str, str], body: bytes) -> Push:
+        """Verify and decode a POST; raises Forbidden, Refused or Unparseable."""
+        timestamp, nonce = self._fresh(args)
+        mode = (args.get("encrypt_type") or "raw").lower()
+        if mode not in ("raw", "aes"):
+            raise Forbidden(f"unknown encrypt_type {mode!r}")
+        encrypted = mode == "aes"
+        if not encrypted or "signature" in args:
+            # WeChat always sends `signature`; in aes mode msg_signature is what covers the body.
+            if not self.crypto.check(args.get("signature"), timestamp, nonce):
+                raise Forbidden("bad signature")
+        text = _text(body)
+        key_index = 0
+        if encrypted:
+            if not self.crypto.enabled:
+                raise Forbidden("encrypted push but no EncodingAESKey is configured")
+            envelope = codec.parse_envelope(codec.clean(text))
+            encrypt = envelope.get("Encrypt")
+            if not isinstance(encrypt, str) or not encrypt.strip():
+                raise Forbidden("encrypted push without Encrypt")
+            if not self.crypto.check_msg(args.get("msg_signature"), timestamp, nonce, encrypt):
+                raise Forbidden("bad msg_signature")
+            try:
+                text, key_index = self.crypto.decrypt(encrypt)
+            except DecryptError as exc:
+                # Signed with our token but no key fits: a rotation gone wrong. Loud, and 403.
+                log.error("authentic push could not be decrypted: %s", exc)
+                raise Forbidden("cannot decrypt") from None
+        message = codec.to_inbound(codec.clean(text))
+        return Push(message, encrypted, key_index, nonce, timestamp)
+
+    def encode(self, push: Push, reply: OutboundReply | None) -> str:
+        """The HTTP body answering ``push``: ``success`` for silence, else the (encrypted) reply XML."""
+        if reply is None:
+            return SUCCESS
+        now = int(self.clock())
+        xml = codec.render_reply(reply, push.message, now)
+        if push.encrypted:
+            return self.crypto.encrypt(xml, push.nonce, str(now), push.key_index)
+        return xml
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unparseable("body is not UTF-8") from None
+
+
+__all__ = ["Edge", "Push", "Refused", "SUCCESS"]

@@ -1,0 +1,102 @@
+"""The WeChat callback blueprint: ``GET /wechat`` verifies the URL, ``POST /wechat`` takes pushes.
+
+Views are thin: decode at the edge, one domain call (claim → pipeline → commit → publish), encode.
+WeChat never receives a 500 or an HTML page: errors map to plain-text answers here.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from bot.errors import MinshengError, Unparseable
+from bot.extensions import db_session, services
+from bot.wechat.edge import SUCCESS, Edge
+from handlers.types import InboundMessage, OutboundReply
+from replies.pii import mask_openid
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("wechat", __name__)
+
+
+def _edge() -> Edge:
+    edge = current_app.extensions.get("minsheng.edge")
+    if edge is None:
+        edge = Edge(services().crypto, current_app.config["WECHAT_TIMESTAMP_WINDOW"])
+        current_app.extensions["minsheng.edge"] = edge
+    return edge  # type: ignore[no-any-return]
+
+
+def _plain(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+@bp.get("/wechat")
+def verify() -> Response:
+    """URL verification: echo ``echostr`` when the signature is WeChat's."""
+    return _plain(_edge().verify_url(request.args))
+
+
+@bp.post("/wechat")
+def receive() -> Response:
+    """A push from WeChat: store it, act on it, answer within the deadline."""
+    arrived = time.monotonic()
+    edge = _edge()
+    push = edge.decode(request.args, request.get_data(cache=False))
+    reply = handle(push.message, arrived)
+    body = edge.encode(push, reply)
+    return Response(body, mimetype="text/plain" if body == SUCCESS else "application/xml")
+
+
+def handle(msg: InboundMessage, arrived: float) -> OutboundReply | None:
+    """Claim, run the pipeline, commit once, then let retries see the reply."""
+    svc = services()
+    client = svc.redis
+    claim = svc.pipeline.claim(client, msg, arrived)
+    if claim.answered:
+        return claim.reply
+    session = db_session()
+    try:
+        reply = svc.pipeline.run(msg, session, claim)
+        session.commit()
+    except Exception:
+        session.rollback()
+        svc.pipeline.release(client, claim)
+        raise
+    svc.pipeline.publish(client, claim, reply)
+    log.info(
+        "%s %s from %s → %s",
+        msg.kind, msg.event or "", mask_openid(msg.openid),
+        f"{reply.template_key}@{reply.template_version}" if reply else "success",
+    )
+    return reply
+
+
+@bp.errorhandler(MinshengError)
+def _known(exc: MinshengError) -> Response:
+    if isinstance(exc, Unparseable):
+        log.warning("unparseable push answered success: %s", exc)
+        return _plain(SUCCESS)
+    log.warning("refused %s %s: %s", request.method, request.path, exc)
+    return _plain(exc.public_message, exc.status)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> Response:
+    log.warning("push over %s bytes refused", current_app.config["MAX_CONTENT_LENGTH"])
+    return _plain("payload too large", 413)
+
+
+@bp.errorhandler(HTTPException)
+def _http(exc: HTTPException) -> Response:
+    return _plain(f"{exc.code} {exc.name}", exc.code or 400)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    # A bug or an outage must not become "该公众号暂时无法提供服务": say nothing, loudly in the log.
+    log.exception("push failed; answered success")
+    return _plain(SUCCESS)

@@ -1,0 +1,68 @@
+"""A case: a citizen's complaint, request or question that a person must answer by a deadline."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utcnow
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # VARCHAR + CHECK rather than a native PostgreSQL enum: adding a value later is a plain migration.
+    return Enum(cls, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e])
+
+
+class CaseType(enum.Enum):
+    """12345 request types (GB/T 33358), plus emergencies handed to 110/119/120/122."""
+
+    INQUIRY = "inquiry"          # 咨询
+    HELP = "help"                # 求助
+    COMPLAINT = "complaint"      # 投诉
+    REPORT = "report"            # 举报
+    SUGGESTION = "suggestion"    # 建议
+    PRAISE = "praise"            # 表扬
+    EMERGENCY = "emergency"
+
+
+class CaseStatus(enum.Enum):
+    """Where a case is in the loop 受理 → 派单 → 办理 → 答复 → 办结."""
+
+    ACCEPTED = "accepted"        # 受理
+    ASSIGNED = "assigned"        # 派单
+    IN_PROGRESS = "in_progress"  # 办理
+    ANSWERED = "answered"        # 答复
+    CLOSED = "closed"            # 办结
+
+
+class Case(Base):
+    """One case, numbered for the citizen, owned by a department queue until a person takes it."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Human-readable number the citizen quotes: YYYYMMDD + zero-padded id. NULL only inside the
+    # transaction that creates the row (the id is needed to build it).
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    case_type: Mapped[CaseType] = mapped_column(_enum(CaseType))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.ACCEPTED, index=True)
+    department: Mapped[str] = mapped_column(String(40), index=True)
+    is_urgent: Mapped[bool] = mapped_column(default=False)
+    emergency_kind: Mapped[str | None] = mapped_column(String(16))
+    needs_triage: Mapped[bool] = mapped_column(default=False)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    opening_message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", use_alter=True))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The answer deadline promised to the citizen in the acknowledgement.
+    due_at: Mapped[dt.datetime] = mapped_column(index=True)
+    # Working days (or hours, for urgent cases) the deadline was computed from, for audit.
+    sla_amount: Mapped[int] = mapped_column(Integer)
+    sla_unit: Mapped[str] = mapped_column(String(12))
+    closed_at: Mapped[dt.datetime | None] = mapped_column()
+    # First-receiver ownership (首接负责制): the department queue owns the case; a named person
+    # once the console assigns it.
+    owner_department: Mapped[str] = mapped_column(String(40))
+    owner_user: Mapped[str | None] = mapped_column(String(80))

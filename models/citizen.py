@@ -1,0 +1,21 @@
+"""A citizen as the account knows them: a WeChat OpenID and when they were seen."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utcnow
+
+
+class Citizen(Base):
+    """One follower (or past follower) of the account, keyed by OpenID."""
+
+    __tablename__ = "citizens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    is_subscribed: Mapped[bool] = mapped_column(default=True)

@@ -1,0 +1,51 @@
+"""Every message that crossed the account, inbound and outbound, with its raw form and its provenance."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utcnow
+
+
+class Direction(enum.Enum):
+    """Which way a message went."""
+
+    IN = "in"
+    OUT = "out"
+
+
+class Message(Base):
+    """An inbound message or event from a citizen, or an outbound reply to one.
+
+    Inbound rows carry ``dedup_key`` (unique): the database's guarantee that a message WeChat
+    delivered three times is stored once even if Redis lost the claim. Outbound rows carry the
+    template key and version that produced the text, and who chose it.
+    """
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[Direction] = mapped_column(
+        Enum(Direction, native_enum=False, length=8, values_callable=lambda e: [m.value for m in e])
+    )
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    # Unique among inbound messages; NULL on outbound rows (NULLs never collide).
+    dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    wechat_msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    msg_type: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str | None] = mapped_column(String(64))
+    event_key: Mapped[str | None] = mapped_column(String(512))
+    content: Mapped[str] = mapped_column(Text, default="")
+    raw_xml: Mapped[str | None] = mapped_column(Text)
+    # CreateTime as WeChat stamped it (inbound) or when we rendered the reply (outbound).
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    template_key: Mapped[str | None] = mapped_column(String(80))
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    # "bot" for automatic replies; a console user's name once people answer (console issue).
+    responder: Mapped[str | None] = mapped_column(String(80))

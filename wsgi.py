@@ -1,0 +1,2 @@
+from bot import create_app
+app = create_app()
