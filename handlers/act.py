@@ -9,12 +9,11 @@ import logging
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
-
 from handlers.sla import deadline_for
+from handlers.store import sql
 from handlers.triage import Classifier
 from handlers.turn import Turn
-from models import Case, CaseType, Citizen
+from models import CaseStatus, CaseType
 
 log = logging.getLogger(__name__)
 
@@ -123,34 +122,37 @@ class Actor:
     # -- helpers -------------------------------------------------------------------------------
 
     def _set_subscribed(self, turn: Turn, value: bool) -> None:
-        turn.session.execute(update(Citizen).where(Citizen.id == turn.citizen_id).values(is_subscribed=value))
+        turn.session.connection().execute(sql(turn.session).set_subscribed, {"citizen_id": turn.citizen_id, "value": value})
 
     def _open_case(self, turn: Turn, case_type: CaseType, *, urgent: bool = False) -> None:
         triage = turn.triage
         assert triage is not None and turn.citizen_id is not None and turn.inbound_id is not None
         department = triage.department if triage.department != "none" else "other"
         deadline = deadline_for(case_type, turn.now, self.tz, urgent=urgent)
-        session = turn.session
-        case = Case(
-            case_type=case_type,
-            department=department,
-            is_urgent=urgent,
-            emergency_kind=triage.emergency_kind,
-            needs_triage=triage.needs_human,
-            citizen_id=turn.citizen_id,
-            opening_message_id=turn.inbound_id,
-            summary=turn.msg.text[:2000],
-            opened_at=turn.now,
-            due_at=deadline.due_at,
-            sla_amount=deadline.amount,
-            sla_unit=deadline.unit,
-            owner_department=department,
-        )
-        session.add(case)
-        session.flush()
+        conn = turn.session.connection()
+        stmts = sql(turn.session)
+        case_id = conn.execute(
+            stmts.insert_case,
+            {
+                "case_type": case_type,
+                "status": CaseStatus.ACCEPTED,
+                "department": department,
+                "is_urgent": urgent,
+                "emergency_kind": triage.emergency_kind,
+                "needs_triage": triage.needs_human,
+                "citizen_id": turn.citizen_id,
+                "opening_message_id": turn.inbound_id,
+                "summary": turn.msg.text[:2000],
+                "opened_at": turn.now,
+                "due_at": deadline.due_at,
+                "sla_amount": deadline.amount,
+                "sla_unit": deadline.unit,
+                "owner_department": department,
+            },
+        ).scalar_one()
         # The number needs the id; both are written in this one transaction.
-        case.number = f"{turn.now.astimezone(self.tz):%Y%m%d}{case.id:05d}"
-        session.flush()
-        turn.case_id, turn.case_number = case.id, case.number
-        turn.variables.update(case_number=case.number, deadline=deadline.due_at, department=department)
+        number = f"{turn.now.astimezone(self.tz):%Y%m%d}{case_id:05d}"
+        conn.execute(stmts.number_case, {"case_id": case_id, "number": number})
+        turn.case_id, turn.case_number = case_id, number
+        turn.variables.update(case_number=number, deadline=deadline.due_at, department=department)
         turn.deadline_with_time = deadline.unit == "hours"

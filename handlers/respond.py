@@ -1,10 +1,9 @@
 """Respond stage: render the chosen template through the reply library and record what went out."""
 from __future__ import annotations
 
-from handlers.store import insert_for
+from handlers.store import sql
 from handlers.turn import Turn
 from handlers.types import OutboundReply
-from models import Direction, Message
 from replies.library import Library
 
 
@@ -26,19 +25,18 @@ class Responder:
             turn.session, key, variables, generation=turn.generation,
             deadline_with_time=turn.deadline_with_time,
         )
-        turn.session.execute(
-            insert_for(turn.session, Message).values(
-                direction=Direction.OUT,
-                citizen_id=turn.citizen_id,
-                msg_type="text",
-                content=rendered.text,
-                created_at=turn.now,
-                received_at=turn.now,
-                in_reply_to_id=turn.inbound_id,
-                case_id=turn.case_id,
-                template_key=rendered.template_key,
-                template_version=rendered.template_version,
-                responder="bot",
-            )
+        turn.session.connection().execute(
+            sql(turn.session).insert_outbound,
+            {
+                "citizen_id": turn.citizen_id,
+                "msg_type": "text",
+                "content": rendered.text,
+                "now": turn.now,
+                "in_reply_to_id": turn.inbound_id,
+                "case_id": turn.case_id,
+                "template_key": rendered.template_key,
+                "template_version": rendered.template_version,
+                "responder": "bot",
+            },
         )
         return OutboundReply(rendered.text, rendered.template_key, rendered.template_version)
