@@ -22,9 +22,13 @@ run: init-db
 	@$(PY) -m bot settings --host $(HOST) --port $(PORT)
 	$(PY) -m bot serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-# The whole suite, on SQLite + embedded Redis and on PostgreSQL + Redis.
-test: $(VENV)/.installed
-	$(PY) -m pytest -q -p no:cacheprovider tests
+# Lint and types on the application, then the whole suite on SQLite + embedded Redis and on PostgreSQL + Redis.
+test: lint
+	$(PY) -m pytest -q tests
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check bot handlers replies models
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py --backend postgres

@@ -1,8 +1,10 @@
 """minsheng's Flask application: the WeChat edge, the CLI, configuration and wiring."""
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -20,8 +22,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("minsheng").setLevel(settings["LOG_LEVEL"].upper())
 
     from bot import extensions
-    from bot.wechat.views import bp as wechat_bp
     from bot.web import register_error_pages
+    from bot.wechat.views import bp as wechat_bp
 
     extensions.init_app(app, settings)
     app.register_blueprint(wechat_bp)

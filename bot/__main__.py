@@ -1,4 +1,5 @@
 """``python -m bot …``: the command line of minsheng."""
+
 from bot.cli import main
 
 main()

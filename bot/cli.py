@@ -3,6 +3,7 @@
 Each command builds the app (so configuration is validated the same way), does one job, commits once.
 Configuration errors print one line and exit with status 2.
 """
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 from flask import Flask
@@ -33,8 +35,10 @@ def _app(**overrides: Any) -> Flask:
 
 def _setup_logging() -> None:
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
@@ -86,7 +90,9 @@ Try it from another terminal:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--timeout", default=10, show_default=True, type=int, help="Seconds before a stuck worker is restarted.")
-@click.option("--access-log/--no-access-log", default=False, help="Log requests (path only: query strings carry OpenIDs).")
+@click.option(
+    "--access-log/--no-access-log", default=False, help="Log requests (path only: query strings carry OpenIDs)."
+)
 def serve(host: str, port: int, workers: int, timeout: int, access_log: bool) -> None:
     """Serve the app with gunicorn (sync workers); starts and stops an embedded Redis if REDIS_URL is unset."""
     from bot.server import run
@@ -98,7 +104,9 @@ def serve(host: str, port: int, workers: int, timeout: int, access_log: bool) ->
 @cli.command()
 @click.argument("kind", type=click.Choice(["messages", "cases"]))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
+)
 def export(kind: str, fmt: str, output: Path | None) -> None:
     """Export messages or cases, one record per row, with personal data masked."""
     from bot.exporting import export_rows
@@ -135,7 +143,9 @@ def _write(stream: Any, rows: Iterator[dict[str, Any]], fields: list[str], fmt: 
 @click.option("--encrypt", is_flag=True, help="Send in safe mode (encrypt_type=aes), like a production account.")
 @click.option("--url", default="http://127.0.0.1:8000/wechat", show_default=True)
 @click.option("--openid", default="oMinShengDemoCitizen0000001", show_default=True, help="The citizen's OpenID.")
-@click.option("--event", type=click.Choice(["subscribe", "unsubscribe", "CLICK", "SCAN"]), help="Send an event instead of text.")
+@click.option(
+    "--event", type=click.Choice(["subscribe", "unsubscribe", "CLICK", "SCAN"]), help="Send an event instead of text."
+)
 @click.option("--event-key", default="", help="EventKey for CLICK/SCAN events.")
 @click.option("--raw", is_flag=True, help="Print the HTTP status and the raw body too.")
 def simulate(text: str, encrypt: bool, url: str, openid: str, event: str | None, event_key: str, raw: bool) -> None:
@@ -146,8 +156,11 @@ def simulate(text: str, encrypt: bool, url: str, openid: str, event: str | None,
         raise click.UsageError("give the message text, or --event")
     app = _app()
     sim = Simulator.from_config(app.config, url)
-    result = sim.send_text(text, openid=openid, encrypt=encrypt) if not event else \
-        sim.send_event(event, openid=openid, event_key=event_key, encrypt=encrypt)
+    result = (
+        sim.send_text(text, openid=openid, encrypt=encrypt)
+        if not event
+        else sim.send_event(event, openid=openid, event_key=event_key, encrypt=encrypt)
+    )
     if raw:
         click.echo(f"HTTP {result.status}\n{result.body}")
     if result.status != 200:

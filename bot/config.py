@@ -3,14 +3,16 @@
 Every value is checked when the app is built; a bad one raises :class:`ConfigError` with one line
 that names the variable and what is wrong, which the CLI prints instead of a traceback.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,10 +26,10 @@ VAR_DIR = PROJECT_ROOT / "var"
 
 # Demo credentials for the zero-configuration default (make run / make test). Production
 # (MINSHENG_ENV=production) refuses to start with them.
-DEMO_TOKEN = "minsheng"
+DEMO_TOKEN = "minsheng"  # noqa: S105 (public demo value, refused in production)
 DEMO_APP_ID = "wx5f3a8c0d2e4b6a17"
 DEMO_AES_KEY = "M1nSh3ngD3m0AesKey000000000000000000000000A"
-DEMO_SECRET_KEY = "minsheng-development-only-secret-key"
+DEMO_SECRET_KEY = "minsheng-development-only-secret-key"  # noqa: S105 (refused in production)
 
 DEFAULTS: dict[str, Any] = {
     "MINSHENG_ENV": "development",
@@ -133,7 +135,7 @@ def _validate(config: dict[str, Any], explicit: set[str]) -> None:
         if parts.scheme != "unix" and not parts.hostname:
             raise _fail("REDIS_URL", f"has no host: {redis_url!r}")
         try:
-            parts.port
+            _ = parts.port
         except ValueError:
             raise _fail("REDIS_URL", f"has an invalid port: {redis_url!r}") from None
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", str(config["REDIS_NAMESPACE"])):
@@ -165,6 +167,6 @@ def _check_http_url(key: str, value: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _fail(key, f"must be an http(s) URL with a host, not {value!r}")
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise _fail(key, f"has an invalid port: {value!r}") from None

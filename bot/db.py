@@ -1,4 +1,5 @@
 """Database engine and sessions: SQLite (WAL) by default, PostgreSQL through psycopg 3 in production."""
+
 from __future__ import annotations
 
 from pathlib import Path

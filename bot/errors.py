@@ -1,4 +1,5 @@
 """The small exception hierarchy of the application, mapped to HTTP answers in one place (the edge)."""
+
 from __future__ import annotations
 
 

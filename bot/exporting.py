@@ -1,8 +1,10 @@
 """Exports of messages and cases: one record per row, personal data masked on the server."""
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -12,12 +14,36 @@ from models import Case, Citizen, Message
 from replies.pii import mask_openid, mask_text
 
 MESSAGE_FIELDS = [
-    "id", "direction", "msg_id", "openid", "msg_type", "event", "content", "created_at",
-    "template_id", "template_version", "responder", "in_reply_to", "case_number",
+    "id",
+    "direction",
+    "msg_id",
+    "openid",
+    "msg_type",
+    "event",
+    "content",
+    "created_at",
+    "template_id",
+    "template_version",
+    "responder",
+    "in_reply_to",
+    "case_number",
 ]
 CASE_FIELDS = [
-    "number", "case_type", "status", "department", "is_urgent", "emergency_kind", "needs_triage",
-    "openid", "summary", "opened_at", "due_at", "sla", "owner_department", "owner_user", "closed_at",
+    "number",
+    "case_type",
+    "status",
+    "department",
+    "is_urgent",
+    "emergency_kind",
+    "needs_triage",
+    "openid",
+    "summary",
+    "opened_at",
+    "due_at",
+    "sla",
+    "owner_department",
+    "owner_user",
+    "closed_at",
 ]
 
 
@@ -86,4 +112,3 @@ def _cases(session: Any) -> Iterator[dict[str, Any]]:
                 "owner_user": case.owner_user,
                 "closed_at": _iso(case.closed_at),
             }
-

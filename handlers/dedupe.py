@@ -6,6 +6,7 @@ waits for the reply to be published, and answers with the same reply. The claim 
 the worker that took it dies, so a later retry can take over. If Redis is unreachable the unique
 ``dedup_key`` in the database is the only guard, and it is enough to store each message once.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,9 +36,9 @@ class Claim:
     """The outcome of claiming a message: ours to process, or someone else's reply to repeat."""
 
     key: str
-    token: str | None            # our claim token; None when we did not claim
-    generation: int | None       # reply-library generation read in the same round trip
-    answered: bool = False       # True: ``reply`` is the first delivery's answer
+    token: str | None  # our claim token; None when we did not claim
+    generation: int | None  # reply-library generation read in the same round trip
+    answered: bool = False  # True: ``reply`` is the first delivery's answer
     reply: OutboundReply | None = None
     redis_ok: bool = True
 

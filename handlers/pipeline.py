@@ -11,11 +11,12 @@ The caller owns the transaction::
         session.rollback(); pipeline.release(redis, claim); raise
     pipeline.publish(redis, claim, reply)       # only after the commit
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import redis
 from sqlalchemy.orm import Session

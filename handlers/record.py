@@ -1,4 +1,5 @@
 """Record stage: the citizen and the inbound message, stored exactly once."""
+
 from __future__ import annotations
 
 import logging

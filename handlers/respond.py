@@ -1,4 +1,5 @@
 """Respond stage: render the chosen template through the reply library and record what went out."""
+
 from __future__ import annotations
 
 from handlers.store import sql
@@ -22,7 +23,10 @@ class Responder:
         published = self.library.published(turn.session, turn.generation) if fallback_key else {}
         key = turn.reply_key if not fallback_key or turn.reply_key in published else fallback_key
         rendered = self.library.render(
-            turn.session, key, variables, generation=turn.generation,
+            turn.session,
+            key,
+            variables,
+            generation=turn.generation,
             deadline_with_time=turn.deadline_with_time,
         )
         turn.session.connection().execute(

@@ -5,6 +5,7 @@ has announced. Beyond them (the next year's notice is published in late autumn) 
 back to Monday–Friday minus the fixed-date statutory holidays, and says so in the log: a deadline
 is then at worst a day or two later than the official one, never silently wrong by weeks.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,4 +72,4 @@ def deadline_for(case_type: CaseType, now: dt.datetime, tz: ZoneInfo, *, urgent:
     last_day = add_working_days(local.date(), days)
     # Due at the end of that working day, local time, stored in UTC.
     due_local = dt.datetime.combine(last_day, dt.time(23, 59, 59), tzinfo=tz)
-    return Deadline(due_local.astimezone(dt.timezone.utc), days, "working_days")
+    return Deadline(due_local.astimezone(dt.UTC), days, "working_days")

@@ -5,21 +5,22 @@ running it; a prebuilt statement with bind parameters hits SQLAlchemy's compiled
 ``INSERT … ON CONFLICT`` keeps the citizen upsert and the exactly-once message insert to one
 statement each, on SQLite and PostgreSQL alike.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import Case, Citizen, Direction, Message
 
-_citizens = Citizen.__table__
-_messages = Message.__table__
-_cases = Case.__table__
+_citizens: Table = Citizen.__table__  # type: ignore[assignment]
+_messages: Table = Message.__table__  # type: ignore[assignment]
+_cases: Table = Case.__table__  # type: ignore[assignment]
 
 
 def insert_for(session: Session, table: Any) -> Any:
@@ -101,8 +102,16 @@ def statements(dialect: str) -> Statements:
         .order_by(_messages.c.id)
         .limit(1)
     )
-    return Statements(upsert_citizen, insert_inbound, insert_outbound, insert_case, number_case,
-                      set_subscribed, first_by_dedup, reply_to)
+    return Statements(
+        upsert_citizen,
+        insert_inbound,
+        insert_outbound,
+        insert_case,
+        number_case,
+        set_subscribed,
+        first_by_dedup,
+        reply_to,
+    )
 
 
 def sql(session: Session) -> Statements:

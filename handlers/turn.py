@@ -1,4 +1,5 @@
 """The state of one inbound message as it moves through the stages."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """The small frozen dataclasses that cross the edge: what a citizen sent and what we answer."""
+
 from __future__ import annotations
 
 import dataclasses

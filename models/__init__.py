@@ -2,12 +2,13 @@
 
 Nothing but table definitions lives here; the rules that write these rows are in handlers/ and replies/.
 """
+
+from models.alert import Alert
 from models.base import Base, utcnow
+from models.case import Case, CaseStatus, CaseType
 from models.citizen import Citizen
 from models.message import Direction, Message
-from models.case import Case, CaseStatus, CaseType
 from models.template import ReplyTemplate, TemplateStatus, TemplateVersion
-from models.alert import Alert
 
 __all__ = [
     "Alert",

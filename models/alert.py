@@ -1,4 +1,5 @@
 """Alerts for supervisors: things that went wrong and that a person must look at."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """A case: a citizen's complaint, request or question that a person must answer by a deadline."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,23 +19,23 @@ def _enum(cls: type[enum.Enum]) -> Enum:
 class CaseType(enum.Enum):
     """12345 request types (GB/T 33358), plus emergencies handed to 110/119/120/122."""
 
-    INQUIRY = "inquiry"          # 咨询
-    HELP = "help"                # 求助
-    COMPLAINT = "complaint"      # 投诉
-    REPORT = "report"            # 举报
-    SUGGESTION = "suggestion"    # 建议
-    PRAISE = "praise"            # 表扬
+    INQUIRY = "inquiry"  # 咨询
+    HELP = "help"  # 求助
+    COMPLAINT = "complaint"  # 投诉
+    REPORT = "report"  # 举报
+    SUGGESTION = "suggestion"  # 建议
+    PRAISE = "praise"  # 表扬
     EMERGENCY = "emergency"
 
 
 class CaseStatus(enum.Enum):
     """Where a case is in the loop 受理 → 派单 → 办理 → 答复 → 办结."""
 
-    ACCEPTED = "accepted"        # 受理
-    ASSIGNED = "assigned"        # 派单
+    ACCEPTED = "accepted"  # 受理
+    ASSIGNED = "assigned"  # 派单
     IN_PROGRESS = "in_progress"  # 办理
-    ANSWERED = "answered"        # 答复
-    CLOSED = "closed"            # 办结
+    ANSWERED = "answered"  # 答复
+    CLOSED = "closed"  # 办结
 
 
 class Case(Base):

@@ -1,4 +1,5 @@
 """A citizen as the account knows them: a WeChat OpenID and when they were seen."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Every message that crossed the account, inbound and outbound, with its raw form and its provenance."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Reply templates and their immutable versions: the only source of outbound text."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,7 +34,9 @@ class ReplyTemplate(Base):
     is_enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
-    versions: Mapped[list[TemplateVersion]] = relationship(back_populates="template", order_by="TemplateVersion.version")
+    versions: Mapped[list[TemplateVersion]] = relationship(
+        back_populates="template", order_by="TemplateVersion.version"
+    )
 
 
 class TemplateVersion(Base):

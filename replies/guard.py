@@ -3,6 +3,7 @@
 Run on every render (and, once the review workflow lands, on submit). This spine version covers
 the hard limits; the full insult/sarcasm model arrives with the reply-library issue.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,9 +15,29 @@ MAX_REPLY_BYTES = 2000
 
 # Phrases from real incidents (POLICY.md) and their kin: never acceptable in an official reply.
 _LEXICON = (
-    "哑巴", "另谋高就", "找茬", "找碴", "蚊子", "嗡嗡嗡", "脸是自己丢的", "面子是别人给的",
-    "滚开", "滚蛋", "傻子", "傻瓜", "白痴", "神经病", "你有病", "闭嘴", "爱咋咋地", "关我什么事", "关我屁事", "活该",
-    "你算老几", "管得着吗", "违法了吧",
+    "哑巴",
+    "另谋高就",
+    "找茬",
+    "找碴",
+    "蚊子",
+    "嗡嗡嗡",
+    "脸是自己丢的",
+    "面子是别人给的",
+    "滚开",
+    "滚蛋",
+    "傻子",
+    "傻瓜",
+    "白痴",
+    "神经病",
+    "你有病",
+    "闭嘴",
+    "爱咋咋地",
+    "关我什么事",
+    "关我屁事",
+    "活该",
+    "你算老几",
+    "管得着吗",
+    "违法了吧",
 )
 _VAGUE = ("尽快", "近期", "即将", "择期", "抓紧时间", "适时")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

@@ -4,6 +4,7 @@ A worker keeps a read-only copy of the published versions and reloads it wheneve
 generation (a counter in Redis, bumped after every publish) changes: rendering then costs no
 database round trip, and a publish or kill switch takes effect on the next message everywhere.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -120,7 +121,9 @@ def fill(body: str, variables: dict[str, Any], tz: ZoneInfo, *, deadline_with_ti
     for name in guard.placeholders(body):
         if name not in variables:
             raise KeyError(name)
-        out = out.replace("{" + name + "}", format_value(name, variables[name], tz, deadline_with_time=deadline_with_time))
+        out = out.replace(
+            "{" + name + "}", format_value(name, variables[name], tz, deadline_with_time=deadline_with_time)
+        )
     return out
 
 
@@ -143,14 +146,21 @@ def install_seed(session: Session, path: Path = SEED_FILE, now: dt.datetime | No
     for item in load_seed(path):
         if item["key"] in existing:
             continue
-        problems = guard.check_text(guard_preview(item["body"]), has_deadline="deadline" in guard.placeholders(item["body"]))
+        problems = guard.check_text(
+            guard_preview(item["body"]), has_deadline="deadline" in guard.placeholders(item["body"])
+        )
         if problems:
             raise ValueError(f"seed template {item['key']} fails the guard: {problems}")
         template = ReplyTemplate(key=item["key"], purpose=item["purpose"], description=item.get("description", ""))
         template.versions.append(
             TemplateVersion(
-                version=1, body=item["body"], status=TemplateStatus.PUBLISHED,
-                author="seed", approved_by="seed", created_at=now, published_at=now,
+                version=1,
+                body=item["body"],
+                status=TemplateStatus.PUBLISHED,
+                author="seed",
+                approved_by="seed",
+                created_at=now,
+                published_at=now,
             )
         )
         session.add(template)
@@ -162,8 +172,12 @@ def install_seed(session: Session, path: Path = SEED_FILE, now: dt.datetime | No
 def guard_preview(body: str) -> str:
     """A body with sample values in its placeholders, to check it as a citizen would see it."""
     samples = {
-        "case_number": "20261127000123", "deadline": "2026年12月18日", "department": "综合受理部门",
-        "date": "2026年11月27日", "emergency_number": "110", "progress": "已派单至承办部门",
+        "case_number": "20261127000123",
+        "deadline": "2026年12月18日",
+        "department": "综合受理部门",
+        "date": "2026年11月27日",
+        "emergency_number": "110",
+        "progress": "已派单至承办部门",
     }
     out = body
     for name in guard.placeholders(body):

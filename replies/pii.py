@@ -2,6 +2,7 @@
 
 Used wherever text leaves the database: rendered replies, pages, log lines and exports.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,7 +30,7 @@ def id_number_valid(value: str) -> bool:
     """ISO 7064 MOD 11-2 check of an 18-character resident ID number."""
     if len(value) != 18 or not value[:17].isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == value[17].upper()
 
 
@@ -88,8 +89,8 @@ def mask_text(text: str) -> str:
     out: list[str] = []
     pos = 0
     for f in find_personal_data(text):
-        out.append(text[pos:f.start])
-        out.append(_mask_one(f.kind, text[f.start:f.end]))
+        out.append(text[pos : f.start])
+        out.append(_mask_one(f.kind, text[f.start : f.end]))
         pos = f.end
     out.append(text[pos:])
     return "".join(out)

@@ -1,4 +1,5 @@
 """The whitelist of placeholder values a template may use, and how each is formatted for citizens."""
+
 from __future__ import annotations
 
 import datetime as dt

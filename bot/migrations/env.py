@@ -1,4 +1,5 @@
 """Alembic environment: migrates the connection handed over by ``init-db``, or DATABASE_URL."""
+
 from __future__ import annotations
 
 from alembic import context

@@ -4,6 +4,7 @@ wechatpy parses; this module guards it. Control characters crash expat, DOCTYPE 
 declarations are refused (WeChat never sends them; an attacker would), a missing ``MsgType`` raises
 ``KeyError`` inside wechatpy. On the way out ``]]>`` is escaped and the text capped at 2,000 bytes.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,7 +46,7 @@ def parse_envelope(xml: str) -> dict[str, Any]:
     """The top-level fields of a push (plaintext or the ``Encrypt`` envelope)."""
     try:
         doc = xmltodict.parse(xml, disable_entities=True)
-    except Exception as exc:  # expat errors, ValueError on entities, anything malformed
+    except Exception as exc:  # noqa: BLE001 (expat errors, ValueError on entities, anything malformed)
         raise Unparseable(f"body is not XML: {type(exc).__name__}") from None
     root = doc.get("xml") if isinstance(doc, dict) else None
     if not isinstance(root, dict):
@@ -60,7 +61,7 @@ def to_inbound(xml: str) -> InboundMessage:
         raise Unparseable("push without MsgType or FromUserName")
     try:
         message = parse_message(xml)
-    except Exception as exc:  # wechatpy raises KeyError/ValueError/TypeError on odd shapes
+    except Exception as exc:  # noqa: BLE001 (wechatpy raises KeyError/ValueError/TypeError on odd shapes)
         raise Unparseable(f"wechatpy could not parse the push: {type(exc).__name__}") from None
     data: dict[str, Any] = message._data  # the xmltodict mapping wechatpy parsed (after its own fixes)
     kind = str(data.get("MsgType", "")).strip().lower()
@@ -72,15 +73,17 @@ def to_inbound(xml: str) -> InboundMessage:
     event = (str(data.get("Event") or "").strip().lower() or None) if kind == "event" else None
     event_key = _str(data.get("EventKey")) if kind == "event" else None
     try:
-        created = dt.datetime.fromtimestamp(create_raw, dt.timezone.utc)
+        created = dt.datetime.fromtimestamp(create_raw, dt.UTC)
     except (OverflowError, OSError, ValueError):
         raise Unparseable(f"CreateTime out of range: {create_raw}") from None
     text = _str(data.get(_TEXT_FIELDS.get(kind, ""), "")) or ""
     if kind == "link" and data.get("Url"):
         text = f"{text} {_str(data.get('Url'))}".strip()
     attributes = {
-        k: _str(v) or "" for k, v in data.items()
-        if k not in ("ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "Content") and not isinstance(v, (dict, list))
+        k: _str(v) or ""
+        for k, v in data.items()
+        if k not in ("ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "Content")
+        and not isinstance(v, (dict, list))
     }
     attributes["parsed_as"] = type(message).__name__
     return InboundMessage(

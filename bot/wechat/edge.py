@@ -4,12 +4,13 @@ Order of checks for a POST: timestamp window → signature(s) → decrypt (curre
 → clean (illegal characters, DTD) → parse. Anything that is not WeChat's is a 403; anything WeChat
 sent that we cannot read is logged and answered ``success`` so the citizen never sees an error.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from bot.errors import Forbidden, Refused, Unparseable
 from bot.wechat import codec
@@ -107,4 +108,4 @@ def _text(body: bytes) -> str:
         raise Unparseable("body is not UTF-8") from None
 
 
-__all__ = ["Edge", "Push", "Refused", "SUCCESS"]
+__all__ = ["SUCCESS", "Edge", "Push", "Refused"]

@@ -3,6 +3,7 @@
 Views are thin: decode at the edge, one domain call (claim → pipeline → commit → publish), encode.
 WeChat never receives a 500 or an HTML page: errors map to plain-text answers here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,7 +70,9 @@ def handle(msg: InboundMessage, arrived: float) -> OutboundReply | None:
     svc.pipeline.publish(client, claim, reply)
     log.info(
         "%s %s from %s → %s",
-        msg.kind, msg.event or "", mask_openid(msg.openid),
+        msg.kind,
+        msg.event or "",
+        mask_openid(msg.openid),
         f"{reply.template_key}@{reply.template_version}" if reply else "success",
     )
     return reply
