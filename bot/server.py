@@ -36,6 +36,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> None:
     """Run gunicorn in the foreground until it is stopped."""
     config = load_config()
+    master = os.getpid()
     embedded: EmbeddedRedis | None = None
     if not config["REDIS_URL"]:
         embedded = EmbeddedRedis(config["EMBEDDED_REDIS_DB"])
@@ -43,10 +44,15 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
         os.environ["REDIS_URL"] = embedded.url()
         log.info("embedded redis at %s", os.environ["REDIS_URL"])
 
-    def on_exit(server: Any) -> None:
-        if embedded is not None:
+    def stop_embedded() -> None:
+        # Workers are forked inside run() and leave through the same frames: only the master
+        # may stop the server they all share.
+        if embedded is not None and os.getpid() == master:
             embedded.stop()
             log.info("embedded redis stopped")
+
+    def on_exit(server: Any) -> None:
+        stop_embedded()
 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
@@ -66,5 +72,4 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
     try:
         _Gunicorn(options).run()
     finally:
-        if embedded is not None:
-            embedded.stop()
+        stop_embedded()

@@ -134,9 +134,13 @@ class Actor:
         deadline = deadline_for(case_type, turn.now, self.tz, urgent=urgent)
         conn = turn.session.connection()
         stmts = sql(turn.session)
+        # The number is built from the opening message's id, known already and unique (a message opens
+        # at most one case), so the row is written in one statement.
+        number = f"{turn.now.astimezone(self.tz):%Y%m%d}{turn.inbound_id:05d}"
         case_id = conn.execute(
             stmts.insert_case,
             {
+                "number": number,
                 "case_type": case_type,
                 "status": CaseStatus.ACCEPTED,
                 "department": department,
@@ -153,9 +157,6 @@ class Actor:
                 "owner_department": department,
             },
         ).scalar_one()
-        # The number needs the id; both are written in this one transaction.
-        number = f"{turn.now.astimezone(self.tz):%Y%m%d}{case_id:05d}"
-        conn.execute(stmts.number_case, {"case_id": case_id, "number": number})
         turn.case_id, turn.case_number = case_id, number
         turn.variables.update(case_number=number, deadline=deadline.due_at, department=department)
         turn.deadline_with_time = deadline.unit == "hours"

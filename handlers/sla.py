@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from zoneinfo import ZoneInfo
 
@@ -43,8 +44,10 @@ class Deadline:
     unit: str  # "working_days" or "hours"
 
 
+@functools.lru_cache(maxsize=4096)
 def is_workday(day: dt.date) -> bool:
     """True if ``day`` is a working day on the official calendar (make-up weekend days included)."""
+    # Cached: the calendar scans its whole holiday table on every call.
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:

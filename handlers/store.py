@@ -44,7 +44,6 @@ class Statements:
     insert_inbound: Any
     insert_outbound: Any
     insert_case: Any
-    number_case: Any
     set_subscribed: Any
     first_by_dedup: Any
     reply_to: Any
@@ -91,7 +90,6 @@ def statements(dialect: str) -> Statements:
         responder=bindparam("responder"),
     )
     insert_case = _cases.insert().returning(_cases.c.id)
-    number_case = update(_cases).where(_cases.c.id == bindparam("case_id")).values(number=bindparam("number"))
     set_subscribed = (
         update(_citizens).where(_citizens.c.id == bindparam("citizen_id")).values(is_subscribed=bindparam("value"))
     )
@@ -107,7 +105,6 @@ def statements(dialect: str) -> Statements:
         insert_inbound,
         insert_outbound,
         insert_case,
-        number_case,
         set_subscribed,
         first_by_dedup,
         reply_to,

@@ -44,9 +44,9 @@ class Case(Base):
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Human-readable number the citizen quotes: YYYYMMDD + zero-padded id. NULL only inside the
-    # transaction that creates the row (the id is needed to build it).
-    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # Human-readable number the citizen quotes: the local date of acceptance + the zero-padded id of
+    # the opening message (unique, and known before the row is written).
+    number: Mapped[str] = mapped_column(String(32), unique=True)
     case_type: Mapped[CaseType] = mapped_column(_enum(CaseType))
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.ACCEPTED, index=True)
     department: Mapped[str] = mapped_column(String(40), index=True)
@@ -54,7 +54,8 @@ class Case(Base):
     emergency_kind: Mapped[str | None] = mapped_column(String(16))
     needs_triage: Mapped[bool] = mapped_column(default=False)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
-    opening_message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", use_alter=True))
+    # A message opens at most one case.
+    opening_message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", use_alter=True), unique=True)
     summary: Mapped[str] = mapped_column(Text, default="")
     opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # The answer deadline promised to the citizen in the acknowledgement.

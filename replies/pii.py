@@ -8,8 +8,12 @@ from __future__ import annotations
 import dataclasses
 import re
 
-# Digits not glued to other digits: "电话13812345678。" matches, "123813812345678" does not.
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# Mobiles as people write them: 13812345678, 138 1234 5678, 138-1234-5678, +86 138…, 0086…;
+# not glued to other digits ("123813812345678" is an order number, not a mobile).
+_MOBILE = re.compile(r"(?<![\d+])((?:\+|00)?86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
+# Full-width digits (１３８…) are the same digits: detection runs on a copy with ASCII digits,
+# which has the same length, so spans found there apply to the original text.
+_FULLWIDTH = str.maketrans("０１２３４５６７８９＋－　", "0123456789+- ")
 _ID18 = re.compile(r"(?<![\dA-Za-z])(\d{6})(\d{8})(\d{3})([\dXx])(?![\dA-Za-z])")
 _CARD = re.compile(r"(?<!\d)(\d{4})[ -]?(\d{4})[ -]?(\d{4})[ -]?(\d{4})((?:[ -]?\d){0,3})(?!\d)")
 
@@ -49,6 +53,7 @@ def luhn_valid(digits: str) -> bool:
 
 def find_personal_data(text: str) -> list[Finding]:
     """Every mobile number, valid ID number and Luhn-valid bank card in ``text``, in order."""
+    text = text.translate(_FULLWIDTH)
     findings: list[Finding] = []
     taken: list[tuple[int, int]] = []
 
@@ -73,8 +78,12 @@ def find_personal_data(text: str) -> list[Finding]:
 
 
 def _mask_one(kind: str, value: str) -> str:
+    value = value.translate(_FULLWIDTH)
     if kind == "mobile":
-        return value[:3] + "****" + value[-4:]
+        m = _MOBILE.fullmatch(value)
+        assert m is not None
+        prefix, head, _, tail = m.groups()
+        return (prefix or "") + head + "****" + tail
     if kind == "id_number":
         # Region code stays, birth date and sequence never do.
         return value[:4] + "*" * 10 + value[-4:]

@@ -56,14 +56,16 @@ def parse_envelope(xml: str) -> dict[str, Any]:
 
 def to_inbound(xml: str) -> InboundMessage:
     """Parse cleaned plaintext XML into our own message type (:class:`Unparseable` on failure)."""
-    fields = parse_envelope(xml)
-    if not isinstance(fields.get("MsgType"), str) or not isinstance(fields.get("FromUserName"), str):
-        raise Unparseable("push without MsgType or FromUserName")
     try:
+        # One parse: wechatpy runs xmltodict (entities disabled) and picks the message class.
         message = parse_message(xml)
-    except Exception as exc:  # noqa: BLE001 (wechatpy raises KeyError/ValueError/TypeError on odd shapes)
+    except Exception as exc:  # noqa: BLE001 (expat errors; KeyError/AttributeError/TypeError on odd shapes)
         raise Unparseable(f"wechatpy could not parse the push: {type(exc).__name__}") from None
-    data: dict[str, Any] = message._data  # the xmltodict mapping wechatpy parsed (after its own fixes)
+    data = getattr(message, "_data", None)  # the mapping wechatpy parsed (after its own fixes)
+    if not isinstance(data, dict):
+        raise Unparseable("empty push")
+    if not isinstance(data.get("MsgType"), str) or not isinstance(data.get("FromUserName"), str):
+        raise Unparseable("push without MsgType or FromUserName")
     kind = str(data.get("MsgType", "")).strip().lower()
     openid = str(data.get("FromUserName") or "").strip()
     if not openid or len(openid) > 64:

@@ -50,7 +50,7 @@ def upgrade() -> None:
     )
     op.create_table('cases',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('number', sa.String(length=32), nullable=True),
+    sa.Column('number', sa.String(length=32), nullable=False),
     sa.Column('case_type', sa.Enum('inquiry', 'help', 'complaint', 'report', 'suggestion', 'praise', 'emergency', name='casetype', native_enum=False, length=24), nullable=False),
     sa.Column('status', sa.Enum('accepted', 'assigned', 'in_progress', 'answered', 'closed', name='casestatus', native_enum=False, length=24), nullable=False),
     sa.Column('department', sa.String(length=40), nullable=False),
@@ -69,7 +69,8 @@ def upgrade() -> None:
     sa.Column('owner_user', sa.String(length=80), nullable=True),
     sa.ForeignKeyConstraint(['citizen_id'], ['citizens.id'], name=op.f('fk_cases_citizen_id_citizens')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),
-    sa.UniqueConstraint('number', name=op.f('uq_cases_number'))
+    sa.UniqueConstraint('number', name=op.f('uq_cases_number')),
+    sa.UniqueConstraint('opening_message_id', name=op.f('uq_cases_opening_message_id'))
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cases_citizen_id'), ['citizen_id'], unique=False)
