@@ -10,6 +10,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
+def make_autocommit_engine(url: str) -> Engine:
+    """A PostgreSQL engine whose connections are always in autocommit (the one-statement message path).
+
+    Set once per connection, not toggled on every checkout, and with nothing to roll back on return.
+    """
+    return create_engine(
+        url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_size=5, max_overflow=5, pool_recycle=1800
+    )
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; no connection is opened until the first query."""
     parsed = make_url(url)

@@ -10,7 +10,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import make_engine, make_sessionmaker
+from bot.db import make_autocommit_engine, make_engine, make_sessionmaker
 from bot.redis_store import EmbeddedRedis, client_for
 from bot.wechat.crypto import MessageCrypto
 from handlers.dedupe import Deduper
@@ -27,6 +27,13 @@ class Services:
         self.config = config
         self.engine: Engine = make_engine(config["DATABASE_URL"])
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        # The message path on PostgreSQL writes each turn in one statement, atomic on its own:
+        # autocommit spares it BEGIN and COMMIT round trips. Everything else uses transactions.
+        self.message_engine: Engine | None = None
+        self.message_sessions: sessionmaker[Session] = self.sessions
+        if self.engine.dialect.name == "postgresql":
+            self.message_engine = make_autocommit_engine(config["DATABASE_URL"])
+            self.message_sessions = make_sessionmaker(self.message_engine)
         self.embedded_redis = None if config["REDIS_URL"] else EmbeddedRedis(config["EMBEDDED_REDIS_DB"])
         self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
@@ -37,7 +44,9 @@ class Services:
         )
         self.library = Library(config["TIMEZONE"])
         self.deduper = Deduper(config["REDIS_NAMESPACE"])
-        self.pipeline = Pipeline(self.library, self.deduper, timezone=config["TIMEZONE"])
+        self.pipeline = Pipeline(
+            self.library, self.deduper, dialect=self.engine.dialect.name, timezone=config["TIMEZONE"]
+        )
 
     @property
     def redis(self) -> redis.Redis:
@@ -57,6 +66,8 @@ class Services:
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
         self.engine.dispose()
+        if self.message_engine is not None:
+            self.message_engine.dispose()
 
 
 def init_app(app: Flask, config: dict[str, Any]) -> Services:
@@ -82,4 +93,11 @@ def db_session() -> Session:
     """This request's session (one per request, closed at teardown; the view commits)."""
     if "db_session" not in g:
         g.db_session = services().sessions()
+    return g.db_session  # type: ignore[no-any-return]
+
+
+def message_session() -> Session:
+    """The session of the WeChat message path (autocommit on PostgreSQL: see ``Services``)."""
+    if "db_session" not in g:
+        g.db_session = services().message_sessions()
     return g.db_session  # type: ignore[no-any-return]

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from handlers.sla import deadline_for
-from handlers.store import sql
+from handlers.store import Store
 from handlers.triage import Classifier
-from handlers.turn import Turn
+from handlers.turn import CasePlan, Turn
 from models import CaseStatus, CaseType
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,9 @@ _EMERGENCY_TEMPLATES = {
 class Actor:
     """Runs the action registered for a message's kind or event."""
 
-    def __init__(self, classifier: Classifier, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(self, classifier: Classifier, store: Store, timezone: str = "Asia/Shanghai") -> None:
         self.classifier = classifier
+        self.store = store
         self.tz = ZoneInfo(timezone)
         self.message_actions: dict[str, Action] = {
             "text": self.on_text,
@@ -123,23 +124,20 @@ class Actor:
     # -- helpers -------------------------------------------------------------------------------
 
     def _set_subscribed(self, turn: Turn, value: bool) -> None:
-        turn.session.connection().execute(
-            sql(turn.session).set_subscribed, {"citizen_id": turn.citizen_id, "value": value}
-        )
+        turn.subscribed = value
 
     def _open_case(self, turn: Turn, case_type: CaseType, *, urgent: bool = False) -> None:
         triage = turn.triage
-        assert triage is not None and turn.citizen_id is not None and turn.inbound_id is not None
+        assert triage is not None
         department = triage.department if triage.department != "none" else "other"
         deadline = deadline_for(case_type, turn.now, self.tz, urgent=urgent)
-        conn = turn.session.connection()
-        stmts = sql(turn.session)
-        # The number is built from the opening message's id, known already and unique (a message opens
-        # at most one case), so the row is written in one statement.
-        number = f"{turn.now.astimezone(self.tz):%Y%m%d}{turn.inbound_id:05d}"
-        case_id = conn.execute(
-            stmts.insert_case,
-            {
+        # The number is the local date of acceptance + the opening message's id: unique (a message
+        # opens at most one case) and known before anything is written.
+        message_id = self.store.message_id(turn)
+        number = f"{turn.now.astimezone(self.tz):%Y%m%d}{message_id:05d}"
+        turn.case = CasePlan(
+            number=number,
+            values={
                 "number": number,
                 "case_type": case_type,
                 "status": CaseStatus.ACCEPTED,
@@ -148,7 +146,7 @@ class Actor:
                 "emergency_kind": triage.emergency_kind,
                 "needs_triage": triage.needs_human,
                 "citizen_id": turn.citizen_id,
-                "opening_message_id": turn.inbound_id,
+                "opening_message_id": message_id,
                 "summary": turn.msg.text[:2000],
                 "opened_at": turn.now,
                 "due_at": deadline.due_at,
@@ -156,7 +154,6 @@ class Actor:
                 "sla_unit": deadline.unit,
                 "owner_department": department,
             },
-        ).scalar_one()
-        turn.case_id, turn.case_number = case_id, number
+        )
         turn.variables.update(case_number=number, deadline=deadline.due_at, department=department)
         turn.deadline_with_time = deadline.unit == "hours"

@@ -24,6 +24,14 @@ log = logging.getLogger(__name__)
 
 NO_REPLY = "none"
 _PENDING = "pending:"
+# Claim and read in one command: SET NX, the library generation, and (if taken) the current value.
+# Lua tables stop at the first nil, so missing values come back as "".
+_CLAIM = """
+local won = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+local gen = redis.call('GET', KEYS[2]) or ''
+if won then return {1, gen, ''} end
+return {0, gen, redis.call('GET', KEYS[1]) or ''}
+"""
 # Delete the claim only if it is still ours (a slow first delivery must not drop a retry's claim).
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -71,6 +79,7 @@ class Deduper:
         self.reply_ttl = reply_ttl
         self.wait = wait
         self.poll = poll
+        self._script: Any = None
 
     def _key(self, msg: InboundMessage) -> str:
         return f"{self.namespace}:dedup:{msg.account}:{msg.dedup_key}"
@@ -85,19 +94,16 @@ class Deduper:
         token = _PENDING + uuid.uuid4().hex
         deadline = deadline if deadline is not None else time.monotonic() + self.wait
         try:
+            if self._script is None:
+                self._script = client.register_script(_CLAIM)
+            keys = [key, self.generation_key()]
             while True:
-                pipe = client.pipeline(transaction=False)
-                pipe.set(key, token, nx=True, px=self.claim_ttl_ms)
-                pipe.get(key)
-                pipe.get(self.generation_key())
-                won, value, generation = pipe.execute()
+                won, generation, value = self._script(keys=keys, args=[token, self.claim_ttl_ms], client=client)
                 gen = int(generation) if generation else 0
                 if won:
                     return Claim(key, token, gen)
-                if value is not None and not _text(value).startswith(_PENDING):
+                if value and not _text(value).startswith(_PENDING):
                     return Claim(key, None, gen, answered=True, reply=_decode(value))
-                if value is None:
-                    continue  # the claim expired between SET and GET: try again
                 if time.monotonic() >= deadline:
                     log.warning("retry of %s still unanswered by the first delivery; answering empty", key)
                     return Claim(key, None, gen, answered=True, reply=None)

@@ -1,4 +1,4 @@
-"""The pipeline: claim at arrival, then record → triage/act → respond, one transaction per message.
+"""The pipeline: claim at arrival, then record → triage/act → respond → persist, one transaction.
 
 The caller owns the transaction::
 
@@ -10,11 +10,15 @@ The caller owns the transaction::
     except Exception:
         session.rollback(); pipeline.release(redis, claim); raise
     pipeline.publish(redis, claim, reply)       # only after the commit
+
+If deciding or rendering fails (a bug, a bad template), the message is still stored and the fixed
+safe fallback goes out, with an alert: a citizen's message is never lost to a bug in our rules.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 
@@ -23,13 +27,15 @@ from sqlalchemy.orm import Session
 
 from handlers.act import Actor
 from handlers.dedupe import Claim, Deduper
-from handlers.record import Duplicate, record
 from handlers.respond import Responder
+from handlers.store import Duplicate, Store, store_for
 from handlers.triage import Classifier, RuleClassifier
 from handlers.turn import Turn
 from handlers.types import InboundMessage, OutboundReply
-from models import utcnow
-from replies.library import Library
+from models import Alert, utcnow
+from replies.library import BUILTIN_FALLBACK, FALLBACK_KEY, Library
+
+log = logging.getLogger(__name__)
 
 Stage = Callable[[Turn], "OutboundReply | None"]
 
@@ -42,6 +48,7 @@ class Pipeline:
         library: Library,
         deduper: Deduper,
         *,
+        dialect: str = "sqlite",
         classifier: Classifier | None = None,
         timezone: str = "Asia/Shanghai",
         clock: Callable[[], dt.datetime] = utcnow,
@@ -49,13 +56,9 @@ class Pipeline:
         self.library = library
         self.deduper = deduper
         self.clock = clock
-        self.actor = Actor(classifier or RuleClassifier(), timezone)
+        self.store: Store = store_for(dialect)
+        self.actor = Actor(classifier or RuleClassifier(), self.store, timezone)
         self.responder = Responder(library)
-        self.stages: list[Stage] = [record, self._act, self.responder]
-
-    def _act(self, turn: Turn) -> OutboundReply | None:
-        self.actor(turn)
-        return None
 
     def claim(self, client: redis.Redis, msg: InboundMessage, arrived: float | None = None) -> Claim:
         """Claim ``msg`` at arrival; waits (bounded) for the reply when another delivery holds it."""
@@ -63,16 +66,32 @@ class Pipeline:
         return self.deduper.claim(client, msg, deadline)
 
     def run(self, msg: InboundMessage, session: Session, claim: Claim) -> OutboundReply | None:
-        """Run every stage in order; a stage that returns a reply stops the rest. Only flushes."""
+        """record → act → respond → persist. Only flushes; the caller commits."""
         turn = Turn(msg=msg, session=session, now=self.clock(), generation=claim.generation)
         try:
-            for stage in self.stages:
-                reply = stage(turn)
-                if reply is not None:
-                    return reply
+            self.store.record(turn)
+            self._decide(turn)
+            return self.store.persist(turn)
         except Duplicate as dup:
             return dup.reply
-        return None
+
+    def _decide(self, turn: Turn) -> None:
+        try:
+            self.actor(turn)
+            self.responder(turn)
+        except Duplicate:
+            raise
+        except Exception:
+            # Store the message and answer safely rather than lose it to a bug in the rules.
+            log.exception("deciding the reply to %s failed; sending the safe fallback", turn.msg.dedup_key)
+            turn.session.add(Alert(kind="pipeline_error", detail=f"message {turn.msg.dedup_key}: decision failed"))
+            turn.case = None
+            try:
+                fallback = self.library.render(turn.session, FALLBACK_KEY, generation=turn.generation)
+                turn.reply = OutboundReply(fallback.text, fallback.template_key, fallback.template_version)
+            except Exception:
+                log.exception("safe fallback could not be rendered")
+                turn.reply = OutboundReply(BUILTIN_FALLBACK, FALLBACK_KEY, 0)
 
     def publish(self, client: redis.Redis, claim: Claim, reply: OutboundReply | None) -> None:
         """Make the committed reply available to retries."""

@@ -1,116 +1,302 @@
-"""The hot path's SQL, built once per database dialect and executed with parameters.
+"""Writing a turn: the citizen, the inbound message, the case and the reply, exactly once.
 
-Constructing an ``insert().values(...)`` per message costs more CPU than the database spends
-running it; a prebuilt statement with bind parameters hits SQLAlchemy's compiled cache instead.
-``INSERT … ON CONFLICT`` keeps the citizen upsert and the exactly-once message insert to one
-statement each, on SQLite and PostgreSQL alike.
+Two implementations of one contract, chosen by the database:
+
+* :class:`SqlStore` (SQLite) inserts the message when it is recorded and the rest when the turn
+  is persisted — statements are in-process function calls there.
+* :class:`PgStore` (PostgreSQL) writes everything in **one** statement (data-modifying CTEs) when
+  the turn is persisted. Each statement on the message path costs more client and server CPU than
+  the work it does, so one statement instead of four is what lets a worker keep up with WeChat.
+  A case number needs the message id before the reply is rendered, so that id is reserved from
+  the table's sequence when (and only when) a case is opened.
+
+Either way ``INSERT … ON CONFLICT DO NOTHING`` on the message's dedup key is the final guard
+against storing a delivery twice; a conflict raises :class:`Duplicate` with the first reply.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from typing import Any
+import logging
+from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from handlers.turn import Turn
+from handlers.types import OutboundReply
 from models import Case, Citizen, Direction, Message
+from replies.pii import mask_openid
+
+log = logging.getLogger(__name__)
 
 _citizens: Table = Citizen.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
 _cases: Table = Case.__table__  # type: ignore[assignment]
 
 
-def insert_for(session: Session, table: Any) -> Any:
-    """An ``insert()`` construct that supports ``on_conflict_do_*`` for the session's database."""
-    return _insert(session.get_bind().dialect.name, table)
+class Duplicate(Exception):
+    """The message was stored before: carry the reply it got, if any."""
+
+    def __init__(self, reply: OutboundReply | None) -> None:
+        super().__init__("duplicate delivery")
+        self.reply = reply
 
 
-def _insert(dialect: str, table: Any) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database dialect: {dialect}")
+class Store(Protocol):
+    """What the pipeline needs from the database."""
+
+    def record(self, turn: Turn) -> OutboundReply | None:
+        """Stage: remember the message (or raise :class:`Duplicate`)."""
+
+    def message_id(self, turn: Turn) -> int:
+        """The inbound message's id (reserved if it is not written yet)."""
+
+    def persist(self, turn: Turn) -> OutboundReply | None:
+        """Stage: write what the turn decided; returns the reply to send."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Statements:
-    """Prebuilt statements of the message path for one dialect."""
-
-    upsert_citizen: Any
-    insert_inbound: Any
-    insert_outbound: Any
-    insert_case: Any
-    set_subscribed: Any
-    first_by_dedup: Any
-    reply_to: Any
+# Reads shared by both stores: the reply an earlier delivery of the same message got.
+_first_by_dedup = select(_messages.c.id).where(_messages.c.dedup_key == bindparam("dedup_key"))
+_reply_to = (
+    select(_messages.c.content, _messages.c.template_key, _messages.c.template_version, _messages.c.msg_type)
+    .where(_messages.c.in_reply_to_id == bindparam("inbound_id"), _messages.c.direction == Direction.OUT)
+    .order_by(_messages.c.id)
+    .limit(1)
+)
 
 
-@functools.cache
-def statements(dialect: str) -> Statements:
-    """The statements for ``dialect`` (built on first use, then shared: they are immutable)."""
-    up = _insert(dialect, _citizens).values(
-        openid=bindparam("openid"), first_seen_at=bindparam("now"), last_seen_at=bindparam("now"), is_subscribed=True
+def stored_reply(session: Session, dedup_key: str) -> OutboundReply | None:
+    """The reply recorded for an earlier delivery of the same message (None if it got none)."""
+    conn = session.connection()
+    first_id = conn.execute(_first_by_dedup, {"dedup_key": dedup_key}).scalar_one()
+    row = conn.execute(_reply_to, {"inbound_id": first_id}).first()
+    if row is None:
+        return None
+    return OutboundReply(row.content, row.template_key or "", row.template_version or 0, row.msg_type)
+
+
+def _duplicate(turn: Turn) -> Duplicate:
+    # Redis lost (or never had) the claim and the database caught the repeat.
+    log.info(
+        "duplicate delivery of %s from %s; repeating the stored reply", turn.msg.dedup_key, mask_openid(turn.msg.openid)
     )
-    upsert_citizen = up.on_conflict_do_update(
-        index_elements=[_citizens.c.openid], set_={"last_seen_at": up.excluded.last_seen_at}
-    ).returning(_citizens.c.id)
-    insert_inbound = (
-        _insert(dialect, _messages)
-        .values(
-            direction=Direction.IN,
-            citizen_id=bindparam("citizen_id"),
-            dedup_key=bindparam("dedup_key"),
-            wechat_msg_id=bindparam("msg_id"),
-            msg_type=bindparam("msg_type"),
-            event=bindparam("event"),
-            event_key=bindparam("event_key"),
-            content=bindparam("content"),
-            raw_xml=bindparam("raw_xml"),
-            created_at=bindparam("created_at"),
-            received_at=bindparam("now"),
+    return Duplicate(stored_reply(turn.session, turn.msg.dedup_key))
+
+
+def _inbound_values(turn: Turn) -> dict[str, Any]:
+    msg = turn.msg
+    return {
+        "dedup_key": msg.dedup_key,
+        "msg_id": msg.msg_id,
+        "msg_type": msg.kind,
+        "event": msg.event,
+        "event_key": msg.event_key,
+        "content": msg.text,
+        "raw_xml": msg.raw_xml,
+        "created_at": msg.create_time,
+        "now": turn.now,
+    }
+
+
+def _reply_values(turn: Turn) -> dict[str, Any]:
+    reply = turn.reply
+    return {
+        "has_reply": reply is not None,
+        "reply_type": reply.kind if reply else None,
+        "reply_text": reply.text if reply else None,
+        "template_key": reply.template_key if reply else None,
+        "template_version": reply.template_version if reply else None,
+    }
+
+
+class SqlStore:
+    """Portable SQL: message first (its id numbers the case), then case and reply."""
+
+    def __init__(self, dialect: str = "sqlite") -> None:
+        ins = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        up = ins(_citizens).values(
+            openid=bindparam("openid"),
+            first_seen_at=bindparam("now"),
+            last_seen_at=bindparam("now"),
+            is_subscribed=bindparam("is_subscribed"),
         )
-        .on_conflict_do_nothing(index_elements=[_messages.c.dedup_key])
-        .returning(_messages.c.id)
-    )
-    insert_outbound = _messages.insert().values(
-        direction=Direction.OUT,
-        citizen_id=bindparam("citizen_id"),
-        msg_type=bindparam("msg_type"),
-        content=bindparam("content"),
-        created_at=bindparam("now"),
-        received_at=bindparam("now"),
-        in_reply_to_id=bindparam("in_reply_to_id"),
-        case_id=bindparam("case_id"),
-        template_key=bindparam("template_key"),
-        template_version=bindparam("template_version"),
-        responder=bindparam("responder"),
-    )
-    insert_case = _cases.insert().returning(_cases.c.id)
-    set_subscribed = (
-        update(_citizens).where(_citizens.c.id == bindparam("citizen_id")).values(is_subscribed=bindparam("value"))
-    )
-    first_by_dedup = select(_messages.c.id).where(_messages.c.dedup_key == bindparam("dedup_key"))
-    reply_to = (
-        select(_messages.c.content, _messages.c.template_key, _messages.c.template_version, _messages.c.msg_type)
-        .where(_messages.c.in_reply_to_id == bindparam("inbound_id"), _messages.c.direction == Direction.OUT)
-        .order_by(_messages.c.id)
-        .limit(1)
-    )
-    return Statements(
-        upsert_citizen,
-        insert_inbound,
-        insert_outbound,
-        insert_case,
-        set_subscribed,
-        first_by_dedup,
-        reply_to,
-    )
+        self._upsert_citizen = up.on_conflict_do_update(
+            index_elements=[_citizens.c.openid],
+            set_={"last_seen_at": up.excluded.last_seen_at},
+        ).returning(_citizens.c.id)
+        self._set_subscribed = (
+            _citizens.update().where(_citizens.c.id == bindparam("citizen_id")).values(is_subscribed=bindparam("value"))
+        )
+        self._insert_inbound = (
+            ins(_messages)
+            .values(
+                direction=Direction.IN,
+                citizen_id=bindparam("citizen_id"),
+                dedup_key=bindparam("dedup_key"),
+                wechat_msg_id=bindparam("msg_id"),
+                msg_type=bindparam("msg_type"),
+                event=bindparam("event"),
+                event_key=bindparam("event_key"),
+                content=bindparam("content"),
+                raw_xml=bindparam("raw_xml"),
+                created_at=bindparam("created_at"),
+                received_at=bindparam("now"),
+            )
+            .on_conflict_do_nothing(index_elements=[_messages.c.dedup_key])
+            .returning(_messages.c.id)
+        )
+        self._insert_case = _cases.insert().returning(_cases.c.id)
+        self._insert_outbound = _messages.insert().values(
+            direction=Direction.OUT,
+            citizen_id=bindparam("citizen_id"),
+            msg_type=bindparam("reply_type"),
+            content=bindparam("reply_text"),
+            created_at=bindparam("now"),
+            received_at=bindparam("now"),
+            in_reply_to_id=bindparam("in_reply_to_id"),
+            case_id=bindparam("case_id"),
+            template_key=bindparam("template_key"),
+            template_version=bindparam("template_version"),
+            responder=bindparam("responder"),
+        )
+
+    def record(self, turn: Turn) -> OutboundReply | None:
+        """Upsert the citizen and insert the message now; a repeat raises :class:`Duplicate`."""
+        conn = turn.session.connection()
+        turn.citizen_id = conn.execute(
+            self._upsert_citizen, {"openid": turn.msg.openid, "now": turn.now, "is_subscribed": True}
+        ).scalar_one()
+        inserted = conn.execute(
+            self._insert_inbound, {"citizen_id": turn.citizen_id, **_inbound_values(turn)}
+        ).scalar_one_or_none()
+        if inserted is None:
+            raise _duplicate(turn)
+        turn.inbound_id = inserted
+        return None
+
+    def message_id(self, turn: Turn) -> int:
+        """Already written by :meth:`record`."""
+        assert turn.inbound_id is not None
+        return turn.inbound_id
+
+    def persist(self, turn: Turn) -> OutboundReply | None:
+        """Follow state, case and reply."""
+        conn = turn.session.connection()
+        if turn.subscribed is not None:
+            conn.execute(self._set_subscribed, {"citizen_id": turn.citizen_id, "value": turn.subscribed})
+        case_id = None
+        if turn.case is not None:
+            case_id = conn.execute(self._insert_case, turn.case.values).scalar_one()
+        if turn.reply is not None:
+            conn.execute(
+                self._insert_outbound,
+                {
+                    "citizen_id": turn.citizen_id,
+                    "now": turn.now,
+                    "in_reply_to_id": turn.inbound_id,
+                    "case_id": case_id,
+                    "responder": "bot",
+                    **_reply_values(turn),
+                },
+            )
+        return turn.reply
 
 
-def sql(session: Session) -> Statements:
-    """The statements for the session's database."""
-    return statements(session.get_bind().dialect.name)
+# One statement per message on PostgreSQL. Casts are explicit: parameters in INSERT … SELECT
+# lists are not typed from the target columns.
+_PG_WRITE = """
+WITH c AS (
+    INSERT INTO citizens (openid, first_seen_at, last_seen_at, is_subscribed)
+    VALUES (%(openid)s, %(now)s, %(now)s, COALESCE(%(subscribed)s::boolean, true))
+    ON CONFLICT (openid) DO UPDATE
+        SET last_seen_at = EXCLUDED.last_seen_at,
+            is_subscribed = COALESCE(%(subscribed)s::boolean, citizens.is_subscribed)
+    RETURNING id
+), m AS (
+    INSERT INTO messages (id, direction, citizen_id, dedup_key, wechat_msg_id, msg_type, event, event_key,
+                          content, raw_xml, created_at, received_at)
+    SELECT COALESCE(%(inbound_id)s::integer, nextval('messages_id_seq')::integer), 'in', c.id,
+           %(dedup_key)s, %(msg_id)s::bigint, %(msg_type)s, %(event)s, %(event_key)s,
+           %(content)s, %(raw_xml)s, %(created_at)s::timestamptz, %(now)s::timestamptz
+    FROM c
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING id, citizen_id
+), k AS (
+    INSERT INTO cases (number, case_type, status, department, is_urgent, emergency_kind, needs_triage,
+                       citizen_id, opening_message_id, summary, opened_at, due_at, sla_amount, sla_unit,
+                       owner_department)
+    SELECT %(number)s, %(case_type)s, %(status)s, %(department)s, %(is_urgent)s::boolean, %(emergency_kind)s,
+           %(needs_triage)s::boolean, m.citizen_id, m.id, %(summary)s, %(opened_at)s::timestamptz,
+           %(due_at)s::timestamptz, %(sla_amount)s::integer, %(sla_unit)s, %(owner_department)s
+    FROM m WHERE %(has_case)s::boolean
+    RETURNING id
+), o AS (
+    INSERT INTO messages (direction, citizen_id, msg_type, content, created_at, received_at, in_reply_to_id,
+                          case_id, template_key, template_version, responder)
+    SELECT 'out', m.citizen_id, %(reply_type)s, %(reply_text)s, %(now)s::timestamptz, %(now)s::timestamptz, m.id,
+           (SELECT id FROM k), %(template_key)s, %(template_version)s::integer, 'bot'
+    FROM m WHERE %(has_reply)s::boolean
+)
+SELECT (SELECT id FROM m) AS inbound_id, (SELECT id FROM c) AS citizen_id
+"""
+
+_NO_CASE = dict.fromkeys(
+    (
+        "number", "case_type", "status", "department", "is_urgent", "emergency_kind", "needs_triage",
+        "summary", "opened_at", "due_at", "sla_amount", "sla_unit", "owner_department",
+    )
+)  # fmt: skip
+
+
+class PgStore:
+    """PostgreSQL: the whole turn in one statement at persist time."""
+
+    def record(self, turn: Turn) -> OutboundReply | None:
+        """Nothing to do yet: the message is written with everything else."""
+        return None
+
+    def message_id(self, turn: Turn) -> int:
+        """Reserve the message's id from its sequence (a case number is built from it)."""
+        if turn.inbound_id is None:
+            cursor = _driver(turn).execute("SELECT nextval('messages_id_seq')")
+            turn.inbound_id = int(cursor.fetchone()[0])
+        return turn.inbound_id
+
+    def persist(self, turn: Turn) -> OutboundReply | None:
+        """Citizen, message, case and reply in one statement; a repeat raises :class:`Duplicate`."""
+        params: dict[str, Any] = {
+            "openid": turn.msg.openid,
+            "subscribed": turn.subscribed,
+            "inbound_id": turn.inbound_id,
+            "has_case": turn.case is not None,
+            **_inbound_values(turn),
+            **_reply_values(turn),
+        }
+        if turn.case is not None:
+            values = turn.case.values
+            params.update({k: values[k] for k in _NO_CASE})
+            params["case_type"] = values["case_type"].value
+            params["status"] = values["status"].value
+        else:
+            params.update(_NO_CASE)
+        inbound_id, citizen_id = _driver(turn).execute(_PG_WRITE, params).fetchone()
+        if inbound_id is None:
+            raise _duplicate(turn)
+        turn.inbound_id, turn.citizen_id = inbound_id, citizen_id
+        return turn.reply
+
+
+def _driver(turn: Turn) -> Any:
+    # psycopg's own connection under the session's: the statement is fixed SQL with parameters,
+    # and SQLAlchemy's result machinery costs more CPU than PostgreSQL spends running it.
+    return turn.session.connection().connection.driver_connection
+
+
+def store_for(dialect: str) -> SqlStore | PgStore:
+    """The store for a database dialect."""
+    if dialect == "postgresql":
+        return PgStore()
+    if dialect == "sqlite":
+        return SqlStore("sqlite")
+    raise RuntimeError(f"unsupported database dialect: {dialect}")

@@ -9,12 +9,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from handlers.triage import Triage
-from handlers.types import InboundMessage
+from handlers.types import InboundMessage, OutboundReply
+
+
+@dataclasses.dataclass
+class CasePlan:
+    """A case the act stage decided to open; the store writes it with the message."""
+
+    values: dict[str, Any]
+    number: str
 
 
 @dataclasses.dataclass
 class Turn:
-    """One message's trip through the pipeline: what stages learned and decided so far."""
+    """One message's trip through the pipeline: what stages learned and decided so far.
+
+    Stages decide; the store writes what they decided (citizen, message, case, reply) in one go.
+    """
 
     msg: InboundMessage
     session: Session
@@ -22,10 +33,12 @@ class Turn:
     generation: int | None = None
     citizen_id: int | None = None
     inbound_id: int | None = None
+    # True/False when the message changes the follow state (subscribe/unsubscribe).
+    subscribed: bool | None = None
     triage: Triage | None = None
-    case_id: int | None = None
-    case_number: str | None = None
-    # What to answer: a template key and its variables (respond renders it).
+    case: CasePlan | None = None
+    # What to answer: a template key and its variables (respond renders it into ``reply``).
     reply_key: str | None = None
     variables: dict[str, Any] = dataclasses.field(default_factory=dict)
     deadline_with_time: bool = False
+    reply: OutboundReply | None = None

@@ -46,7 +46,15 @@ class OutboundReply:
 
     def to_json(self) -> str:
         """Serialise for the dedup cache, so retries get the very same reply."""
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+        return json.dumps(
+            {
+                "text": self.text,
+                "template_key": self.template_key,
+                "template_version": self.template_version,
+                "kind": self.kind,
+            },
+            ensure_ascii=False,
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> OutboundReply:

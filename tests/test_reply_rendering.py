@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import xmltodict
 
 from bot.wechat.codec import cap_utf8, render_reply
 from handlers.types import InboundMessage, OutboundReply
 from replies.guard import check_text
-from replies.library import guard_preview, load_seed
+from replies.library import fill, guard_preview, load_seed
+from replies.pii import luhn_valid
 
 
 def _msg() -> InboundMessage:
@@ -50,3 +52,12 @@ def test_seed_has_the_required_templates():
     assert {"welcome", "default", "complaint_ack", "inquiry_ack", "emergency", "safe_fallback"} <= keys
     welcome = next(i for i in load_seed() if i["key"] == "welcome")["body"]
     assert "个人信息" in welcome
+
+
+def test_long_case_numbers_that_pass_luhn_are_not_mistaken_for_bank_cards():
+    number = "2026112812345675"  # 16 digits and Luhn-valid: the shape of a bank card
+    assert luhn_valid(number)
+    text = fill("受理编号：{case_number}", {"case_number": number}, ZoneInfo("Asia/Shanghai"))
+    assert number in text
+    assert check_text(text, trusted=(number,)) == []
+    assert {v.rule for v in check_text(text)} == {"personal_data"}

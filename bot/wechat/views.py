@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bot.errors import MinshengError, Unparseable
-from bot.extensions import db_session, services
+from bot.extensions import message_session, services
 from bot.wechat.edge import SUCCESS, Edge
 from handlers.types import InboundMessage, OutboundReply
 from replies.pii import mask_openid
@@ -59,7 +59,7 @@ def handle(msg: InboundMessage, arrived: float) -> OutboundReply | None:
     claim = svc.pipeline.claim(client, msg, arrived)
     if claim.answered:
         return claim.reply
-    session = db_session()
+    session = message_session()
     try:
         reply = svc.pipeline.run(msg, session, claim)
         session.commit()
