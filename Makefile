@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test test-fast init-db bench lint clean
+.PHONY: run test init-db bench bench-sqlite lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minsheng needs Python 3.11 or newer")'
@@ -30,8 +30,13 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check bot handlers replies models
 	$(VENV)/bin/mypy
 
+# Throughput against a bare Flask + wechatpy echo (figures, not a test). BENCH_ARGS="--duration 30" etc.
+BENCH_ARGS ?=
 bench: $(VENV)/.installed
-	$(PY) bench/run.py --backend postgres
+	$(PY) bench/run.py --backend postgres $(BENCH_ARGS)
+
+bench-sqlite: $(VENV)/.installed
+	$(PY) bench/run.py --backend sqlite $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,131 @@
+-- wrk script for `make bench`: POST pre-generated, signed safe-mode requests to /wechat.
+--
+--   wrk -t2 -c32 -d15s --latency -s bench/wrk_requests.lua http://127.0.0.1:PORT -- REQUESTS_FILE THREADS
+--
+-- REQUESTS_FILE comes from bench/make_requests.py: one request per line, "query<TAB>body".
+-- Each wrk thread sends its own slice: it reads REQUESTS_FILE.<id> if that file exists
+-- (make_requests.py --split THREADS), otherwise every THREADS-th line of REQUESTS_FILE.
+-- So no request is sent twice while the pool lasts. If a thread exhausts its slice it wraps
+-- around; every request sent after that is a repeat (it hits the server's dedup path and would
+-- flatter the numbers) and is counted in "repeats".
+--
+-- response() counts replies that are not HTTP 200, and 200 replies whose body is not an
+-- encrypted XML reply (no "<Encrypt>"): empty/"success" bodies separately from anything else.
+-- done() prints one line "BENCH_JSON {...}" with the totals for bench/run.py.
+
+local threads = {}
+local counter = 0
+
+function setup(thread)
+   thread:set("id", counter)
+   table.insert(threads, thread)
+   counter = counter + 1
+end
+
+local reqs_q, reqs_b, n, idx
+local headers = { ["Content-Type"] = "text/xml" }
+
+function init(args)
+   local path = args[1] or os.getenv("BENCH_REQUESTS")
+   local nthreads = tonumber(args[2] or os.getenv("BENCH_THREADS") or "1")
+   assert(path, "usage: -- REQUESTS_FILE THREADS")
+   reqs_q, reqs_b, n, idx = {}, {}, 0, 0
+   local slice = io.open(path .. "." .. id, "r")
+   local i = 0
+   if slice then
+      for line in slice:lines() do
+         local tab = line:find("\t", 1, true)
+         if tab then
+            n = n + 1
+            reqs_q[n] = "/wechat?" .. line:sub(1, tab - 1)
+            reqs_b[n] = line:sub(tab + 1)
+         end
+      end
+      slice:close()
+   else
+      for line in io.lines(path) do
+         if i % nthreads == id then
+            local tab = line:find("\t", 1, true)
+            if tab then
+               n = n + 1
+               reqs_q[n] = "/wechat?" .. line:sub(1, tab - 1)
+               reqs_b[n] = line:sub(tab + 1)
+            end
+         end
+         i = i + 1
+      end
+   end
+   assert(n > 0, "no requests for thread " .. id .. " in " .. path)
+   pool = n
+   sent = 0
+   repeats = 0
+   responses = 0
+   ok = 0
+   non200 = 0
+   silent = 0      -- 200 with empty body or "success"
+   badbody = 0     -- 200 with any other body lacking <Encrypt>
+   statuses = ""   -- "code:count," for non-200 codes (thread:get only moves flat values)
+   status_counts = {}
+end
+
+function request()
+   idx = idx + 1
+   if idx > n then
+      idx = 1
+   end
+   sent = sent + 1
+   if sent > n then
+      repeats = repeats + 1
+   end
+   return wrk.format("POST", reqs_q[idx], headers, reqs_b[idx])
+end
+
+function response(status, hdrs, body)
+   responses = responses + 1
+   if status ~= 200 then
+      non200 = non200 + 1
+      status_counts[status] = (status_counts[status] or 0) + 1
+      local s = ""
+      for code, c in pairs(status_counts) do
+         s = s .. code .. ":" .. c .. ","
+      end
+      statuses = s
+   elseif body and body:find("<Encrypt>", 1, true) then
+      ok = ok + 1
+   elseif body == nil or body == "" or body == "success" then
+      silent = silent + 1
+   else
+      badbody = badbody + 1
+   end
+end
+
+function done(summary, latency, requests)
+   local t = { pool = 0, sent = 0, repeats = 0, responses = 0, ok = 0, non200 = 0, silent = 0, badbody = 0 }
+   local codes = {}
+   for _, thread in ipairs(threads) do
+      for k, _ in pairs(t) do
+         t[k] = t[k] + (thread:get(k) or 0)
+      end
+      local s = thread:get("statuses") or ""
+      for code, c in s:gmatch("(%d+):(%d+),") do
+         codes[code] = (codes[code] or 0) + tonumber(c)
+      end
+   end
+   local parts = {}
+   for k, v in pairs(t) do
+      table.insert(parts, string.format('"%s": %d', k, v))
+   end
+   local cparts = {}
+   for code, c in pairs(codes) do
+      table.insert(cparts, string.format('"%s": %d', code, c))
+   end
+   local e = summary.errors
+   table.insert(parts, string.format('"status_codes": {%s}', table.concat(cparts, ", ")))
+   table.insert(parts, string.format('"duration_us": %d, "requests": %d, "bytes": %d', summary.duration, summary.requests, summary.bytes))
+   table.insert(parts, string.format('"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}',
+      e.connect, e.read, e.write, e.status, e.timeout))
+   table.insert(parts, string.format('"latency_us": {"min": %d, "mean": %.1f, "max": %d, "stdev": %.1f, "p50": %d, "p90": %d, "p99": %d, "p999": %d}',
+      latency.min, latency.mean, latency.max, latency.stdev,
+      latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+   io.write("BENCH_JSON {" .. table.concat(parts, ", ") .. "}\n")
+end
