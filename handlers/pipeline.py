@@ -74,6 +74,8 @@ class Pipeline:
             return self.store.persist(turn)
         except Duplicate as dup:
             return dup.reply
+        finally:
+            self.store.release(turn)
 
     def _decide(self, turn: Turn) -> None:
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Engine, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,6 +54,9 @@ class Store(Protocol):
 
     def persist(self, turn: Turn) -> OutboundReply | None:
         """Stage: write what the turn decided; returns the reply to send."""
+
+    def release(self, turn: Turn) -> None:
+        """Give back anything the turn held (always called, after the last stage)."""
 
 
 # Reads shared by both stores: the reply an earlier delivery of the same message got.
@@ -202,6 +205,9 @@ class SqlStore:
             )
         return turn.reply
 
+    def release(self, turn: Turn) -> None:
+        """Nothing held outside the session."""
+
 
 # One statement per message on PostgreSQL. Casts are explicit: parameters in INSERT … SELECT
 # lists are not typed from the target columns.
@@ -286,11 +292,23 @@ class PgStore:
         turn.inbound_id, turn.citizen_id = inbound_id, citizen_id
         return turn.reply
 
+    def release(self, turn: Turn) -> None:
+        """Return the pooled connection the turn used."""
+        raw, turn.raw_connection = turn.raw_connection, None
+        if raw is not None:
+            raw.close()
+
 
 def _driver(turn: Turn) -> Any:
-    # psycopg's own connection under the session's: the statement is fixed SQL with parameters,
-    # and SQLAlchemy's result machinery costs more CPU than PostgreSQL spends running it.
-    return turn.session.connection().connection.driver_connection
+    # psycopg's own connection, from the pool of the session's (autocommit) engine: the write is
+    # one fixed statement, and a Session's transaction bookkeeping and SQLAlchemy's result
+    # machinery cost more CPU than PostgreSQL spends running it. The session itself stays free
+    # for what is rare (a library reload, an alert, a duplicate's stored reply).
+    if turn.raw_connection is None:
+        bind = turn.session.get_bind()
+        assert isinstance(bind, Engine)
+        turn.raw_connection = bind.raw_connection()
+    return turn.raw_connection.driver_connection
 
 
 def store_for(dialect: str) -> SqlStore | PgStore:

@@ -42,3 +42,5 @@ class Turn:
     variables: dict[str, Any] = dataclasses.field(default_factory=dict)
     deadline_with_time: bool = False
     reply: OutboundReply | None = None
+    # A pooled DB-API connection a store may hold for the turn (returned by ``Store.release``).
+    raw_connection: Any = None
