@@ -96,8 +96,13 @@ Try it from another terminal:
 def serve(host: str, port: int, workers: int, timeout: int, access_log: bool) -> None:
     """Serve the app with gunicorn (sync workers); starts and stops an embedded Redis if REDIS_URL is unset."""
     from bot.server import run
+    from bot.setup import pending_migrations
 
-    _app()  # validate configuration before forking anything
+    app = _app()  # validate configuration before forking anything
+    problem = pending_migrations(app)
+    if problem:
+        click.echo(f"minsheng: {problem}", err=True)
+        sys.exit(2)
     run(host, port, workers, timeout, access_log)
 
 

@@ -55,11 +55,11 @@ class EmbeddedRedis:
                 log.info("embedded redis started on %s", self._server.socket_file)
             return f"unix://{self._server.socket_file}"
 
-    def stop(self) -> None:
-        """Shut the server down (``serve`` calls this on exit: it outlives the process otherwise)."""
+    def stop(self) -> bool:
+        """Shut the server down if this process started it (``serve`` does on exit: it would outlive it)."""
         with self._lock:
             if self._server is None:
-                return
+                return False
             server, self._server = self._server, None
         pid = server.pid
         socket_file, redis_dir, registry = server.socket_file, server.redis_dir, server.settingregistryfile
@@ -78,6 +78,7 @@ class EmbeddedRedis:
             shutil.rmtree(redis_dir, ignore_errors=True)
         if registry:
             Path(registry).unlink(missing_ok=True)
+        return True
 
 
 def _wait_exit(pid: int | None, timeout: float = 10.0) -> None:

@@ -47,8 +47,7 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
     def stop_embedded() -> None:
         # Workers are forked inside run() and leave through the same frames: only the master
         # may stop the server they all share.
-        if embedded is not None and os.getpid() == master:
-            embedded.stop()
+        if embedded is not None and os.getpid() == master and embedded.stop():
             log.info("embedded redis stopped")
 
     def on_exit(server: Any) -> None:

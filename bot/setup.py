@@ -36,6 +36,21 @@ def migrate(app: Flask) -> str:
         return MigrationContext.configure(conn).get_current_revision() or "base"
 
 
+def pending_migrations(app: Flask) -> str | None:
+    """None if the database is at head, else a one-line reason (``serve`` refuses to start)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    try:
+        with services(app).engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except Exception as exc:  # noqa: BLE001 (any connection error is reported in one line)
+        return f"cannot connect to the database: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    if current != head:
+        return f"database is at revision {current or 'none'}, code expects {head}: run `python -m bot init-db`"
+    return None
+
+
 def initialise(app: Flask) -> tuple[str, int]:
     """Migrate, install missing seed templates, bump the library generation; idempotent."""
     revision = migrate(app)

@@ -291,3 +291,19 @@ def test_simulate_without_text_or_event_is_a_usage_error(backend: Backend):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "give the message text" in done.stderr
+
+
+def test_serve_refuses_an_uninitialised_database_in_one_line(backend: Backend, tmp_path: Path):
+    if backend.name == "sqlite":
+        env, drop = backend.env(DATABASE_URL=f"sqlite:///{tmp_path / 'never.db'}"), None
+    else:
+        url, drop = _postgres_database(f"minsheng_cli_{uuid.uuid4().hex[:10]}")
+        env = backend.env(DATABASE_URL=url)
+    try:
+        done = bot("serve", "--port", str(_free_port()), env=env, timeout=60)
+    finally:
+        if drop:
+            drop()
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "init-db" in lines[0] and "Traceback" not in done.stderr
