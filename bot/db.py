@@ -16,15 +16,24 @@ def make_autocommit_engine(url: str) -> Engine:
     Set once per connection, not toggled on every checkout, and with nothing to roll back on return.
     """
     return create_engine(
-        url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_size=5, max_overflow=5, pool_recycle=1800
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+        pool_size=5,
+        max_overflow=5,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; no connection is opened until the first query."""
+    """An engine for ``url``; no connection is opened until the first query.
+
+    Every engine hides statement parameters in errors and logs: they carry citizens' messages.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 15})
+        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
         database = parsed.database
         if database and database != ":memory:":
             path = Path(database)
@@ -44,7 +53,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, pool_pre_ping=False)
+    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
