@@ -153,3 +153,16 @@ def test_citizen_is_recorded_once_across_messages(wechat: WeChat, db):
     wechat.text("路灯坏了没人修", openid="oSame")
     assert count(db, Citizen) == 1
     assert count(db, Message, Message.direction == Direction.IN) == 2
+
+
+def test_log_lines_carry_no_personal_data(wechat: WeChat, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    openid = "oPrivateCitizen0000000000042"
+    wechat.text("我的电话13812345678，路灯坏了没人修", openid=openid)
+    wechat.text("我的电话13812345678，路灯坏了没人修", openid=openid, encrypt=True)
+    wechat.xml("not xml 13812345678")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "bot.wechat" in " ".join(r.name for r in caplog.records)  # the edge did log
+    assert openid not in logged and "13812345678" not in logged
