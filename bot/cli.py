@@ -180,6 +180,78 @@ def simulate(text: str, encrypt: bool, url: str, openid: str, event: str | None,
     click.echo(result.reply if result.reply is not None else "(no reply: the server answered 'success')")
 
 
+@cli.command()
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("../shared/data"),
+    show_default=True,
+    help="The shared data folder (departments/).",
+)
+def train(data: Path) -> None:
+    """Train the intent and department classifiers into handlers/model/ and print the metrics report."""
+    from bot.training.train import train as run_training
+
+    if not (data / "departments" / "train_segmented.csv").exists():
+        raise click.UsageError(f"{data}/departments/train_segmented.csv not found (pass --data)")
+    report = run_training(data)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+@cli.command()
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("../shared/data"),
+    show_default=True,
+    help="The shared data folder; without it only the intent figures are printed.",
+)
+def evaluate(data: Path) -> None:
+    """Print the classifiers' target figures (held-out intents, department dev set, speed, memory)."""
+    from bot.training.train import evaluate as run_evaluation
+
+    shared = data if (data / "departments" / "dev_raw.csv").exists() else None
+    click.echo(json.dumps(run_evaluation(shared), ensure_ascii=False, indent=2))
+
+
+@cli.command()
+def classify() -> None:
+    """JSON lines with "text" on stdin → one JSON line per input (intent, department, emergency, reasons)."""
+    from handlers.classify import shipped
+    from handlers.triage import RuleClassifier
+
+    classifier = shipped() or RuleClassifier()
+    for number, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            text = item["text"]
+            if not isinstance(text, str):
+                raise TypeError("text must be a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            click.echo(json.dumps({"error": f"line {number}: {exc}"}, ensure_ascii=False))
+            continue
+        t = classifier.classify(text)
+        click.echo(
+            json.dumps(
+                {
+                    "text": text,
+                    "intent": t.intent,
+                    "department": t.department,
+                    "emergency": t.emergency,
+                    "emergency_kind": t.emergency_kind,
+                    "confidence": {"intent": t.confidence_intent, "department": t.confidence_department},
+                    "needs_human": t.needs_human,
+                    "reasons": list(t.reasons),
+                },
+                ensure_ascii=False,
+            )
+        )
+
+
 def main() -> None:
     """Entry point of ``python -m bot``."""
     cli(prog_name="python -m bot")

@@ -119,7 +119,8 @@ class Actor:
             return
         case_type, template = spec
         self._open_case(turn, case_type)
-        turn.reply_key = template
+        # Unsure what it is or who should handle it: a person reads it first, and the citizen is told so.
+        turn.reply_key = "review_ack" if triage.needs_human else template
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from handlers.act import Actor
+from handlers.classify import shipped
 from handlers.dedupe import Claim, Deduper
 from handlers.respond import Responder
 from handlers.store import Duplicate, Store, store_for
@@ -57,7 +58,7 @@ class Pipeline:
         self.deduper = deduper
         self.clock = clock
         self.store: Store = store_for(dialect)
-        self.actor = Actor(classifier or RuleClassifier(), self.store, timezone)
+        self.actor = Actor(classifier or shipped() or RuleClassifier(), self.store, timezone)
         self.responder = Responder(library)
 
     def claim(self, client: redis.Redis, msg: InboundMessage, arrived: float | None = None) -> Claim:

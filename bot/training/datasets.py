@@ -1,0 +1,56 @@
+"""The training and evaluation sets: the public department data in ../shared, and our own intent examples."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+DATA_DIR = Path(__file__).with_name("data")
+
+DEPARTMENT_LABELS = {
+    "城乡建设": "urban_construction",
+    "环境保护": "environment",
+    "交通运输": "transport",
+    "教育文体": "education",
+    "劳动和社会保障": "labor_social_security",
+    "商贸旅游": "commerce_tourism",
+    "卫生计生": "health",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One labelled text."""
+
+    text: str
+    label: str
+    script: str = "simp"
+    emergency_kind: str = ""
+    department: str = ""
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def department_train(shared: Path) -> list[Example]:
+    """The segmented training file, spaces removed (it was jieba-segmented with stop words dropped)."""
+    rows = _read(shared / "departments" / "train_segmented.csv")
+    return [Example(r["text_segmented"].replace(" ", ""), DEPARTMENT_LABELS[r["label"]]) for r in rows]
+
+
+def department_dev(shared: Path) -> list[Example]:
+    """The raw evaluation file: title and body, as citizens wrote them."""
+    rows = _read(shared / "departments" / "dev_raw.csv")
+    return [Example(f"{r['title'] or ''}。{r['body'] or ''}", DEPARTMENT_LABELS[r["label"]]) for r in rows]
+
+
+def intents(split: str) -> list[Example]:
+    """Our labelled intent examples: ``train`` or ``heldout`` (never tuned on)."""
+    rows = _read(DATA_DIR / f"intents_{split}.csv")
+    return [
+        Example(r["text"], r["intent"], r.get("script", "simp"), r.get("emergency_kind", ""), r.get("department", ""))
+        for r in rows
+    ]

@@ -1,0 +1,143 @@
+"""``python -m bot train`` and ``python -m bot evaluate``: fit, export and measure the classifiers.
+
+Both models are TF-IDF over character n-grams with a multinomial logistic regression (probabilities
+give the confidence); they are exported as plain arrays for :class:`handlers.linear.LinearTextModel`.
+The evaluation prints the figures the issue sets as targets, for Simplified and Traditional input.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import opencc
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from bot.training.datasets import Example, department_dev, department_train, intents
+from handlers.classify import MODEL_DIR, ModelClassifier
+from handlers.linear import LinearTextModel
+from handlers.normalize import normalize
+
+SEED = 20261127
+INTENT_CONFIG: dict[str, Any] = {"ngram_range": (1, 3), "min_df": 1, "max_features": 60000, "C": 20.0}
+DEPARTMENT_CONFIG: dict[str, Any] = {"ngram_range": (1, 2), "min_df": 2, "max_features": 120000, "C": 10.0}
+
+
+def fit(texts: Sequence[str], labels: Sequence[str], config: dict[str, Any]) -> LinearTextModel:
+    """Fit TF-IDF + logistic regression on normalised texts and export plain weights."""
+    vectorizer = TfidfVectorizer(
+        analyzer="char",
+        ngram_range=config["ngram_range"],
+        sublinear_tf=True,
+        min_df=config["min_df"],
+        max_features=config["max_features"],
+        dtype=np.float32,
+    )
+    matrix = vectorizer.fit_transform([normalize(t).text for t in texts])
+    model = LogisticRegression(C=config["C"], max_iter=3000, random_state=SEED)
+    model.fit(matrix, list(labels))
+    classes = [str(c) for c in model.classes_]
+    coef, intercept = model.coef_, model.intercept_
+    if len(classes) == 2:  # binary LR keeps one row: expand to two for softmax
+        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    vocabulary = {str(k): int(v) for k, v in vectorizer.vocabulary_.items()}
+    return LinearTextModel(classes, vocabulary, vectorizer.idf_, coef, intercept, tuple(config["ngram_range"]))
+
+
+def department_examples(shared: Path) -> list[Example]:
+    """The public training file plus our own examples (the only source of three of the classes)."""
+    ours = [
+        Example(e.text, e.department)
+        for e in intents("train")
+        if e.department and e.department != "none" and e.label != "chitchat"
+    ]
+    return department_train(shared) + ours
+
+
+def train(shared: Path, out: Path = MODEL_DIR) -> dict[str, Any]:
+    """Train both models, write them to ``out`` with the metrics report; returns the report."""
+    started = time.perf_counter()
+    intent_train = intents("train")
+    intent_model = fit([e.text for e in intent_train], [e.label for e in intent_train], INTENT_CONFIG)
+    dept = department_examples(shared)
+    dept_model = fit([e.text for e in dept], [e.label for e in dept], DEPARTMENT_CONFIG)
+    intent_model.save(out / "intent", {"config": _jsonable(INTENT_CONFIG), "trained_on": len(intent_train)})
+    dept_model.save(out / "department", {"config": _jsonable(DEPARTMENT_CONFIG), "trained_on": len(dept)})
+    report = evaluate(shared, out)
+    report["training_seconds"] = round(time.perf_counter() - started, 1)
+    (out / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+def evaluate(shared: Path | None, directory: Path = MODEL_DIR) -> dict[str, Any]:
+    """The target figures for the models in ``directory``."""
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    classifier = ModelClassifier.load(directory)
+    normalize("预热")  # OpenCC's dictionaries load on first use: part of the load time
+    load_seconds = time.perf_counter() - started
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    s2t = opencc.OpenCC("s2t")
+    report: dict[str, Any] = {"model_load_seconds": round(load_seconds, 3),
+                              "classifier_memory_mb": round((rss_after - rss_before) / 1024, 1)}  # fmt: skip
+
+    heldout = intents("heldout")
+    for script in ("all", "simp", "trad", "converted_trad"):
+        if script == "converted_trad":
+            rows = [
+                Example(s2t.convert(e.text), e.label, "trad", e.emergency_kind) for e in heldout if e.script == "simp"
+            ]
+        else:
+            rows = [e for e in heldout if script == "all" or e.script == script]
+        if rows:
+            report[f"intent_{script}"] = _intent_figures(rows, classifier.classify)
+
+    if shared is not None:
+        dev = department_dev(shared)
+        predicted = [classifier.department.predict(normalize(e.text).text).label for e in dev]
+        gold = [e.label for e in dev]
+        report["department_dev_macro_f1"] = round(float(f1_score(gold, predicted, average="macro")), 4)
+        predicted_t = [classifier.department.predict(normalize(s2t.convert(e.text)).text).label for e in dev]
+        report["department_dev_traditional_macro_f1"] = round(float(f1_score(gold, predicted_t, average="macro")), 4)
+
+    sample = [e.text for e in heldout][:400] or ["小区路灯坏了"]
+    timings = []
+    for text in sample:
+        t0 = time.perf_counter()
+        classifier.classify(text)
+        timings.append(time.perf_counter() - t0)
+    report["ms_per_message_median"] = round(statistics.median(timings) * 1000, 3)
+    return report
+
+
+def _intent_figures(rows: list[Example], classify: Callable[[str], Any]) -> dict[str, Any]:
+    results = [classify(e.text) for e in rows]
+    gold = [e.label for e in rows]
+    pred = [r.intent for r in results]
+    ci = [(g, p) for g, p in zip(gold, pred, strict=True) if g in ("complaint", "inquiry")]
+    emergencies = [(e, r) for e, r in zip(rows, results, strict=True) if e.label == "emergency"]
+    others = [r for e, r in zip(rows, results, strict=True) if e.label != "emergency"]
+    kinds = [(e.emergency_kind, r.emergency_kind) for e, r in emergencies if e.emergency_kind]
+    recall = sum(r.emergency for _, r in emergencies) / len(emergencies) if emergencies else None
+    return {
+        "n": len(rows),
+        "macro_f1": round(float(f1_score(gold, pred, average="macro")), 4),
+        "complaint_vs_inquiry_accuracy": round(sum(g == p for g, p in ci) / len(ci), 4) if ci else None,
+        "emergency_recall": round(recall, 4) if recall is not None else None,
+        "emergency_false_alarm_rate": round(sum(r.emergency for r in others) / len(others), 4) if others else None,
+        "emergency_kind_accuracy": round(sum(g == p for g, p in kinds) / len(kinds), 4) if kinds else None,
+        "missed_emergencies": [e.text for e, r in emergencies if not r.emergency][:10],
+    }

@@ -1,0 +1,116 @@
+"""The classification stage: intent, department, emergencies, with confidences and readable reasons.
+
+Two linear models over character n-grams (``handlers/model/``, trained by ``python -m bot train``)
+read the normalised text; high-recall rules catch emergencies, because a missed fire costs more
+than a false alarm. Every decision carries its reasons: the rule that fired and the n-grams that
+weighed most, for a supervisor to read.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from handlers.linear import LinearTextModel
+from handlers.normalize import normalize
+from handlers.triage import Triage
+
+MODEL_DIR = Path(__file__).with_name("model")
+DEPARTMENTS = (
+    "urban_construction", "environment", "transport", "education", "labor_social_security",
+    "commerce_tourism", "health", "public_security", "civil_affairs", "other",
+)  # fmt: skip
+
+# Happening now, to someone, here. Words for the same things in everyday complaints ("消防通道",
+# "车祸多发") and in the past ("上个月着过火") are excluded below.
+_EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
+    "fire": re.compile(
+        r"着火|起火|失火|火灾|烧起来|冒烟|全是烟|浓烟|火很大|火苗|煤气味|燃气味|煤气泄|燃气泄|液化气泄|天然气泄|闻到.{0,4}(煤气|燃气|天然气)"
+    ),
+    "medical": re.compile(
+        r"晕倒|昏倒|昏迷|不省人事|叫不醒|没(有)?呼吸|没气了|心跳停|心脏骤停|抽搐|休克|大出血|流了好多血|血流不止|"
+        r"倒地不起|突然倒地|喝了?农药|吞了?药|割腕|要自杀|想自杀|跳楼|要跳|掉河里|溺水|落水|触电|噎住"
+    ),
+    "traffic": re.compile(
+        r"车祸|撞车|相撞|被车撞|撞人了|追尾了?.{0,6}(受伤|流血|人)|翻车|交通事故.{0,6}(受伤|流血|人)"
+    ),
+    "police": re.compile(
+        r"持刀|拿刀|砍人|捅人|杀人|抢劫|打劫|绑架|家暴|正在打|被人打|打人了|有人打架|入室|撬门|小偷在|正在偷|"
+        r"拐卖|抢孩子|孩子(不见|丢)了|被跟踪|非法拘禁|有人闹事.{0,4}(打|砸)"
+    ),
+}
+_NOT_NOW = re.compile(
+    r"上个?月|去年|前年|以前|之前|曾经|过去|上次|那次|预防|演练|宣传|消防通道|消防栓|灭火器|防火|车祸多发|事故多发|"
+    r"怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|赔偿"
+)
+
+MIN_CONFIDENCE = 0.5
+
+
+class ModelClassifier:
+    """Intent and department models plus emergency rules."""
+
+    def __init__(self, intent: LinearTextModel, department: LinearTextModel) -> None:
+        self.intent = intent
+        self.department = department
+
+    @classmethod
+    def load(cls, directory: Path = MODEL_DIR) -> ModelClassifier:
+        """Load the shipped models (plain weights; no pickles)."""
+        return cls(LinearTextModel.load(directory / "intent"), LinearTextModel.load(directory / "department"))
+
+    def classify(self, text: str) -> Triage:
+        """Triage one message as the citizen wrote it."""
+        norm = normalize(text)
+        t = norm.text
+        reasons: list[str] = []
+        if norm.traditional:
+            reasons.append("script:traditional")
+        if not t:
+            return Triage("chitchat", "none", confidence_intent=0.99, confidence_department=0.99, reasons=("empty",))
+        intent = self.intent.predict(t)
+        kind = _emergency_rule(t)
+        if kind is not None:
+            reasons.append(f"rule:emergency:{kind[0]}:{kind[1]}")
+            label, conf = "emergency", max(intent.probabilities.get("emergency", 0.0), 0.9)
+        else:
+            label, conf = intent.label, intent.confidence
+            if label == "emergency" and conf < 0.8:
+                # The model alone is not enough to send someone to 110: fall back to its runner-up.
+                ranked = sorted(intent.probabilities.items(), key=lambda kv: -kv[1])
+                label, conf = ranked[1]
+        reasons.append(f"intent:{label}:{conf:.2f}:{'/'.join(intent.evidence)}")
+        if label == "chitchat":
+            return Triage(label, "none", confidence_intent=round(conf, 3), confidence_department=round(conf, 3),
+                          reasons=tuple(reasons))  # fmt: skip
+        dept = self.department.predict(t)
+        reasons.append(f"department:{dept.label}:{dept.confidence:.2f}:{'/'.join(dept.evidence)}")
+        emergency_kind = kind[0] if kind else None
+        return Triage(
+            label,
+            dept.label,
+            emergency=label == "emergency",
+            emergency_kind=emergency_kind,
+            confidence_intent=round(conf, 3),
+            confidence_department=round(dept.confidence, 3),
+            reasons=tuple(reasons),
+        )
+
+
+def _emergency_rule(text: str) -> tuple[str, str] | None:
+    if _NOT_NOW.search(text):
+        return None
+    for kind, rule in _EMERGENCY_RULES.items():
+        m = rule.search(text)
+        if m:
+            return kind, m.group(0)
+    return None
+
+
+@functools.cache
+def shipped() -> ModelClassifier | None:
+    """The shipped classifier, or None if its artifacts are absent (the keyword rules stand in)."""
+    if not (MODEL_DIR / "intent.npz").exists() or not (MODEL_DIR / "department.npz").exists():
+        return None
+    return ModelClassifier.load()
