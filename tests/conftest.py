@@ -147,7 +147,7 @@ def reset_state(app: Flask) -> None:
         session.execute(Alert.__table__.delete())
         session.commit()
     keep = svc.deduper.generation_key()
-    for key in svc.redis.scan_iter(f"{app.config['REDIS_NAMESPACE']}:*"):
+    for key in svc.redis.scan_iter(f"{app.config['REDIS_NAMESPACE']}:*", count=1000):
         if key.decode() != keep:
             svc.redis.delete(key)
 

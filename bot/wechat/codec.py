@@ -25,6 +25,7 @@ MAX_REPLY_BYTES = 2000
 
 # Characters XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF).
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ROOT_START = re.compile(r"<[A-Za-z_]")
 _DTD = re.compile(r"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)", re.IGNORECASE)
 _TEXT_FIELDS = {
     "text": "Content",
@@ -35,9 +36,14 @@ _TEXT_FIELDS = {
 
 
 def clean(xml: str) -> str:
-    """``xml`` without XML-illegal characters; :class:`Refused` if it declares a DTD or entities."""
+    """``xml`` without XML-illegal characters; :class:`Refused` if it declares a DTD or entities.
+
+    Only the prolog (before the root element) can hold a DTD; a citizen who quotes
+    "<!DOCTYPE html>" inside a CDATA text is writing words, not declaring anything.
+    """
     xml = _ILLEGAL_XML.sub("", xml)
-    if _DTD.search(xml):
+    root = _ROOT_START.search(xml)
+    if _DTD.search(xml[: root.start()] if root else xml):
         raise Refused("DTD or entity declarations are not accepted")
     return xml
 
@@ -56,23 +62,31 @@ def parse_envelope(xml: str) -> dict[str, Any]:
 
 def to_inbound(xml: str) -> InboundMessage:
     """Parse cleaned plaintext XML into our own message type (:class:`Unparseable` on failure)."""
+    parsed_as = "UnknownMessage"
     try:
         # One parse: wechatpy runs xmltodict (entities disabled) and picks the message class.
         message = parse_message(xml)
-    except Exception as exc:  # noqa: BLE001 (expat errors; KeyError/AttributeError/TypeError on odd shapes)
-        raise Unparseable(f"wechatpy could not parse the push: {type(exc).__name__}") from None
-    data = getattr(message, "_data", None)  # the mapping wechatpy parsed (after its own fixes)
+        data = getattr(message, "_data", None)  # the mapping wechatpy parsed (after its own fixes)
+        parsed_as = type(message).__name__
+    except Exception:  # noqa: BLE001 (wechatpy trips on odd shapes, e.g. an empty <Event/>)
+        # Still WeChat's push if it has a sender and a type: store it as unknown rather than lose it.
+        data = parse_envelope(xml)
     if not isinstance(data, dict):
         raise Unparseable("empty push")
     if not isinstance(data.get("MsgType"), str) or not isinstance(data.get("FromUserName"), str):
         raise Unparseable("push without MsgType or FromUserName")
-    kind = str(data.get("MsgType", "")).strip().lower()
+    kind = str(data.get("MsgType", "")).strip().lower()[:40]
     openid = str(data.get("FromUserName") or "").strip()
     if not openid or len(openid) > 64:
         raise Unparseable("FromUserName missing or too long")
     create_raw = _int(data.get("CreateTime")) or int(time.time())
     msg_id = _int(data.get("MsgId") or data.get("MsgID"))
-    event = (str(data.get("Event") or "").strip().lower() or None) if kind == "event" else None
+    if msg_id is not None and not 0 < msg_id < 2**63:
+        # Not a WeChat MsgId (they fit a signed 64-bit column): dedupe on its text, store no number.
+        raw_id, msg_id = str(data.get("MsgId") or data.get("MsgID")).strip()[:64], None
+    else:
+        raw_id = None
+    event = (str(data.get("Event") or "").strip().lower()[:64] or None) if kind == "event" else None
     event_key = _str(data.get("EventKey")) if kind == "event" else None
     try:
         created = dt.datetime.fromtimestamp(create_raw, dt.UTC)
@@ -87,13 +101,15 @@ def to_inbound(xml: str) -> InboundMessage:
         if k not in ("ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "Content")
         and not isinstance(v, (dict, list))
     }
-    attributes["parsed_as"] = type(message).__name__
+    attributes["parsed_as"] = parsed_as
     return InboundMessage(
         kind=kind or "unknown",
         openid=openid,
         account=str(data.get("ToUserName") or ""),
         create_time=created,
-        dedup_key=dedup_key(msg_id if not event else None, openid, create_raw, event, event_key),
+        dedup_key=f"x:{raw_id}"
+        if raw_id and not event
+        else dedup_key(msg_id if not event else None, openid, create_raw, event, event_key),
         msg_id=msg_id,
         event=event,
         event_key=event_key[:512] if event_key else event_key,

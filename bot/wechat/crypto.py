@@ -27,7 +27,8 @@ def signature(*parts: str) -> str:
 
 def signature_matches(expected: str, given: str | None) -> bool:
     """Constant-time comparison of a computed and a received signature."""
-    return given is not None and hmac.compare_digest(expected, given.strip().lower())
+    # Bytes: compare_digest refuses non-ASCII str, and a forged signature may be anything.
+    return given is not None and hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8"))
 
 
 class DecryptError(Exception):

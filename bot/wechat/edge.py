@@ -43,7 +43,8 @@ class Edge:
 
     def _fresh(self, args: Mapping[str, str]) -> tuple[str, str]:
         timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
-        if not timestamp.isdigit() or len(timestamp) > 12 or not nonce or len(nonce) > 64:
+        # isascii(): str.isdigit() accepts "²" and "①", which int() then refuses.
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12 or not nonce or len(nonce) > 64:
             raise Forbidden("missing or malformed timestamp/nonce")
         if abs(self.clock() - int(timestamp)) > self.window:
             raise Forbidden(f"timestamp outside the {self.window}s window")
@@ -66,10 +67,10 @@ class Edge:
         if mode not in ("raw", "aes"):
             raise Forbidden(f"unknown encrypt_type {mode!r}")
         encrypted = mode == "aes"
-        if not encrypted or "signature" in args:
-            # WeChat always sends `signature`; in aes mode msg_signature is what covers the body.
-            if not self.crypto.check(args.get("signature"), timestamp, nonce):
-                raise Forbidden("bad signature")
+        # WeChat sends `signature` in every mode; in aes mode msg_signature also covers the body.
+        # Checked before the body is even parsed: an unsigned request learns nothing.
+        if not self.crypto.check(args.get("signature"), timestamp, nonce):
+            raise Forbidden("bad signature")
         text = _text(body)
         key_index = 0
         if encrypted:
