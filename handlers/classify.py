@@ -9,6 +9,7 @@ weighed most, for a supervisor to read.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 
@@ -47,18 +48,46 @@ _NOT_NOW = re.compile(
 
 MIN_CONFIDENCE = 0.5
 
+# A citizen who names the request type has told us what it is. These words settle a message the
+# model reads as chitchat or is unsure about; asking *how* to complain is an inquiry.
+_EXPLICIT: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "inquiry",
+        re.compile(
+            r"(投诉|举报|反映)(电话|热线|渠道|方式|邮箱)|(怎么|如何|去哪|在哪|哪里|向谁)(能|可以)?(投诉|举报|反映)"
+        ),
+    ),
+    ("complaint", re.compile(r"投诉|举报|曝光|没人管|不作为")),
+    ("suggestion", re.compile(r"建议|提议|希望(能|可以)?(增加|增设|开通|安装|改善)")),
+    ("inquiry", re.compile(r"请问|咨询|怎么办理|如何办理|需要什么材料|在哪里办")),
+)
+
 
 class ModelClassifier:
     """Intent and department models plus emergency rules."""
 
-    def __init__(self, intent: LinearTextModel, department: LinearTextModel) -> None:
+    def __init__(
+        self,
+        intent: LinearTextModel,
+        department: LinearTextModel,
+        kind: LinearTextModel,
+        emergency_threshold: float = 0.5,
+    ) -> None:
         self.intent = intent
         self.department = department
+        self.kind = kind
+        self.emergency_threshold = emergency_threshold
 
     @classmethod
     def load(cls, directory: Path = MODEL_DIR) -> ModelClassifier:
         """Load the shipped models (plain weights; no pickles)."""
-        return cls(LinearTextModel.load(directory / "intent"), LinearTextModel.load(directory / "department"))
+        settings = json.loads((directory / "settings.json").read_text(encoding="utf-8"))
+        return cls(
+            LinearTextModel.load(directory / "intent"),
+            LinearTextModel.load(directory / "department"),
+            LinearTextModel.load(directory / "emergency_kind"),
+            float(settings["emergency_threshold"]),
+        )
 
     def classify(self, text: str) -> Triage:
         """Triage one message as the citizen wrote it."""
@@ -69,24 +98,48 @@ class ModelClassifier:
             reasons.append("script:traditional")
         if not t:
             return Triage("chitchat", "none", confidence_intent=0.99, confidence_department=0.99, reasons=("empty",))
-        intent = self.intent.predict(t)
-        kind = _emergency_rule(t)
-        if kind is not None:
-            reasons.append(f"rule:emergency:{kind[0]}:{kind[1]}")
-            label, conf = "emergency", max(intent.probabilities.get("emergency", 0.0), 0.9)
+        features = features_text(t)
+        intent = self.intent.predict(features)
+        rule = _emergency_rule(t)
+        p_emergency = intent.probabilities.get("emergency", 0.0)
+        emergency_kind = None
+        if rule is not None or p_emergency >= self.emergency_threshold:
+            # A missed emergency costs more than a false alarm: the rules or the model suffice,
+            # with a threshold chosen on training data for full recall.
+            label, conf = "emergency", max(p_emergency, 0.9 if rule else p_emergency)
+            if rule is not None:
+                emergency_kind = rule[0]
+                reasons.append(f"rule:emergency:{rule[0]}:{rule[1]}")
+            else:
+                guess = self.kind.predict(features)
+                emergency_kind = guess.label
+                reasons.append(f"model:emergency:{p_emergency:.2f}:{guess.label}:{'/'.join(guess.evidence)}")
         else:
             label, conf = intent.label, intent.confidence
-            if label == "emergency" and conf < 0.8:
-                # The model alone is not enough to send someone to 110: fall back to its runner-up.
-                ranked = sorted(intent.probabilities.items(), key=lambda kv: -kv[1])
-                label, conf = ranked[1]
+            if label == "emergency":  # below the threshold: the runner-up decides
+                label, conf = sorted(
+                    ((k, v) for k, v in intent.probabilities.items() if k != "emergency"), key=lambda kv: -kv[1]
+                )[0]
+            if label == "chitchat" or conf < MIN_CONFIDENCE:
+                for explicit, pattern in _EXPLICIT:
+                    m = pattern.search(t)
+                    if m:
+                        reasons.append(f"rule:explicit:{explicit}:{m.group(0)}")
+                        label, conf = explicit, max(conf, intent.probabilities.get(explicit, 0.0), MIN_CONFIDENCE)
+                        break
+            if label == "chitchat" and conf < MIN_CONFIDENCE and len(t) >= 8:
+                # Unsure, and long enough to be about something: a person reads it rather than nobody.
+                label, conf = sorted(
+                    ((k, v) for k, v in intent.probabilities.items() if k not in ("chitchat", "emergency")),
+                    key=lambda kv: -kv[1],
+                )[0]
+                reasons.append("rule:unsure_not_chitchat")
         reasons.append(f"intent:{label}:{conf:.2f}:{'/'.join(intent.evidence)}")
         if label == "chitchat":
             return Triage(label, "none", confidence_intent=round(conf, 3), confidence_department=round(conf, 3),
                           reasons=tuple(reasons))  # fmt: skip
-        dept = self.department.predict(t)
+        dept = self.department.predict(department_text(features))
         reasons.append(f"department:{dept.label}:{dept.confidence:.2f}:{'/'.join(dept.evidence)}")
-        emergency_kind = kind[0] if kind else None
         return Triage(
             label,
             dept.label,
@@ -96,6 +149,22 @@ class ModelClassifier:
             confidence_department=round(dept.confidence, 3),
             reasons=tuple(reasons),
         )
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def features_text(normalized: str) -> str:
+    """What the models read: digit runs folded to one digit (a house number is not a signal)."""
+    return _DIGITS.sub("0", normalized)
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def department_text(features: str) -> str:
+    """What the department model reads: no punctuation or spaces (its training text has none)."""
+    return _NON_WORD.sub("", features)
 
 
 def _emergency_rule(text: str) -> tuple[str, str] | None:
@@ -111,6 +180,6 @@ def _emergency_rule(text: str) -> tuple[str, str] | None:
 @functools.cache
 def shipped() -> ModelClassifier | None:
     """The shipped classifier, or None if its artifacts are absent (the keyword rules stand in)."""
-    if not (MODEL_DIR / "intent.npz").exists() or not (MODEL_DIR / "department.npz").exists():
+    if not (MODEL_DIR / "settings.json").exists():
         return None
     return ModelClassifier.load()

@@ -44,3 +44,72 @@ def test_exported_model_predicts_exactly_like_scikit_learn(tmp_path):
         got = loaded.predict(text).probabilities
         assert np.allclose([got[c] for c in clf.classes_], expected, atol=2e-3), text
     assert sklearn is not None
+
+
+# -- the shipped classifier on the hard cases the issue names ------------------------------------
+
+HARD_CASES = [
+    ("为什么我们小区门口的路灯坏了三个月都没人修", "complaint", None),
+    ("社保断缴了怎么补缴", "inquiry", None),
+    ("投诉电话是多少", "inquiry", None),
+    ("真是谢谢你们了，路灯坏了半年都没人来", "complaint", None),
+    ("楼上装修吵死了救命啊", "complaint", None),
+    ("楼道里全是烟，好像着火了", "emergency", "fire"),
+    ("我爸突然倒地叫不醒了", "emergency", "medical"),
+    ("有人拿刀在小区门口砍人", "emergency", "police"),
+    ("上个月小区着过火，现在消防通道还堵着", "complaint", None),
+    ("你好", "chitchat", None),
+    ("建議在學校門口增加紅綠燈", "suggestion", None),
+]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from handlers.classify import shipped as load
+
+    classifier = load()
+    if classifier is None:
+        pytest.skip("no shipped model in handlers/model")
+    return classifier
+
+
+@pytest.mark.parametrize(("text", "intent", "kind"), HARD_CASES)
+def test_hard_cases(shipped, text, intent, kind):
+    triage = shipped.classify(text)
+    assert triage.intent == intent, triage
+    assert triage.emergency == (intent == "emergency")
+    assert triage.emergency_kind == kind
+    assert triage.reasons  # a supervisor can read why
+
+
+def test_traditional_and_simplified_are_read_alike(shipped):
+    simp = shipped.classify("请问身份证丢了去哪里补办")
+    trad = shipped.classify("請問身份證丟了去哪裡補辦")
+    assert (simp.intent, simp.department) == (trad.intent, trad.department) == ("inquiry", "public_security")
+    assert "script:traditional" in trad.reasons
+
+
+def test_chitchat_has_no_department(shipped):
+    assert shipped.classify("[微笑][微笑]").department == "none"
+
+
+def test_classify_command_answers_json_lines_in_order():
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    lines = ['{"text": "路灯坏了三个月没人修"}', '{"text": "楼道里全是烟"}', "not json", '{"text": "你好"}']
+    done = subprocess.run([sys.executable, "-m", "bot", "classify"], input="\n".join(lines) + "\n", cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(out) == 4
+    assert out[0]["intent"] == "complaint" and out[0]["department"] == "urban_construction"
+    assert out[1]["emergency"] is True and out[1]["emergency_kind"] == "fire"
+    assert "error" in out[2]
+    assert out[3]["intent"] == "chitchat"
+    for item in (out[0], out[1], out[3]):
+        assert set(item) >= {"intent", "department", "emergency", "emergency_kind", "confidence", "reasons"}
+        assert set(item["confidence"]) == {"intent", "department"}
