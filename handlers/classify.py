@@ -25,25 +25,40 @@ DEPARTMENTS = (
 
 # Happening now, to someone, here. Words for the same things in everyday complaints ("消防通道",
 # "车祸多发") and in the past ("上个月着过火") are excluded below.
+_PERSON = r"(人|他|她|我|孩子|小孩|儿子|女儿|老人|老公|老婆|爸|妈|爷爷|奶奶|外婆|阿姨|大爷|学生|同事|司机|行人|工人)"
+# Checked in this order: a crash with injuries is 122 first, a fight with injuries 110 first.
 _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
-    "fire": re.compile(
-        r"着火|起火|失火|火灾|烧起来|冒烟|全是烟|浓烟|火很大|火苗|煤气味|燃气味|煤气泄|燃气泄|液化气泄|天然气泄|闻到.{0,4}(煤气|燃气|天然气)"
-    ),
-    "medical": re.compile(
-        r"晕倒|昏倒|昏迷|不省人事|叫不醒|没(有)?呼吸|没气了|心跳停|心脏骤停|抽搐|休克|大出血|流了好多血|血流不止|"
-        r"倒地不起|突然倒地|喝了?农药|吞了?药|割腕|要自杀|想自杀|跳楼|要跳|掉河里|溺水|落水|触电|噎住"
-    ),
     "traffic": re.compile(
-        r"车祸|撞车|相撞|被车撞|撞人了|追尾了?.{0,6}(受伤|流血|人)|翻车|交通事故.{0,6}(受伤|流血|人)"
+        _PERSON
+        + r".{0,4}被.{0,6}撞|车祸|撞车|相撞|对撞|撞在一起|连环(撞|追)|撞倒(了)?"
+        + _PERSON
+        + r"|撞飞|撞(了|伤)"
+        + _PERSON
+        + r"|翻车|车翻了|翻覆|"
+        r"卡在车|追尾了?.{0,6}(受伤|流血|人)|交通事故.{0,6}(受伤|流血|人)"
     ),
     "police": re.compile(
-        r"持刀|拿刀|砍人|捅人|杀人|抢劫|打劫|绑架|家暴|正在打|被人打|打人了|有人打架|入室|撬门|小偷在|正在偷|"
-        r"拐卖|抢孩子|孩子(不见|丢)了|被跟踪|非法拘禁|有人闹事.{0,4}(打|砸)"
+        r"持刀|拿刀|拿着.{0,2}(刀|棍|棒)|拿著.{0,2}(刀|棍|棒)|砍人|捅人|杀人|要杀|弄死|抢劫|打劫|抢(包|手机|东西)|绑架|挟持|"
+        r"家暴|打(孩子|老婆|老公)|正在打|被人打|打人|打架|围殴|入室|闯进|撬(门|锁)|踹门|砸(门|车|东西)|进贼|小偷在|正在偷|"
+        r"拐卖|抢孩子|往车上塞|被跟踪|跟踪我|非法拘禁|(被|把我).{0,4}关在|燃烧瓶|寻死|跳楼|往下跳|要跳下去|"
+        + _PERSON
+        + r".{0,6}(不见了|找不到了|没回来|联系不上了)"
+    ),
+    "fire": re.compile(
+        r"着火|起火|失火|火灾|烧起来|在烧|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|浓烟|好浓的烟|都是烟|"
+        r"煤气味|燃气味|瓦斯味|煤气泄|燃气泄|液化气泄|天然气泄|漏气|(燃气|煤气|天然气).{0,6}漏|闻到.{0,4}(煤气|燃气|天然气)|"
+        r"被困|困在.{0,6}(家|楼|屋|里|车|电梯)|水还在涨|卡在.{0,4}(中间|电梯)|掉(河|江|湖|水)里"
+    ),
+    "medical": re.compile(
+        r"晕倒|昏倒|昏迷|晕过去|昏过去|不省人事|叫不醒|叫也没反应|没(有)?呼吸|没气了|没反应|一动不动|不动了|心跳停|"
+        r"心脏骤停|心脏病发|抽搐|休克|大出血|流了好多血|血流不止|血.{0,4}止不住|一直(在)?流血|满脸是血|倒地不起|突然倒|"
+        r"喘不(上|过)气|嘴唇发紫|说不出话|说话不清|半边身子|嘴.?歪了|胸口.{0,2}痛|羊水破|要生了|中毒|"
+        r"喝了?农药|吞了|吃了.{0,6}(安眠药|整瓶|药当糖)|割腕|要自杀|想自杀|溺水|落水|触电|噎住"
     ),
 }
 _NOT_NOW = re.compile(
-    r"上个?月|去年|前年|以前|之前|曾经|过去|上次|那次|预防|演练|宣传|消防通道|消防栓|灭火器|防火|车祸多发|事故多发|"
-    r"怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|赔偿"
+    r"上个?月|去年|前年|昨天|前天|前几天|上周|上礼拜|上星期|以前|之前|曾经|过去|上次|那次|预防|演练|宣传|消防通道|"
+    r"消防栓|灭火器|防火|车祸多发|事故多发|怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|理赔|赔偿|鉴定"
 )
 
 MIN_CONFIDENCE = 0.5
@@ -100,7 +115,7 @@ class ModelClassifier:
             return Triage("chitchat", "none", confidence_intent=0.99, confidence_department=0.99, reasons=("empty",))
         features = features_text(t)
         intent = self.intent.predict(features)
-        rule = _emergency_rule(t)
+        rule = emergency_rule(t)
         p_emergency = intent.probabilities.get("emergency", 0.0)
         emergency_kind = None
         if rule is not None or p_emergency >= self.emergency_threshold:
@@ -167,7 +182,8 @@ def department_text(features: str) -> str:
     return _NON_WORD.sub("", features)
 
 
-def _emergency_rule(text: str) -> tuple[str, str] | None:
+def emergency_rule(text: str) -> tuple[str, str] | None:
+    """The emergency kind and the words that show it is happening now, or None."""
     if _NOT_NOW.search(text):
         return None
     for kind, rule in _EMERGENCY_RULES.items():
