@@ -58,7 +58,7 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
         "workers": workers,
         "worker_class": "sync",
         "timeout": timeout,
-        "graceful_timeout": 10,
+        "graceful_timeout": 5,
         "keepalive": 5,
         # Several instances may share a machine (tests, benchmarks): no shared control socket.
         "control_socket_disable": True,
