@@ -128,13 +128,22 @@ def export(kind: str, fmt: str, output: Path | None) -> None:
     click.echo(f"exported {count} {kind}", err=True)
 
 
+def _csv_cell(value: Any) -> Any:
+    # A citizen's "=HYPERLINK(...)" must stay text when staff open the export in a spreadsheet.
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _write(stream: Any, rows: Iterator[dict[str, Any]], fields: list[str], fmt: str) -> int:
     count = 0
     if fmt == "csv":
         writer = csv.DictWriter(stream, fieldnames=fields)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow({k: _csv_cell(v) for k, v in row.items()})
             count += 1
     else:
         for row in rows:

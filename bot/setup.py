@@ -73,6 +73,6 @@ def bump_generation(app: Flask) -> None:
 
     client = client_for(url)
     try:
-        client.incr(svc.deduper.generation_key())
+        svc.deduper.bump_generation(client)
     finally:
         client.close()

@@ -19,16 +19,23 @@ from typing import Any
 import redis
 
 from handlers.types import InboundMessage, OutboundReply
+from replies.pii import mask_openid
 
 log = logging.getLogger(__name__)
 
 NO_REPLY = "none"
 _PENDING = "pending:"
 # Claim and read in one command: SET NX, the library generation, and (if taken) the current value.
+# The generation is a random token, never a counter: after a Redis restart a fresh token makes every
+# worker reload the library, where a counter restarting at 0 could match a stale cache.
 # Lua tables stop at the first nil, so missing values come back as "".
 _CLAIM = """
 local won = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-local gen = redis.call('GET', KEYS[2]) or ''
+local gen = redis.call('GET', KEYS[2])
+if not gen then
+  redis.call('SET', KEYS[2], ARGV[3], 'NX')
+  gen = redis.call('GET', KEYS[2])
+end
 if won then return {1, gen, ''} end
 return {0, gen, redis.call('GET', KEYS[1]) or ''}
 """
@@ -45,10 +52,18 @@ class Claim:
 
     key: str
     token: str | None  # our claim token; None when we did not claim
-    generation: int | None  # reply-library generation read in the same round trip
+    generation: str | None  # reply-library generation token read in the same round trip
     answered: bool = False  # True: ``reply`` is the first delivery's answer
     reply: OutboundReply | None = None
     redis_ok: bool = True
+
+
+def loggable(key: str) -> str:
+    """A dedup key fit for a log line or an alert: an event's key carries the citizen's OpenID."""
+    if key.startswith("e:") and key.count(":") >= 2:
+        _, openid, rest = key.split(":", 2)
+        return f"e:{mask_openid(openid)}:{rest}"
+    return key
 
 
 def dedup_key(msg_id: int | None, openid: str, create_time: int, event: str | None, event_key: str | None) -> str:
@@ -69,7 +84,9 @@ class Deduper:
         self,
         namespace: str,
         *,
-        claim_ttl: float = 15.0,
+        # Shorter than WeChat's ~5 s retry gap: if the worker holding a claim dies, the next
+        # delivery takes over (the unique dedup_key still stops a second insert).
+        claim_ttl: float = 4.5,
         reply_ttl: int = 86400,
         wait: float = 4.0,
         poll: float = 0.05,
@@ -85,7 +102,7 @@ class Deduper:
         return f"{self.namespace}:dedup:{msg.account}:{msg.dedup_key}"
 
     def generation_key(self) -> str:
-        """The Redis key of the reply-library generation counter."""
+        """The Redis key of the reply-library generation token."""
         return f"{self.namespace}:library:generation"
 
     def claim(self, client: redis.Redis, msg: InboundMessage, deadline: float | None = None) -> Claim:
@@ -98,19 +115,27 @@ class Deduper:
                 self._script = client.register_script(_CLAIM)
             keys = [key, self.generation_key()]
             while True:
-                won, generation, value = self._script(keys=keys, args=[token, self.claim_ttl_ms], client=client)
-                gen = int(generation) if generation else 0
+                won, generation, value = self._script(
+                    keys=keys, args=[token, self.claim_ttl_ms, uuid.uuid4().hex], client=client
+                )
+                gen = _text(generation)
                 if won:
                     return Claim(key, token, gen)
                 if value and not _text(value).startswith(_PENDING):
                     return Claim(key, None, gen, answered=True, reply=_decode(value))
                 if time.monotonic() >= deadline:
-                    log.warning("retry of %s still unanswered by the first delivery; answering empty", key)
+                    log.warning(
+                        "retry of %s still unanswered by the first delivery; answering empty", loggable(msg.dedup_key)
+                    )
                     return Claim(key, None, gen, answered=True, reply=None)
                 time.sleep(self.poll)
         except redis.RedisError as exc:
             log.warning("redis unavailable for dedup (%s); relying on the database constraint", exc)
             return Claim(key, None, None, redis_ok=False)
+
+    def bump_generation(self, client: redis.Redis) -> None:
+        """Make every worker reload the published library on its next message (after a publish)."""
+        client.set(self.generation_key(), uuid.uuid4().hex)
 
     def publish(self, client: redis.Redis, claim: Claim, reply: OutboundReply | None) -> None:
         """Store the reply for retries (after the database commit)."""
@@ -119,7 +144,7 @@ class Deduper:
         try:
             client.set(claim.key, reply.to_json() if reply else NO_REPLY, ex=self.reply_ttl)
         except redis.RedisError as exc:
-            log.warning("could not publish reply of %s for retries: %s", claim.key, exc)
+            log.warning("could not publish a reply for retries: %s", exc)
 
     def release(self, client: redis.Redis, claim: Claim) -> None:
         """Give the claim up after a failure, so a retry can process the message."""
@@ -128,7 +153,7 @@ class Deduper:
         try:
             client.eval(_RELEASE, 1, claim.key, claim.token)
         except redis.RedisError as exc:
-            log.warning("could not release claim %s: %s", claim.key, exc)
+            log.warning("could not release a claim: %s", exc)
 
 
 def _text(value: Any) -> str:

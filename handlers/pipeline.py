@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 
 from handlers.act import Actor
 from handlers.classify import shipped
-from handlers.dedupe import Claim, Deduper
+from handlers.dedupe import Claim, Deduper, loggable
 from handlers.respond import Responder
-from handlers.store import Duplicate, Store, store_for
+from handlers.store import Duplicate, Store, StoreError, store_for
 from handlers.triage import Classifier, RuleClassifier
 from handlers.turn import Turn
 from handlers.types import InboundMessage, OutboundReply
@@ -82,12 +82,13 @@ class Pipeline:
         try:
             self.actor(turn)
             self.responder(turn)
-        except Duplicate:
+        except (Duplicate, StoreError):
             raise
         except Exception:
             # Store the message and answer safely rather than lose it to a bug in the rules.
-            log.exception("deciding the reply to %s failed; sending the safe fallback", turn.msg.dedup_key)
-            turn.session.add(Alert(kind="pipeline_error", detail=f"message {turn.msg.dedup_key}: decision failed"))
+            key = loggable(turn.msg.dedup_key)
+            log.exception("deciding the reply to %s failed; sending the safe fallback", key)
+            turn.session.add(Alert(kind="pipeline_error", detail=f"message {key}: decision failed"))
             turn.case = None
             try:
                 fallback = self.library.render(turn.session, FALLBACK_KEY, generation=turn.generation)

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from handlers.dedupe import loggable
 from handlers.turn import Turn
 from handlers.types import OutboundReply
 from models import Case, Citizen, Direction, Message
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 _citizens: Table = Citizen.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
 _cases: Table = Case.__table__  # type: ignore[assignment]
+
+
+class StoreError(Exception):
+    """The database failed while writing a turn (not a bug in the rules: never answered with a fallback)."""
 
 
 class Duplicate(Exception):
@@ -82,7 +87,9 @@ def stored_reply(session: Session, dedup_key: str) -> OutboundReply | None:
 def _duplicate(turn: Turn) -> Duplicate:
     # Redis lost (or never had) the claim and the database caught the repeat.
     log.info(
-        "duplicate delivery of %s from %s; repeating the stored reply", turn.msg.dedup_key, mask_openid(turn.msg.openid)
+        "duplicate delivery of %s from %s; repeating the stored reply",
+        loggable(turn.msg.dedup_key),
+        mask_openid(turn.msg.openid),
     )
     return Duplicate(stored_reply(turn.session, turn.msg.dedup_key))
 
@@ -265,8 +272,7 @@ class PgStore:
     def message_id(self, turn: Turn) -> int:
         """Reserve the message's id from its sequence (a case number is built from it)."""
         if turn.inbound_id is None:
-            cursor = _driver(turn).execute("SELECT nextval('messages_id_seq')")
-            turn.inbound_id = int(cursor.fetchone()[0])
+            turn.inbound_id = int(_execute(turn, "SELECT nextval('messages_id_seq')", None)[0])
         return turn.inbound_id
 
     def persist(self, turn: Turn) -> OutboundReply | None:
@@ -286,17 +292,30 @@ class PgStore:
             params["status"] = values["status"].value
         else:
             params.update(_NO_CASE)
-        inbound_id, citizen_id = _driver(turn).execute(_PG_WRITE, params).fetchone()
+        inbound_id, citizen_id = _execute(turn, _PG_WRITE, params)
         if inbound_id is None:
             raise _duplicate(turn)
         turn.inbound_id, turn.citizen_id = inbound_id, citizen_id
         return turn.reply
 
     def release(self, turn: Turn) -> None:
-        """Return the pooled connection the turn used."""
+        """Return the pooled connection the turn used; a broken one is discarded, not pooled again."""
         raw, turn.raw_connection = turn.raw_connection, None
-        if raw is not None:
+        if raw is None:
+            return
+        driver = raw.driver_connection
+        if driver is None or driver.closed or driver.broken:
+            raw.invalidate()
+        else:
             raw.close()
+
+
+def _execute(turn: Turn, sql: str, params: dict[str, Any] | None) -> Any:
+    try:
+        return _driver(turn).execute(sql, params).fetchone()
+    except Exception as exc:  # noqa: BLE001 (re-raised as StoreError, without the driver's message)
+        # psycopg's message can quote the failing row (a citizen's words): name the error only.
+        raise StoreError(f"message write failed: {type(exc).__name__}") from None
 
 
 def _driver(turn: Turn) -> Any:

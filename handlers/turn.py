@@ -30,7 +30,7 @@ class Turn:
     msg: InboundMessage
     session: Session
     now: dt.datetime
-    generation: int | None = None
+    generation: str | None = None
     citizen_id: int | None = None
     inbound_id: int | None = None
     # True/False when the message changes the follow state (subscribe/unsubscribe).

@@ -58,10 +58,10 @@ class Library:
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
         self.tz = ZoneInfo(timezone)
         self._lock = threading.Lock()
-        self._generation: int | None = None
+        self._generation: str | None = None
         self._published: dict[str, Published] = {}
 
-    def published(self, session: Session, generation: int | None) -> dict[str, Published]:
+    def published(self, session: Session, generation: str | None) -> dict[str, Published]:
         """All enabled, published templates by key, as of ``generation`` (None: unknown, read afresh)."""
         with self._lock:
             if generation is not None and self._generation == generation:
@@ -83,7 +83,7 @@ class Library:
         key: str,
         variables: dict[str, Any] | None = None,
         *,
-        generation: int | None = None,
+        generation: str | None = None,
         deadline_with_time: bool = False,
     ) -> Rendered:
         """Render the published version of ``key``; the safe fallback (and an alert) if anything fails."""

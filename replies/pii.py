@@ -91,10 +91,18 @@ def _mask_one(kind: str, value: str) -> str:
     return f"{digits[:4]} **** **** {digits[-4:]}"
 
 
+# For masking (not for the reply guard) anything shaped like an ID number counts, valid or not:
+# an ID with a typo, a spaced one, or a 15-digit first-generation one is still someone's ID.
+_ID18_LOOSE = r"(?<![\dA-Za-z])(\d{6})[ ]?(\d{8})[ ]?(\d{3}[\dXx])(?![\dA-Za-z])"  # 18 characters, spaced or not
+_ID15 = r"(?<!\d)\d{8}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\d{3}(?!\d)"  # 15 digits with a birth date inside
+_ID_LOOSE = re.compile(f"{_ID18_LOOSE}|{_ID15}")
+
+
 def mask_text(text: str) -> str:
     """``text`` with every piece of personal data masked (``138****1234``, ``1101**********123X``)."""
     if not text:
         return text
+    text = _ID_LOOSE.sub(lambda m: _mask_one("id_number", re.sub(r"\s", "", m.group(0))), text)
     out: list[str] = []
     pos = 0
     for f in find_personal_data(text):

@@ -119,7 +119,7 @@ def test_template_failing_the_guard_sends_safe_fallback_and_alerts(clean_app, we
     try:
         db.execute(update(TemplateVersion).where(TemplateVersion.id == version_id).values(body="你不说话没人把你当哑巴"))
         db.commit()
-        svc.redis.incr(svc.deduper.generation_key())
+        svc.deduper.bump_generation(svc.redis)
         sent = wechat.text("你好")
         assert sent.reply is not None and "哑巴" not in sent.reply
         out = db.execute(select(Message).where(Message.direction == Direction.OUT)).scalar_one()
@@ -129,7 +129,7 @@ def test_template_failing_the_guard_sends_safe_fallback_and_alerts(clean_app, we
     finally:
         db.execute(update(TemplateVersion).where(TemplateVersion.id == version_id).values(body=original))
         db.commit()
-        svc.redis.incr(svc.deduper.generation_key())
+        svc.deduper.bump_generation(svc.redis)
 
 
 def test_disabled_template_is_never_sent(clean_app, wechat: WeChat, db):
@@ -137,7 +137,7 @@ def test_disabled_template_is_never_sent(clean_app, wechat: WeChat, db):
     try:
         db.execute(update(ReplyTemplate).where(ReplyTemplate.key == "complaint_ack").values(is_enabled=False))
         db.commit()
-        svc.redis.incr(svc.deduper.generation_key())
+        svc.deduper.bump_generation(svc.redis)
         sent = wechat.text("路灯坏了三个月没人修")
         assert sent.reply is not None and "工作人员会阅读" in sent.reply
         assert count(db, Alert) == 1
@@ -145,7 +145,7 @@ def test_disabled_template_is_never_sent(clean_app, wechat: WeChat, db):
     finally:
         db.execute(update(ReplyTemplate).where(ReplyTemplate.key == "complaint_ack").values(is_enabled=True))
         db.commit()
-        svc.redis.incr(svc.deduper.generation_key())
+        svc.deduper.bump_generation(svc.redis)
 
 
 def test_citizen_is_recorded_once_across_messages(wechat: WeChat, db):
