@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "WECHAT_ENCODING_AES_KEY_PREVIOUS": "",
     "WECHAT_API_BASE": "https://api.weixin.qq.com",
     "WECHAT_TIMESTAMP_WINDOW": 300,
+    "WECHAT_MESSAGE_MODE": "any",
     "DATABASE_URL": f"sqlite:///{VAR_DIR / 'minsheng.db'}",
     "REDIS_URL": "",
     "REDIS_NAMESPACE": "minsheng",
@@ -108,6 +109,13 @@ def _validate(config: dict[str, Any], explicit: set[str]) -> None:
             _check_aes_key(key, value)
     if config["WECHAT_ENCODING_AES_KEY_PREVIOUS"] and not config["WECHAT_ENCODING_AES_KEY"]:
         raise _fail("WECHAT_ENCODING_AES_KEY_PREVIOUS", "set without WECHAT_ENCODING_AES_KEY")
+
+    mode = str(config["WECHAT_MESSAGE_MODE"]).lower()
+    if mode not in ("any", "safe"):
+        raise _fail("WECHAT_MESSAGE_MODE", f"must be 'any' or 'safe', not {mode!r}")
+    if mode == "safe" and not config["WECHAT_ENCODING_AES_KEY"]:
+        raise _fail("WECHAT_MESSAGE_MODE", "'safe' needs WECHAT_ENCODING_AES_KEY")
+    config["WECHAT_MESSAGE_MODE"] = mode
 
     _check_http_url("WECHAT_API_BASE", str(config["WECHAT_API_BASE"]))
     config["WECHAT_API_BASE"] = str(config["WECHAT_API_BASE"]).rstrip("/")

@@ -26,10 +26,17 @@ log = logging.getLogger(__name__)
 NO_REPLY = "none"
 _PENDING = "pending:"
 # Claim and read in one command: SET NX, the library generation, and (if taken) the current value.
+# With a third key, the request's timestamp+nonce is remembered for the signature window: the same
+# nonce carrying another message is a replayed signature (plaintext mode signs only the query).
 # The generation is a random token, never a counter: after a Redis restart a fresh token makes every
 # worker reload the library, where a counter restarting at 0 could match a stale cache.
 # Lua tables stop at the first nil, so missing values come back as "".
 _CLAIM = """
+if KEYS[3] then
+  local seen = redis.call('GET', KEYS[3])
+  if seen and seen ~= ARGV[4] then return {2, '', ''} end
+  if not seen then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5]) end
+end
 local won = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 local gen = redis.call('GET', KEYS[2])
 if not gen then
@@ -54,6 +61,7 @@ class Claim:
     token: str | None  # our claim token; None when we did not claim
     generation: str | None  # reply-library generation token read in the same round trip
     answered: bool = False  # True: ``reply`` is the first delivery's answer
+    replayed: bool = False  # this timestamp+nonce already carried a different message
     reply: OutboundReply | None = None
     redis_ok: bool = True
 
@@ -105,8 +113,19 @@ class Deduper:
         """The Redis key of the reply-library generation token."""
         return f"{self.namespace}:library:generation"
 
-    def claim(self, client: redis.Redis, msg: InboundMessage, deadline: float | None = None) -> Claim:
-        """Claim ``msg`` at arrival, or wait (until ``deadline``, a monotonic time) for its first reply."""
+    def claim(
+        self,
+        client: redis.Redis,
+        msg: InboundMessage,
+        deadline: float | None = None,
+        replay_key: str | None = None,
+        replay_window: int = 600,
+    ) -> Claim:
+        """Claim ``msg`` at arrival, or wait (until ``deadline``, a monotonic time) for its first reply.
+
+        ``replay_key`` (the request's timestamp and nonce) is checked in the same call: seen before
+        with another message, the claim comes back ``replayed`` and nothing is claimed.
+        """
         key = self._key(msg)
         token = _PENDING + uuid.uuid4().hex
         deadline = deadline if deadline is not None else time.monotonic() + self.wait
@@ -114,10 +133,15 @@ class Deduper:
             if self._script is None:
                 self._script = client.register_script(_CLAIM)
             keys = [key, self.generation_key()]
+            args: list[Any] = [token, self.claim_ttl_ms, uuid.uuid4().hex]
+            if replay_key:
+                keys.append(f"{self.namespace}:nonce:{msg.account}:{replay_key}")
+                args += [msg.dedup_key, replay_window]
             while True:
-                won, generation, value = self._script(
-                    keys=keys, args=[token, self.claim_ttl_ms, uuid.uuid4().hex], client=client
-                )
+                won, generation, value = self._script(keys=keys, args=args, client=client)
+                if won == 2:
+                    log.warning("signature replayed with another message (%s)", loggable(msg.dedup_key))
+                    return Claim(key, None, None, replayed=True)
                 gen = _text(generation)
                 if won:
                     return Claim(key, token, gen)

@@ -61,10 +61,17 @@ class Pipeline:
         self.actor = Actor(classifier or shipped() or RuleClassifier(), self.store, timezone)
         self.responder = Responder(library)
 
-    def claim(self, client: redis.Redis, msg: InboundMessage, arrived: float | None = None) -> Claim:
+    def claim(
+        self,
+        client: redis.Redis,
+        msg: InboundMessage,
+        arrived: float | None = None,
+        replay_key: str | None = None,
+        replay_window: int = 600,
+    ) -> Claim:
         """Claim ``msg`` at arrival; waits (bounded) for the reply when another delivery holds it."""
         deadline = (arrived or time.monotonic()) + self.deduper.wait
-        return self.deduper.claim(client, msg, deadline)
+        return self.deduper.claim(client, msg, deadline, replay_key, replay_window)
 
     def run(self, msg: InboundMessage, session: Session, claim: Claim) -> OutboundReply | None:
         """record → act → respond → persist. Only flushes; the caller commits."""

@@ -167,3 +167,28 @@ def test_wrong_method_gets_plain_text(client):
     resp = client.put("/wechat")
     assert resp.status_code == 405
     assert "html" not in resp.get_data(as_text=True).lower()
+
+
+def test_a_signature_replayed_with_another_message_is_forbidden(wechat: WeChat, db):
+    first = wechat.sim.sign(wechat.sim.text_xml("路灯坏了没人修", "oReal000000000000000000001", msg_id=5001))
+    assert wechat.post(first).status == 200
+    forged_xml = wechat.sim.text_xml("假冒的投诉", "oVictim00000000000000000001", msg_id=5002)
+    forged = type(first)(dict(first.query), forged_xml.encode("utf-8"))
+    assert wechat.post(forged).status == 403
+    assert count(db, Message, Message.direction == Direction.IN) == 1
+    # The very same request again is a retry, not a forgery: same reply, nothing new.
+    again = wechat.post(first)
+    assert again.status == 200 and again.reply is not None
+    assert count(db, Message, Message.direction == Direction.IN) == 1
+
+
+def test_safe_mode_refuses_plaintext_pushes(backend):
+    from bot import create_app
+    from bot.simulator import Simulator
+
+    app = create_app(backend.config(WECHAT_MESSAGE_MODE="safe"))
+    sim = Simulator(TOKEN, APP_ID, AES_KEY)
+    client = app.test_client()
+    push = sim.sign(sim.text_xml("你好", "oSafe"), encrypt=False)
+    resp = client.post(f"/wechat?{push.query_string}", data=push.body, content_type="text/xml")
+    assert resp.status_code == 403

@@ -36,10 +36,15 @@ class Push:
 class Edge:
     """Verification, decryption, parsing and reply encoding for one account."""
 
-    def __init__(self, crypto: MessageCrypto, window: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, crypto: MessageCrypto, window: int, clock: Callable[[], float] = time.time, *, safe_only: bool = False
+    ) -> None:
         self.crypto = crypto
         self.window = window
         self.clock = clock
+        # In safe mode WeChat never sends plaintext; a plaintext push then is a forgery built on a
+        # captured query (its signature does not cover the body).
+        self.safe_only = safe_only
 
     def _fresh(self, args: Mapping[str, str]) -> tuple[str, str]:
         timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
@@ -67,6 +72,8 @@ class Edge:
         if mode not in ("raw", "aes"):
             raise Forbidden(f"unknown encrypt_type {mode!r}")
         encrypted = mode == "aes"
+        if self.safe_only and not encrypted:
+            raise Forbidden("plaintext push refused: the account runs in safe mode")
         # WeChat sends `signature` in every mode; in aes mode msg_signature also covers the body.
         # Checked before the body is even parsed: an unsigned request learns nothing.
         if not self.crypto.check(args.get("signature"), timestamp, nonce):

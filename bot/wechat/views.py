@@ -12,7 +12,7 @@ import time
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from bot.errors import MinshengError, Unparseable
+from bot.errors import Forbidden, MinshengError, Unparseable
 from bot.extensions import message_session, services
 from bot.wechat.edge import SUCCESS, Edge
 from handlers.types import InboundMessage, OutboundReply
@@ -26,7 +26,11 @@ bp = Blueprint("wechat", __name__)
 def _edge() -> Edge:
     edge = current_app.extensions.get("minsheng.edge")
     if edge is None:
-        edge = Edge(services().crypto, current_app.config["WECHAT_TIMESTAMP_WINDOW"])
+        edge = Edge(
+            services().crypto,
+            current_app.config["WECHAT_TIMESTAMP_WINDOW"],
+            safe_only=current_app.config["WECHAT_MESSAGE_MODE"] == "safe",
+        )
         current_app.extensions["minsheng.edge"] = edge
     return edge  # type: ignore[no-any-return]
 
@@ -47,16 +51,20 @@ def receive() -> Response:
     arrived = time.monotonic()
     edge = _edge()
     push = edge.decode(request.args, request.get_data(cache=False))
-    reply = handle(push.message, arrived)
+    reply = handle(push.message, arrived, f"{push.timestamp}:{push.nonce}")
     body = edge.encode(push, reply)
     return Response(body, mimetype="text/plain" if body == SUCCESS else "application/xml")
 
 
-def handle(msg: InboundMessage, arrived: float) -> OutboundReply | None:
+def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -> OutboundReply | None:
     """Claim, run the pipeline, commit once, then let retries see the reply."""
     svc = services()
     client = svc.redis
-    claim = svc.pipeline.claim(client, msg, arrived)
+    # A signature stays valid for the whole timestamp window either side of now.
+    window = 2 * int(current_app.config["WECHAT_TIMESTAMP_WINDOW"])
+    claim = svc.pipeline.claim(client, msg, arrived, replay_key, window)
+    if claim.replayed:
+        raise Forbidden("timestamp and nonce already used for another message")
     if claim.answered:
         return claim.reply
     session = message_session()
