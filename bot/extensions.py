@@ -77,9 +77,10 @@ def init_app(app: Flask, config: dict[str, Any]) -> Services:
 
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+        for name in ("db_session", "message_session"):
+            session = g.pop(name, None)
+            if session is not None:
+                session.close()
 
     return services
 
@@ -98,6 +99,7 @@ def db_session() -> Session:
 
 def message_session() -> Session:
     """The session of the WeChat message path (autocommit on PostgreSQL: see ``Services``)."""
-    if "db_session" not in g:
-        g.db_session = services().message_sessions()
-    return g.db_session  # type: ignore[no-any-return]
+    # Its own slot: the message path's autocommit session must never be taken for a transaction.
+    if "message_session" not in g:
+        g.message_session = services().message_sessions()
+    return g.message_session  # type: ignore[no-any-return]

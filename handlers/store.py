@@ -313,6 +313,8 @@ class PgStore:
 def _execute(turn: Turn, sql: str, params: dict[str, Any] | None) -> Any:
     try:
         return _driver(turn).execute(sql, params).fetchone()
+    except StoreError:
+        raise
     except Exception as exc:  # noqa: BLE001 (re-raised as StoreError, without the driver's message)
         # psycopg's message can quote the failing row (a citizen's words): name the error only.
         raise StoreError(f"message write failed: {type(exc).__name__}") from None
@@ -327,6 +329,10 @@ def _driver(turn: Turn) -> Any:
         bind = turn.session.get_bind()
         assert isinstance(bind, Engine)
         turn.raw_connection = bind.raw_connection()
+        if not turn.raw_connection.driver_connection.autocommit:
+            # The write commits by itself: on a transactional connection it would be rolled back
+            # when the connection returns to the pool, after the citizen was told it was filed.
+            raise StoreError("PgStore needs a session on the autocommit message engine")
     return turn.raw_connection.driver_connection
 
 

@@ -166,3 +166,23 @@ def test_log_lines_carry_no_personal_data(wechat: WeChat, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "bot.wechat" in " ".join(r.name for r in caplog.records)  # the edge did log
     assert openid not in logged and "13812345678" not in logged
+
+
+def test_postgres_write_refuses_a_transactional_session(clean_app, backend):
+    """The one-statement write commits by itself; on a pooled transactional connection it would be
+    rolled back silently after the citizen was told the case was filed."""
+    import datetime as dt
+
+    import pytest
+
+    from handlers.dedupe import Claim
+    from handlers.store import StoreError
+    from handlers.types import InboundMessage
+
+    if backend.name != "postgres":
+        pytest.skip("PostgreSQL's one-statement write only")
+    svc = services(clean_app)
+    msg = InboundMessage(kind="text", openid="oTx", account="gh", create_time=dt.datetime.now(dt.UTC),
+                         dedup_key="m:424242", msg_id=424242, text="路灯坏了没人修")  # fmt: skip
+    with svc.sessions() as session, pytest.raises(StoreError):
+        svc.pipeline.run(msg, session, Claim("k", "t", "g"))
