@@ -189,15 +189,19 @@ def simulate(text: str, encrypt: bool, url: str, openid: str, event: str | None,
     click.echo(result.reply if result.reply is not None else "(no reply: the server answered 'success')")
 
 
+def _data_option(help_text: str) -> Any:
+    return click.option(
+        "--data",
+        "data",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("../shared/data"),
+        show_default=True,
+        help=help_text,
+    )
+
+
 @cli.command()
-@click.option(
-    "--data",
-    "data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("../shared/data"),
-    show_default=True,
-    help="The shared data folder (departments/).",
-)
+@_data_option("The shared data folder (departments/).")
 def train(data: Path) -> None:
     """Train the intent and department classifiers into handlers/model/ and print the metrics report."""
     from bot.training.train import train as run_training
@@ -209,14 +213,7 @@ def train(data: Path) -> None:
 
 
 @cli.command()
-@click.option(
-    "--data",
-    "data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("../shared/data"),
-    show_default=True,
-    help="The shared data folder; without it only the intent figures are printed.",
-)
+@_data_option("The shared data folder; without it only the intent figures are printed.")
 def evaluate(data: Path) -> None:
     """Print the classifiers' target figures (held-out intents, department dev set, speed, memory)."""
     from bot.training.train import evaluate as run_evaluation
