@@ -226,9 +226,8 @@ def evaluate(data: Path) -> None:
 def classify() -> None:
     """JSON lines with "text" on stdin → one JSON line per input (intent, department, emergency, reasons)."""
     from handlers.classify import shipped
-    from handlers.triage import RuleClassifier
 
-    classifier = shipped() or RuleClassifier()
+    classifier = shipped()
     for number, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+from handlers.classify import shipped
 from handlers.sla import deadline_for
 from handlers.store import Store
 from handlers.triage import Classifier
@@ -38,8 +39,9 @@ _EMERGENCY_TEMPLATES = {
 class Actor:
     """Runs the action registered for a message's kind or event."""
 
-    def __init__(self, classifier: Classifier, store: Store, timezone: str = "Asia/Shanghai") -> None:
-        self.classifier = classifier
+    def __init__(self, classifier: Classifier | None, store: Store, timezone: str = "Asia/Shanghai") -> None:
+        # None: the shipped models, loaded on the first message rather than at start-up.
+        self._classifier = classifier
         self.store = store
         self.tz = ZoneInfo(timezone)
         self.message_actions: dict[str, Action] = {
@@ -107,7 +109,7 @@ class Actor:
 
     def on_text(self, turn: Turn) -> None:
         """Words: triage, open a case when a person must answer, choose the reply."""
-        triage = self.classifier.classify(turn.msg.text)
+        triage = (self._classifier or shipped()).classify(turn.msg.text)
         turn.triage = triage
         if triage.emergency:
             self._open_case(turn, CaseType.EMERGENCY, urgent=True)

@@ -15,13 +15,9 @@ from pathlib import Path
 
 from handlers.linear import LinearTextModel
 from handlers.normalize import normalize
-from handlers.triage import Triage
+from handlers.triage import MIN_CONFIDENCE, Triage
 
 MODEL_DIR = Path(__file__).with_name("model")
-DEPARTMENTS = (
-    "urban_construction", "environment", "transport", "education", "labor_social_security",
-    "commerce_tourism", "health", "public_security", "civil_affairs", "other",
-)  # fmt: skip
 
 # Happening now, to someone, here. Words for the same things in everyday complaints ("消防通道",
 # "车祸多发") and in the past ("上个月着过火") are excluded below.
@@ -60,8 +56,6 @@ _NOT_NOW = re.compile(
     r"上个?月|去年|前年|昨天|前天|前几天|上周|上礼拜|上星期|以前|之前|曾经|过去|上次|那次|预防|演练|宣传|消防通道|"
     r"消防栓|灭火器|防火|车祸多发|事故多发|怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|理赔|赔偿|鉴定"
 )
-
-MIN_CONFIDENCE = 0.5
 
 # A citizen who names the request type has told us what it is. These words settle a message the
 # model reads as chitchat or is unsure about; asking *how* to complain is an inquiry.
@@ -194,8 +188,6 @@ def emergency_rule(text: str) -> tuple[str, str] | None:
 
 
 @functools.cache
-def shipped() -> ModelClassifier | None:
-    """The shipped classifier, or None if its artifacts are absent (the keyword rules stand in)."""
-    if not (MODEL_DIR / "settings.json").exists():
-        return None
+def shipped() -> ModelClassifier:
+    """The shipped classifier, loaded once per process on first use (not while the app is built)."""
     return ModelClassifier.load()

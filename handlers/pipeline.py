@@ -26,11 +26,10 @@ import redis
 from sqlalchemy.orm import Session
 
 from handlers.act import Actor
-from handlers.classify import shipped
 from handlers.dedupe import Claim, Deduper, loggable
 from handlers.respond import Responder
 from handlers.store import Duplicate, Store, StoreError, store_for
-from handlers.triage import Classifier, RuleClassifier
+from handlers.triage import Classifier
 from handlers.turn import Turn
 from handlers.types import InboundMessage, OutboundReply
 from models import Alert, utcnow
@@ -58,7 +57,7 @@ class Pipeline:
         self.deduper = deduper
         self.clock = clock
         self.store: Store = store_for(dialect)
-        self.actor = Actor(classifier or shipped() or RuleClassifier(), self.store, timezone)
+        self.actor = Actor(classifier, self.store, timezone)
         self.responder = Responder(library)
 
     def claim(
