@@ -92,7 +92,7 @@ class Actor:
     def on_click(self, turn: Turn) -> None:
         """A menu click: the template named after the menu key if published (``menu_<key>``), else default."""
         turn.reply_key = f"menu_{turn.msg.event_key}" if turn.msg.event_key else "default"
-        turn.variables["__fallback_key"] = "default"
+        turn.unpublished_key = "default"
 
     # -- messages ------------------------------------------------------------------------------
 

@@ -37,8 +37,6 @@ from replies.library import BUILTIN_FALLBACK, FALLBACK_KEY, Library
 
 log = logging.getLogger(__name__)
 
-Stage = Callable[[Turn], "OutboundReply | None"]
-
 
 class Pipeline:
     """The ordered stages and the dedup guard around them."""

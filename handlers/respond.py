@@ -13,21 +13,18 @@ class Responder:
     def __init__(self, library: Library) -> None:
         self.library = library
 
-    def __call__(self, turn: Turn) -> OutboundReply | None:
-        """Sets ``turn.reply``; returns None so the store still runs."""
+    def __call__(self, turn: Turn) -> None:
+        """Sets ``turn.reply`` (left None when nothing is to be said)."""
         if turn.reply_key is None:
-            return None
-        variables = dict(turn.variables)
-        fallback_key = variables.pop("__fallback_key", None)
+            return
         key = turn.reply_key
-        if fallback_key and key not in self.library.published(turn.session, turn.generation):
-            key = fallback_key
+        if turn.unpublished_key and key not in self.library.published(turn.session, turn.generation):
+            key = turn.unpublished_key
         rendered = self.library.render(
             turn.session,
             key,
-            variables,
+            turn.variables,
             generation=turn.generation,
             deadline_with_time=turn.deadline_with_time,
         )
         turn.reply = OutboundReply(rendered.text, rendered.template_key, rendered.template_version)
-        return None

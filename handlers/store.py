@@ -20,7 +20,7 @@ import logging
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, Table, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from handlers.dedupe import loggable
@@ -51,7 +51,7 @@ class Duplicate(Exception):
 class Store(Protocol):
     """What the pipeline needs from the database."""
 
-    def record(self, turn: Turn) -> OutboundReply | None:
+    def record(self, turn: Turn) -> None:
         """Stage: remember the message (or raise :class:`Duplicate`)."""
 
     def message_id(self, turn: Turn) -> int:
@@ -121,11 +121,10 @@ def _reply_values(turn: Turn) -> dict[str, Any]:
 
 
 class SqlStore:
-    """Portable SQL: message first (its id numbers the case), then case and reply."""
+    """SQLite: message first (its id numbers the case), then case and reply."""
 
-    def __init__(self, dialect: str = "sqlite") -> None:
-        ins = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        up = ins(_citizens).values(
+    def __init__(self) -> None:
+        up = sqlite.insert(_citizens).values(
             openid=bindparam("openid"),
             first_seen_at=bindparam("now"),
             last_seen_at=bindparam("now"),
@@ -139,7 +138,7 @@ class SqlStore:
             _citizens.update().where(_citizens.c.id == bindparam("citizen_id")).values(is_subscribed=bindparam("value"))
         )
         self._insert_inbound = (
-            ins(_messages)
+            sqlite.insert(_messages)
             .values(
                 direction=Direction.IN,
                 citizen_id=bindparam("citizen_id"),
@@ -171,7 +170,7 @@ class SqlStore:
             responder=bindparam("responder"),
         )
 
-    def record(self, turn: Turn) -> OutboundReply | None:
+    def record(self, turn: Turn) -> None:
         """Upsert the citizen and insert the message now; a repeat raises :class:`Duplicate`."""
         conn = turn.session.connection()
         turn.citizen_id = conn.execute(
@@ -183,7 +182,6 @@ class SqlStore:
         if inserted is None:
             raise _duplicate(turn)
         turn.inbound_id = inserted
-        return None
 
     def message_id(self, turn: Turn) -> int:
         """Already written by :meth:`record`."""
@@ -265,9 +263,8 @@ _NO_CASE = dict.fromkeys(
 class PgStore:
     """PostgreSQL: the whole turn in one statement at persist time."""
 
-    def record(self, turn: Turn) -> OutboundReply | None:
+    def record(self, turn: Turn) -> None:
         """Nothing to do yet: the message is written with everything else."""
-        return None
 
     def message_id(self, turn: Turn) -> int:
         """Reserve the message's id from its sequence (a case number is built from it)."""
@@ -341,5 +338,5 @@ def store_for(dialect: str) -> SqlStore | PgStore:
     if dialect == "postgresql":
         return PgStore()
     if dialect == "sqlite":
-        return SqlStore("sqlite")
+        return SqlStore()
     raise RuntimeError(f"unsupported database dialect: {dialect}")

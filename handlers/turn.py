@@ -39,6 +39,8 @@ class Turn:
     case: CasePlan | None = None
     # What to answer: a template key and its variables (respond renders it into ``reply``).
     reply_key: str | None = None
+    # Said instead of ``reply_key`` when that template is not published (a menu without its own reply).
+    unpublished_key: str | None = None
     variables: dict[str, Any] = dataclasses.field(default_factory=dict)
     deadline_with_time: bool = False
     reply: OutboundReply | None = None
