@@ -43,10 +43,8 @@ class Services:
             [config["WECHAT_ENCODING_AES_KEY"], config["WECHAT_ENCODING_AES_KEY_PREVIOUS"]],
         )
         self.library = Library(config["TIMEZONE"])
-        self.deduper = Deduper(config["REDIS_NAMESPACE"])
-        self.pipeline = Pipeline(
-            self.library, self.deduper, dialect=self.engine.dialect.name, timezone=config["TIMEZONE"]
-        )
+        self.deduper = Deduper(config["REDIS_NAMESPACE"], replay_window=2 * config["WECHAT_TIMESTAMP_WINDOW"])
+        self.pipeline = Pipeline(self.library, dialect=self.engine.dialect.name, timezone=config["TIMEZONE"])
 
     @property
     def redis(self) -> redis.Redis:

@@ -98,8 +98,11 @@ class Deduper:
         reply_ttl: int = 86400,
         wait: float = 4.0,
         poll: float = 0.05,
+        replay_window: int = 600,
     ) -> None:
         self.namespace = namespace
+        # A signature stays valid for the whole timestamp window either side of now.
+        self.replay_window = replay_window
         self.claim_ttl_ms = int(claim_ttl * 1000)
         self.reply_ttl = reply_ttl
         self.wait = wait
@@ -117,18 +120,17 @@ class Deduper:
         self,
         client: redis.Redis,
         msg: InboundMessage,
-        deadline: float | None = None,
+        arrived: float | None = None,
         replay_key: str | None = None,
-        replay_window: int = 600,
     ) -> Claim:
-        """Claim ``msg`` at arrival, or wait (until ``deadline``, a monotonic time) for its first reply.
+        """Claim ``msg`` at arrival, or wait (up to ``wait`` after ``arrived``, monotonic) for its first reply.
 
         ``replay_key`` (the request's timestamp and nonce) is checked in the same call: seen before
         with another message, the claim comes back ``replayed`` and nothing is claimed.
         """
         key = self._key(msg)
         token = _PENDING + uuid.uuid4().hex
-        deadline = deadline if deadline is not None else time.monotonic() + self.wait
+        deadline = (arrived if arrived is not None else time.monotonic()) + self.wait
         try:
             if self._script is None:
                 self._script = client.register_script(_CLAIM)
@@ -136,7 +138,7 @@ class Deduper:
             args: list[Any] = [token, self.claim_ttl_ms, uuid.uuid4().hex]
             if replay_key:
                 keys.append(f"{self.namespace}:nonce:{msg.account}:{replay_key}")
-                args += [msg.dedup_key, replay_window]
+                args += [msg.dedup_key, self.replay_window]
             while True:
                 won, generation, value = self._script(keys=keys, args=args, client=client)
                 if won == 2:

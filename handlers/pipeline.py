@@ -1,15 +1,15 @@
-"""The pipeline: claim at arrival, then record → triage/act → respond → persist, one transaction.
+"""The pipeline: record → triage/act → respond → persist, for a message the caller has claimed.
 
-The caller owns the transaction::
+The caller owns the claim (``handlers.dedupe.Deduper``) and the transaction::
 
-    claim = pipeline.claim(redis, msg)          # a retry gets the first delivery's reply here
+    claim = deduper.claim(redis, msg, arrived)  # a retry gets the first delivery's reply here
     if claim.answered: return claim.reply
     try:
         reply = pipeline.run(msg, session, claim)
         session.commit()
     except Exception:
-        session.rollback(); pipeline.release(redis, claim); raise
-    pipeline.publish(redis, claim, reply)       # only after the commit
+        session.rollback(); deduper.release(redis, claim); raise
+    deduper.publish(redis, claim, reply)        # only after the commit
 
 If deciding or rendering fails (a bug, a bad template), the message is still stored and the fixed
 safe fallback goes out, with an alert: a citizen's message is never lost to a bug in our rules.
@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 
-import redis
 from sqlalchemy.orm import Session
 
 from handlers.act import Actor
-from handlers.dedupe import Claim, Deduper, loggable
+from handlers.dedupe import Claim, loggable
 from handlers.respond import Responder
 from handlers.store import Duplicate, Store, StoreError, store_for
 from handlers.triage import Classifier
@@ -44,7 +42,6 @@ class Pipeline:
     def __init__(
         self,
         library: Library,
-        deduper: Deduper,
         *,
         dialect: str = "sqlite",
         classifier: Classifier | None = None,
@@ -52,23 +49,10 @@ class Pipeline:
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.library = library
-        self.deduper = deduper
         self.clock = clock
         self.store: Store = store_for(dialect)
         self.actor = Actor(classifier, self.store, timezone)
         self.responder = Responder(library)
-
-    def claim(
-        self,
-        client: redis.Redis,
-        msg: InboundMessage,
-        arrived: float | None = None,
-        replay_key: str | None = None,
-        replay_window: int = 600,
-    ) -> Claim:
-        """Claim ``msg`` at arrival; waits (bounded) for the reply when another delivery holds it."""
-        deadline = (arrived or time.monotonic()) + self.deduper.wait
-        return self.deduper.claim(client, msg, deadline, replay_key, replay_window)
 
     def run(self, msg: InboundMessage, session: Session, claim: Claim) -> OutboundReply | None:
         """record → act → respond → persist. Only flushes; the caller commits."""
@@ -100,11 +84,3 @@ class Pipeline:
             except Exception:
                 log.exception("safe fallback could not be rendered")
                 turn.reply = OutboundReply(BUILTIN_FALLBACK, FALLBACK_KEY, 0)
-
-    def publish(self, client: redis.Redis, claim: Claim, reply: OutboundReply | None) -> None:
-        """Make the committed reply available to retries."""
-        self.deduper.publish(client, claim, reply)
-
-    def release(self, client: redis.Redis, claim: Claim) -> None:
-        """Drop our claim after a failure so a retry can process the message."""
-        self.deduper.release(client, claim)

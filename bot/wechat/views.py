@@ -60,9 +60,7 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
     """Claim, run the pipeline, commit once, then let retries see the reply."""
     svc = services()
     client = svc.redis
-    # A signature stays valid for the whole timestamp window either side of now.
-    window = 2 * int(current_app.config["WECHAT_TIMESTAMP_WINDOW"])
-    claim = svc.pipeline.claim(client, msg, arrived, replay_key, window)
+    claim = svc.deduper.claim(client, msg, arrived, replay_key)
     if claim.replayed:
         raise Forbidden("timestamp and nonce already used for another message")
     if claim.answered:
@@ -73,9 +71,9 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
         session.commit()
     except Exception:
         session.rollback()
-        svc.pipeline.release(client, claim)
+        svc.deduper.release(client, claim)
         raise
-    svc.pipeline.publish(client, claim, reply)
+    svc.deduper.publish(client, claim, reply)
     log.info(
         "%s %s from %s → %s",
         msg.kind,
