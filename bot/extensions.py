@@ -75,10 +75,9 @@ def init_app(app: Flask, config: dict[str, Any]) -> Services:
 
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
-        for name in ("db_session", "message_session"):
-            session = g.pop(name, None)
-            if session is not None:
-                session.close()
+        session = g.pop("message_session", None)
+        if session is not None:
+            session.close()
 
     return services
 
@@ -88,16 +87,10 @@ def services(app: Flask | None = None) -> Services:
     return (app or current_app).extensions[KEY]  # type: ignore[no-any-return]
 
 
-def db_session() -> Session:
-    """This request's session (one per request, closed at teardown; the view commits)."""
-    if "db_session" not in g:
-        g.db_session = services().sessions()
-    return g.db_session  # type: ignore[no-any-return]
-
-
 def message_session() -> Session:
     """The session of the WeChat message path (autocommit on PostgreSQL: see ``Services``)."""
-    # Its own slot: the message path's autocommit session must never be taken for a transaction.
+    # One per request, closed at teardown. The console's transactional sessions (``Services.sessions``)
+    # must use another slot: this one is autocommit on PostgreSQL.
     if "message_session" not in g:
         g.message_session = services().message_sessions()
     return g.message_session  # type: ignore[no-any-return]
