@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models import Alert, ReplyTemplate, TemplateStatus, TemplateVersion, utcnow
 from replies import guard
-from replies.variables import format_value
+from replies.variables import SYSTEM_GENERATED, format_value
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Library:
             text = fill(template.body, variables, self.tz, deadline_with_time=deadline_with_time)
         except KeyError as exc:
             return self._fallback(session, published, f"template {key}@{template.version}: missing value {exc}")
-        trusted = tuple(str(variables[name]) for name in ("case_number",) if name in variables)
+        trusted = tuple(str(variables[name]) for name in SYSTEM_GENERATED if name in variables)
         violations = guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted)
         if violations:
             rules = ", ".join(sorted({v.rule for v in violations}))
