@@ -31,27 +31,21 @@ function init(args)
    assert(path, "usage: -- REQUESTS_FILE THREADS")
    reqs_q, reqs_b, n, idx = {}, {}, 0, 0
    local slice = io.open(path .. "." .. id, "r")
+   local function add(line)
+      local tab = line:find("\t", 1, true)
+      if tab then
+         n = n + 1
+         reqs_q[n] = "/wechat?" .. line:sub(1, tab - 1)
+         reqs_b[n] = line:sub(tab + 1)
+      end
+   end
    local i = 0
    if slice then
-      for line in slice:lines() do
-         local tab = line:find("\t", 1, true)
-         if tab then
-            n = n + 1
-            reqs_q[n] = "/wechat?" .. line:sub(1, tab - 1)
-            reqs_b[n] = line:sub(tab + 1)
-         end
-      end
+      for line in slice:lines() do add(line) end
       slice:close()
    else
       for line in io.lines(path) do
-         if i % nthreads == id then
-            local tab = line:find("\t", 1, true)
-            if tab then
-               n = n + 1
-               reqs_q[n] = "/wechat?" .. line:sub(1, tab - 1)
-               reqs_b[n] = line:sub(tab + 1)
-            end
-         end
+         if i % nthreads == id then add(line) end
          i = i + 1
       end
    end

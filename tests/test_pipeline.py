@@ -1,6 +1,7 @@
 """The pipeline's decisions as a citizen sees them: cases, deadlines, replies, duplicates, fallbacks."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 
@@ -92,60 +93,63 @@ def test_event_dedup_uses_sender_time_event_and_key(wechat: WeChat, db):
     assert count(db, Message, Message.direction == Direction.IN) == 2
 
 
+def _voice(recognition: str, msg_id: int) -> str:
+    return ("<xml><ToUserName>gh_x</ToUserName><FromUserName>oVoice</FromUserName><CreateTime>1764201600</CreateTime>"
+            f"<MsgType>voice</MsgType><MediaId>m1</MediaId><Format>amr</Format><Recognition>{recognition}</Recognition>"
+            f"<MsgId>{msg_id}</MsgId></xml>")  # fmt: skip
+
+
 def test_voice_without_recognition_asks_for_text(wechat: WeChat, db):
-    xml = ("<xml><ToUserName>gh_x</ToUserName><FromUserName>oVoice</FromUserName><CreateTime>1764201600</CreateTime>"
-           "<MsgType>voice</MsgType><MediaId>m1</MediaId><Format>amr</Format><Recognition></Recognition>"
-           "<MsgId>9001</MsgId></xml>")
-    sent = wechat.xml(xml)
+    sent = wechat.xml(_voice("", 9001))
     assert sent.reply is not None and "文字" in sent.reply
     assert count(db, Case) == 0
 
 
 def test_voice_with_recognition_is_treated_as_words(wechat: WeChat, db):
-    xml = ("<xml><ToUserName>gh_x</ToUserName><FromUserName>oVoice</FromUserName><CreateTime>1764201600</CreateTime>"
-           "<MsgType>voice</MsgType><MediaId>m1</MediaId><Format>amr</Format>"
-           "<Recognition>小区路灯坏了没人修</Recognition><MsgId>9002</MsgId></xml>")
-    sent = wechat.xml(xml)
+    sent = wechat.xml(_voice("小区路灯坏了没人修", 9002))
     assert sent.reply is not None and "受理编号" in sent.reply
     assert _case(db).summary == "小区路灯坏了没人修"
 
 
+@contextlib.contextmanager
+def _library_changed(app, db, change, undo):
+    """Apply ``change`` to the library (as a publish would, telling workers), undo it afterwards."""
+    svc = services(app)
+
+    def apply(statement):
+        db.execute(statement)
+        db.commit()
+        svc.deduper.bump_generation(svc.redis)
+
+    apply(change)
+    try:
+        yield
+    finally:
+        apply(undo)
+
+
 def test_template_failing_the_guard_sends_safe_fallback_and_alerts(clean_app, wechat: WeChat, db):
-    svc = services(clean_app)
     version_id = db.execute(
         select(TemplateVersion.id).join(ReplyTemplate).where(ReplyTemplate.key == "default")
     ).scalar_one()
     original = db.get(TemplateVersion, version_id).body
-    try:
-        db.execute(update(TemplateVersion).where(TemplateVersion.id == version_id).values(body="你不说话没人把你当哑巴"))
-        db.commit()
-        svc.deduper.bump_generation(svc.redis)
+    version = update(TemplateVersion).where(TemplateVersion.id == version_id)
+    with _library_changed(clean_app, db, version.values(body="你不说话没人把你当哑巴"), version.values(body=original)):
         sent = wechat.text("你好")
         assert sent.reply is not None and "哑巴" not in sent.reply
         out = db.execute(select(Message).where(Message.direction == Direction.OUT)).scalar_one()
         assert out.template_key == "safe_fallback"
         alert = db.execute(select(Alert)).scalar_one()
         assert "default@1" in alert.detail and "offensive" in alert.detail
-    finally:
-        db.execute(update(TemplateVersion).where(TemplateVersion.id == version_id).values(body=original))
-        db.commit()
-        svc.deduper.bump_generation(svc.redis)
 
 
 def test_disabled_template_is_never_sent(clean_app, wechat: WeChat, db):
-    svc = services(clean_app)
-    try:
-        db.execute(update(ReplyTemplate).where(ReplyTemplate.key == "complaint_ack").values(is_enabled=False))
-        db.commit()
-        svc.deduper.bump_generation(svc.redis)
+    template = update(ReplyTemplate).where(ReplyTemplate.key == "complaint_ack")
+    with _library_changed(clean_app, db, template.values(is_enabled=False), template.values(is_enabled=True)):
         sent = wechat.text("路灯坏了三个月没人修")
         assert sent.reply is not None and "工作人员会阅读" in sent.reply
         assert count(db, Alert) == 1
         assert count(db, Case) == 1  # the case is still filed: a person will answer it
-    finally:
-        db.execute(update(ReplyTemplate).where(ReplyTemplate.key == "complaint_ack").values(is_enabled=True))
-        db.commit()
-        svc.deduper.bump_generation(svc.redis)
 
 
 def test_citizen_is_recorded_once_across_messages(wechat: WeChat, db):
