@@ -27,7 +27,8 @@ class InboundMessage:
     event_key: str | None = None
     text: str = ""
     raw_xml: str = ""
-    attributes: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The wechatpy message class it parsed as (every other field stays in ``raw_xml``).
+    parsed_as: str = "UnknownMessage"
 
     @property
     def is_event(self) -> bool:

@@ -134,9 +134,9 @@ def test_sample_parses_as_wechatpy_class(sample):
     expected = record.get("wechatpy_1_8_18_parsed_as")
     if expected is None:
         pytest.skip("the index records no wechatpy class for this sample")
-    # The class is kept in InboundMessage.attributes only (no column stores it), so ask the codec.
+    # The class is kept in InboundMessage.parsed_as only (no column stores it), so ask the codec.
     message = codec.to_inbound(codec.clean(xml))
-    assert message.attributes["parsed_as"] == expected
+    assert message.parsed_as == expected
     assert message.kind == str(_fields(xml)["MsgType"]).strip().lower()
 
 

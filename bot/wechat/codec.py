@@ -95,13 +95,6 @@ def to_inbound(xml: str) -> InboundMessage:
     text = _str(data.get(_TEXT_FIELDS.get(kind, ""), "")) or ""
     if kind == "link" and data.get("Url"):
         text = f"{text} {_str(data.get('Url'))}".strip()
-    attributes = {
-        k: _str(v) or ""
-        for k, v in data.items()
-        if k not in ("ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "Content")
-        and not isinstance(v, (dict, list))
-    }
-    attributes["parsed_as"] = parsed_as
     return InboundMessage(
         kind=kind or "unknown",
         openid=openid,
@@ -115,7 +108,7 @@ def to_inbound(xml: str) -> InboundMessage:
         event_key=event_key[:512] if event_key else event_key,
         text=text[:10000],
         raw_xml=xml,
-        attributes=attributes,
+        parsed_as=parsed_as,
     )
 
 
