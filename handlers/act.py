@@ -14,7 +14,7 @@ from handlers.classify import shipped
 from handlers.sla import deadline_for
 from handlers.store import Store
 from handlers.triage import Classifier
-from handlers.turn import CasePlan, Turn
+from handlers.turn import Turn
 from models import CaseStatus, CaseType
 
 log = logging.getLogger(__name__)
@@ -138,25 +138,22 @@ class Actor:
         # opens at most one case) and known before anything is written.
         message_id = self.store.message_id(turn)
         number = f"{turn.now.astimezone(self.tz):%Y%m%d}{message_id:05d}"
-        turn.case = CasePlan(
-            number=number,
-            values={
-                "number": number,
-                "case_type": case_type,
-                "status": CaseStatus.ACCEPTED,
-                "department": department,
-                "is_urgent": urgent,
-                "emergency_kind": triage.emergency_kind,
-                "needs_triage": triage.needs_human,
-                "citizen_id": turn.citizen_id,
-                "opening_message_id": message_id,
-                "summary": turn.msg.text[:2000],
-                "opened_at": turn.now,
-                "due_at": deadline.due_at,
-                "sla_amount": deadline.amount,
-                "sla_unit": deadline.unit,
-                "owner_department": department,
-            },
-        )
+        turn.case = {
+            "number": number,
+            "case_type": case_type,
+            "status": CaseStatus.ACCEPTED,
+            "department": department,
+            "is_urgent": urgent,
+            "emergency_kind": triage.emergency_kind,
+            "needs_triage": triage.needs_human,
+            "citizen_id": turn.citizen_id,
+            "opening_message_id": message_id,
+            "summary": turn.msg.text[:2000],
+            "opened_at": turn.now,
+            "due_at": deadline.due_at,
+            "sla_amount": deadline.amount,
+            "sla_unit": deadline.unit,
+            "owner_department": department,
+        }
         turn.variables.update(case_number=number, deadline=deadline.due_at, department=department)
         turn.deadline_with_time = deadline.unit == "hours"

@@ -195,7 +195,7 @@ class SqlStore:
             conn.execute(self._set_subscribed, {"citizen_id": turn.citizen_id, "value": turn.subscribed})
         case_id = None
         if turn.case is not None:
-            case_id = conn.execute(self._insert_case, turn.case.values).scalar_one()
+            case_id = conn.execute(self._insert_case, turn.case).scalar_one()
         if turn.reply is not None:
             conn.execute(
                 self._insert_outbound,
@@ -283,10 +283,9 @@ class PgStore:
             **_reply_values(turn),
         }
         if turn.case is not None:
-            values = turn.case.values
-            params.update({k: values[k] for k in _NO_CASE})
-            params["case_type"] = values["case_type"].value
-            params["status"] = values["status"].value
+            params.update({k: turn.case[k] for k in _NO_CASE})
+            params["case_type"] = turn.case["case_type"].value
+            params["status"] = turn.case["status"].value
         else:
             params.update(_NO_CASE)
         inbound_id, citizen_id = _execute(turn, _PG_WRITE, params)

@@ -13,14 +13,6 @@ from handlers.types import InboundMessage, OutboundReply
 
 
 @dataclasses.dataclass
-class CasePlan:
-    """A case the act stage decided to open; the store writes it with the message."""
-
-    values: dict[str, Any]
-    number: str
-
-
-@dataclasses.dataclass
 class Turn:
     """One message's trip through the pipeline: what stages learned and decided so far.
 
@@ -36,7 +28,8 @@ class Turn:
     # True/False when the message changes the follow state (subscribe/unsubscribe).
     subscribed: bool | None = None
     triage: Triage | None = None
-    case: CasePlan | None = None
+    # Column values of the case the act stage decided to open (the store writes it with the message).
+    case: dict[str, Any] | None = None
     # What to answer: a template key and its variables (respond renders it into ``reply``).
     reply_key: str | None = None
     # Said instead of ``reply_key`` when that template is not published (a menu without its own reply).
