@@ -171,6 +171,16 @@ def features_text(normalized: str) -> str:
 _NON_WORD = re.compile(r"[\W_]+")
 
 
+def intent_input(text: str) -> str:
+    """A citizen's text as the intent and emergency-kind models read it (training and inference)."""
+    return features_text(normalize(text).text)
+
+
+def department_input(text: str) -> str:
+    """A citizen's text as the department model reads it (training and inference)."""
+    return department_text(intent_input(text))
+
+
 def department_text(features: str) -> str:
     """What the department model reads: no punctuation or spaces (its training text has none)."""
     return _NON_WORD.sub("", features)

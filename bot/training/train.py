@@ -23,7 +23,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from bot.training.datasets import Example, department_dev, department_train, intents
-from handlers.classify import MODEL_DIR, ModelClassifier, department_text, emergency_rule, features_text
+from handlers.classify import MODEL_DIR, ModelClassifier, department_input, emergency_rule, intent_input
 from handlers.linear import LinearTextModel
 from handlers.normalize import normalize
 
@@ -34,11 +34,16 @@ INTENT_CONFIG: dict[str, Any] = {
 }  # fmt: skip
 KIND_CONFIG: dict[str, Any] = {"ngram_range": (1, 3), "min_df": 1, "max_features": 20000, "C": 20.0}
 DEPARTMENT_CONFIG: dict[str, Any] = {
-    "ngram_range": (1, 2), "min_df": 2, "max_features": 50000, "C": 100.0, "preprocess": "department_text",
+    "ngram_range": (1, 2), "min_df": 2, "max_features": 50000, "C": 100.0,
 }  # fmt: skip
 
 
-def fit(texts: Sequence[str], labels: Sequence[str], config: dict[str, Any]) -> LinearTextModel:
+def fit(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    config: dict[str, Any],
+    prepare: Callable[[str], str] = intent_input,
+) -> LinearTextModel:
     """Fit TF-IDF + logistic regression on normalised texts and export plain weights."""
     vectorizer = TfidfVectorizer(
         analyzer="char",
@@ -48,10 +53,7 @@ def fit(texts: Sequence[str], labels: Sequence[str], config: dict[str, Any]) -> 
         max_features=config["max_features"],
         dtype=np.float32,
     )
-    prepared = [features_text(normalize(t).text) for t in texts]
-    if config.get("preprocess") == "department_text":
-        prepared = [department_text(t) for t in prepared]
-    matrix = vectorizer.fit_transform(prepared)
+    matrix = vectorizer.fit_transform([prepare(t) for t in texts])
     model = LogisticRegression(C=config["C"], max_iter=3000, random_state=SEED, class_weight=config.get("class_weight"))
     model.fit(matrix, list(labels))
     classes = [str(c) for c in model.classes_]
@@ -81,12 +83,13 @@ def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> 
     catches the most emergencies, then the lowest: a missed fire costs more than a false alarm, so
     the whole false-alarm budget is spent on catching what the training folds did not show.
     """
-    texts = [features_text(normalize(e.text).text) for e in examples]
+    raw = [e.text for e in examples]
+    texts = [intent_input(t) for t in raw]
     labels = np.array([e.label for e in examples])
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
     p_emergency = np.zeros(len(examples))
     for train_idx, test_idx in folds.split(texts, labels):
-        model = fit([texts[i] for i in train_idx], labels[train_idx].tolist(), config)
+        model = fit([raw[i] for i in train_idx], labels[train_idx].tolist(), config)
         for i in test_idx:
             p_emergency[i] = model.predict(texts[i]).probabilities["emergency"]
     is_emergency = labels == "emergency"
@@ -117,7 +120,7 @@ def train(shared: Path, out: Path = MODEL_DIR) -> dict[str, Any]:
     emergencies = [e for e in intent_train if e.label == "emergency"]
     kind_model = fit([e.text for e in emergencies], [e.emergency_kind for e in emergencies], KIND_CONFIG)
     dept = department_examples(shared)
-    dept_model = fit([e.text for e in dept], [e.label for e in dept], DEPARTMENT_CONFIG)
+    dept_model = fit([e.text for e in dept], [e.label for e in dept], DEPARTMENT_CONFIG, department_input)
     intent_model.save(out / "intent", {"config": _jsonable(INTENT_CONFIG), "trained_on": len(intent_train)})
     kind_model.save(out / "emergency_kind", {"config": _jsonable(KIND_CONFIG), "trained_on": len(emergencies)})
     dept_model.save(out / "department", {"config": _jsonable(DEPARTMENT_CONFIG), "trained_on": len(dept)})
@@ -158,10 +161,10 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR) -> dict[str, Any]
 
     if shared is not None:
         dev = department_dev(shared)
-        predicted = [classifier.department.predict(_dept(e.text)).label for e in dev]
+        predicted = [classifier.department.predict(department_input(e.text)).label for e in dev]
         gold = [e.label for e in dev]
         report["department_dev_macro_f1"] = round(float(f1_score(gold, predicted, average="macro")), 4)
-        predicted_t = [classifier.department.predict(_dept(s2t.convert(e.text))).label for e in dev]
+        predicted_t = [classifier.department.predict(department_input(s2t.convert(e.text))).label for e in dev]
         report["department_dev_traditional_macro_f1"] = round(float(f1_score(gold, predicted_t, average="macro")), 4)
 
     sample = [e.text for e in heldout][:400] or ["小区路灯坏了"]
@@ -172,10 +175,6 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR) -> dict[str, Any]
         timings.append(time.perf_counter() - t0)
     report["ms_per_message_median"] = round(statistics.median(timings) * 1000, 3)
     return report
-
-
-def _dept(text: str) -> str:
-    return department_text(features_text(normalize(text).text))
 
 
 def _intent_figures(rows: list[Example], classify: Callable[[str], Any]) -> dict[str, Any]:
