@@ -13,9 +13,9 @@ import json
 import re
 from pathlib import Path
 
-from handlers.linear import LinearTextModel
 from handlers.normalize import normalize
 from handlers.triage import MIN_CONFIDENCE, Triage
+from replies.linear import LinearTextModel
 
 MODEL_DIR = Path(__file__).with_name("model")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.linear import LinearTextModel
 from handlers.normalize import normalize
+from replies.linear import LinearTextModel
 
 
 def test_traditional_is_read_as_simplified_and_remembered():

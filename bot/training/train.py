@@ -1,7 +1,7 @@
 """``python -m bot train`` and ``python -m bot evaluate``: fit, export and measure the classifiers.
 
 Both models are TF-IDF over character n-grams with a multinomial logistic regression (probabilities
-give the confidence); they are exported as plain arrays for :class:`handlers.linear.LinearTextModel`.
+give the confidence); they are exported as plain arrays for :class:`replies.linear.LinearTextModel`.
 The evaluation prints the figures the issue sets as targets, for Simplified and Traditional input.
 """
 
@@ -24,8 +24,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from bot.training.datasets import Example, department_dev, department_train, intents
 from handlers.classify import MODEL_DIR, ModelClassifier, department_input, emergency_rule, intent_input
-from handlers.linear import LinearTextModel
 from handlers.normalize import normalize
+from replies.linear import LinearTextModel
 
 SEED = 20261127
 # Chosen by 5-fold cross-validation on the training examples (see MODEL_CARD.md), never on held-out.
