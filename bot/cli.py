@@ -1,4 +1,4 @@
-"""Command line: init-db, serve, export, simulate.
+"""Command line: init-db, serve, export, simulate, train, evaluate, classify, library.
 
 Each command builds the app (so configuration is validated the same way), does one job, commits once.
 Configuration errors print one line and exit with status 2.
@@ -255,6 +255,15 @@ def classify() -> None:
                 ensure_ascii=False,
             )
         )
+
+
+def _register() -> None:
+    from bot.cli_library import library
+
+    cli.add_command(library)
+
+
+_register()
 
 
 def main() -> None:

@@ -1,7 +1,11 @@
-"""Respond stage: render the chosen template through the reply library (the store records it)."""
+"""Respond stage: render the chosen template through the reply library (the store records it).
+
+Citizens who write in Traditional characters get the approved text in Traditional characters.
+"""
 
 from __future__ import annotations
 
+from handlers.normalize import normalize
 from handlers.turn import Turn
 from handlers.types import OutboundReply
 from replies.library import Library
@@ -26,5 +30,12 @@ class Responder:
             turn.variables,
             generation=turn.generation,
             deadline_with_time=turn.deadline_with_time,
+            traditional=self._traditional(turn),
         )
         turn.reply = OutboundReply(rendered.text, rendered.template_key, rendered.template_version)
+
+    @staticmethod
+    def _traditional(turn: Turn) -> bool:
+        if turn.traditional is None:
+            turn.traditional = bool(turn.msg.text) and normalize(turn.msg.text).traditional
+        return turn.traditional

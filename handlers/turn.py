@@ -36,6 +36,8 @@ class Turn:
     unpublished_key: str | None = None
     variables: dict[str, Any] = dataclasses.field(default_factory=dict)
     deadline_with_time: bool = False
+    # The citizen writes in Traditional characters (None: not known yet; respond reads the text).
+    traditional: bool | None = None
     reply: OutboundReply | None = None
     # A pooled DB-API connection a store may hold for the turn (returned by ``Store.release``).
     raw_connection: Any = None

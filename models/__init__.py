@@ -1,17 +1,26 @@
-"""SQLAlchemy 2 models of minsheng: citizens, messages, cases, reply templates and alerts.
+"""SQLAlchemy 2 models of minsheng: citizens, messages, cases, reply templates, settings, alerts and the audit log.
 
 Nothing but table definitions lives here; the rules that write these rows are in handlers/ and replies/.
 """
 
 from models.alert import Alert
+from models.audit import AuditEntry
 from models.base import Base, utcnow
 from models.case import Case, CaseStatus, CaseType
 from models.citizen import Citizen
 from models.message import Direction, Message
-from models.template import ReplyTemplate, TemplateStatus, TemplateVersion
+from models.template import (
+    ReplyTemplate,
+    ReviewDecision,
+    Setting,
+    TemplateReview,
+    TemplateStatus,
+    TemplateVersion,
+)
 
 __all__ = [
     "Alert",
+    "AuditEntry",
     "Base",
     "Case",
     "CaseStatus",
@@ -20,6 +29,9 @@ __all__ = [
     "Direction",
     "Message",
     "ReplyTemplate",
+    "ReviewDecision",
+    "Setting",
+    "TemplateReview",
     "TemplateStatus",
     "TemplateVersion",
     "utcnow",

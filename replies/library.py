@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import json
 import logging
 import threading
 import tomllib
@@ -16,12 +18,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import opencc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Alert, ReplyTemplate, TemplateStatus, TemplateVersion, utcnow
 from replies import guard
 from replies.variables import SYSTEM_GENERATED, format_value
+from replies.workflow import NOT_OVERRIDABLE, automatic_replies_enabled
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ SEED_FILE = Path(__file__).with_name("seed.toml")
 FALLBACK_KEY = "safe_fallback"
 # Last resort when even the published safe fallback cannot be loaded (database empty or down).
 # It is the seed's safe_fallback text, reviewed with this file; version 0 marks "built in".
+# A marker entry in the published map: the whole automatic layer is switched off.
+AUTOMATIC_OFF = "__automatic_off__"
 BUILTIN_FALLBACK = "您的留言已收到，工作人员会阅读并依规答复。紧急情况请直接拨打110、119、120、122。"
 
 
@@ -40,6 +46,13 @@ class Published:
     version: int
     body: str
     purpose: str
+    triggers: tuple[str, ...] = ()
+    match_mode: str | None = None
+    scope_intent: str | None = None
+    scope_department: str | None = None
+    scope_case_state: str | None = None
+    # Rules of the checks a reviewer accepted for this version, with a recorded reason.
+    accepted: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,12 +79,7 @@ class Library:
         with self._lock:
             if generation is not None and self._generation == generation:
                 return self._published
-        rows = session.execute(
-            select(ReplyTemplate.key, ReplyTemplate.purpose, TemplateVersion.version, TemplateVersion.body)
-            .join(TemplateVersion, TemplateVersion.template_id == ReplyTemplate.id)
-            .where(TemplateVersion.status == TemplateStatus.PUBLISHED, ReplyTemplate.is_enabled.is_(True))
-        ).all()
-        fresh = {r.key: Published(r.key, r.version, r.body, r.purpose) for r in rows}
+        fresh = _load_published(session)
         if generation is not None:
             with self._lock:
                 self._generation, self._published = generation, fresh
@@ -85,14 +93,30 @@ class Library:
         *,
         generation: str | None = None,
         deadline_with_time: bool = False,
+        traditional: bool = False,
     ) -> Rendered:
-        """Render the published version of ``key``; the safe fallback (and an alert) if anything fails."""
-        variables = variables or {}
+        """Render the published version of ``key``; the safe fallback (and an alert) if anything fails.
+
+        ``traditional``: the citizen writes in Traditional characters; the text is converted after
+        the checks passed.
+        """
+        rendered = self._render(session, key, variables or {}, generation, deadline_with_time)
+        if traditional:
+            # The approved words, in the script the citizen wrote in; nothing else changes.
+            return dataclasses.replace(rendered, text=to_traditional(rendered.text))
+        return rendered
+
+    def _render(
+        self, session: Session, key: str, variables: dict[str, Any], generation: str | None, deadline_with_time: bool
+    ) -> Rendered:
         try:
             published = self.published(session, generation)
         except Exception:
             log.exception("reply library unavailable; sending the built-in fallback")
             return Rendered(BUILTIN_FALLBACK, FALLBACK_KEY, 0, True)
+        if AUTOMATIC_OFF in published:
+            # The kill switch is off: only the safe fallback goes out, and that is not an incident.
+            return self._fallback(session, published, None)
         template = published.get(key)
         if template is None:
             return self._fallback(session, published, f"template {key!r} is not published or is disabled")
@@ -101,19 +125,74 @@ class Library:
         except KeyError as exc:
             return self._fallback(session, published, f"template {key}@{template.version}: missing value {exc}")
         trusted = tuple(str(variables[name]) for name in SYSTEM_GENERATED if name in variables)
-        violations = guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted)
+        violations = [
+            v
+            for v in guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted)
+            if v.rule not in template.accepted
+        ]
         if violations:
             rules = ", ".join(sorted({v.rule for v in violations}))
             return self._fallback(session, published, f"template {key}@{template.version} failed the guard: {rules}")
         return Rendered(text, key, template.version)
 
-    def _fallback(self, session: Session, published: dict[str, Published], reason: str) -> Rendered:
-        log.error("safe fallback sent: %s", reason)
-        session.add(Alert(kind="reply_fallback", detail=reason))
+    def _fallback(self, session: Session, published: dict[str, Published], reason: str | None) -> Rendered:
+        if reason is not None:
+            log.error("safe fallback sent: %s", reason)
+            session.add(Alert(kind="reply_fallback", detail=reason))
         fallback = published.get(FALLBACK_KEY)
         if fallback is not None and not guard.check_text(fallback.body):
             return Rendered(fallback.body, fallback.key, fallback.version, True)
         return Rendered(BUILTIN_FALLBACK, FALLBACK_KEY, 0, True)
+
+
+def _load_published(session: Session) -> dict[str, Published]:
+    rows = session.execute(
+        select(
+            ReplyTemplate.key,
+            ReplyTemplate.purpose,
+            ReplyTemplate.is_enabled,
+            ReplyTemplate.scope_intent,
+            ReplyTemplate.scope_department,
+            ReplyTemplate.scope_case_state,
+            TemplateVersion.version,
+            TemplateVersion.body,
+            TemplateVersion.triggers,
+            TemplateVersion.match_mode,
+            TemplateVersion.overrides,
+        )
+        .join(TemplateVersion, TemplateVersion.template_id == ReplyTemplate.id)
+        .where(TemplateVersion.status == TemplateStatus.PUBLISHED)
+    ).all()
+    fresh: dict[str, Published] = {}
+    for r in rows:
+        # The safe fallback is never switched off: it is what a switched-off template is replaced by.
+        if not r.is_enabled and r.purpose != "fallback":
+            continue
+        fresh[r.key] = Published(
+            r.key,
+            r.version,
+            r.body,
+            r.purpose,
+            tuple(json.loads(r.triggers or "[]")),
+            r.match_mode,
+            r.scope_intent,
+            r.scope_department,
+            r.scope_case_state,
+            frozenset(o["rule"] for o in json.loads(r.overrides or "[]")) - NOT_OVERRIDABLE,
+        )
+    if not automatic_replies_enabled(session):
+        fresh[AUTOMATIC_OFF] = Published(AUTOMATIC_OFF, 0, "", "switch")
+    return fresh
+
+
+@functools.cache
+def _s2t() -> opencc.OpenCC:
+    return opencc.OpenCC("s2t")
+
+
+def to_traditional(text: str) -> str:
+    """Simplified → Traditional characters (OpenCC), for citizens who write in Traditional."""
+    return str(_s2t().convert(text))
 
 
 def fill(body: str, variables: dict[str, Any], tz: ZoneInfo, *, deadline_with_time: bool = False) -> str:
@@ -128,7 +207,7 @@ def fill(body: str, variables: dict[str, Any], tz: ZoneInfo, *, deadline_with_ti
     return out
 
 
-def load_seed(path: Path = SEED_FILE) -> list[dict[str, str]]:
+def load_seed(path: Path = SEED_FILE) -> list[dict[str, Any]]:
     """The seed templates as declared in the reviewed TOML file."""
     with path.open("rb") as fh:
         data = tomllib.load(fh)
@@ -139,7 +218,8 @@ def install_seed(session: Session, path: Path = SEED_FILE, now: dt.datetime | No
     """Insert the seed templates that are not in the database yet, published; returns how many.
 
     Idempotent: an existing key is left alone, whatever its versions, so re-running ``init-db``
-    never overwrites what reviewers published since.
+    never overwrites what reviewers published since. This is the only way text enters the library
+    without review in the application: the seed file is reviewed as code.
     """
     now = now or utcnow()
     existing = set(session.scalars(select(ReplyTemplate.key)))
@@ -147,21 +227,31 @@ def install_seed(session: Session, path: Path = SEED_FILE, now: dt.datetime | No
     for item in load_seed(path):
         if item["key"] in existing:
             continue
-        problems = guard.check_text(
-            guard_preview(item["body"]), has_deadline="deadline" in guard.placeholders(item["body"])
-        )
+        problems = guard.check_template(item["body"])
         if problems:
-            raise ValueError(f"seed template {item['key']} fails the guard: {problems}")
-        template = ReplyTemplate(key=item["key"], purpose=item["purpose"], description=item.get("description", ""))
+            raise ValueError(f"seed template {item['key']} fails the checks: {problems}")
+        template = ReplyTemplate(
+            key=item["key"],
+            purpose=item["purpose"],
+            description=item.get("description", ""),
+            scope_intent=item.get("scope_intent"),
+            scope_department=item.get("scope_department"),
+            scope_case_state=item.get("scope_case_state"),
+            created_by="seed",
+        )
         template.versions.append(
             TemplateVersion(
                 version=1,
                 body=item["body"],
+                triggers=json.dumps(list(item.get("triggers", [])), ensure_ascii=False),
+                match_mode=item.get("match"),
                 status=TemplateStatus.PUBLISHED,
                 author="seed",
                 approved_by="seed",
                 created_at=now,
+                approved_at=now,
                 published_at=now,
+                published_by="seed",
             )
         )
         session.add(template)
