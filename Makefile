@@ -19,6 +19,7 @@ init-db: $(VENV)/.installed
 	$(PY) -m bot init-db
 
 run: init-db
+	@$(PY) -m bot ensure-admin
 	@$(PY) -m bot settings --host $(HOST) --port $(PORT)
 	$(PY) -m bot serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 

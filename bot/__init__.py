@@ -1,4 +1,4 @@
-"""minsheng's Flask application: the WeChat edge, the CLI, configuration and wiring."""
+"""minsheng's Flask application: the WeChat edge, the console, the CLI, configuration and wiring."""
 
 from __future__ import annotations
 
@@ -22,10 +22,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("minsheng").setLevel(settings["LOG_LEVEL"].upper())
 
     from bot import extensions
+    from bot.console import csrf, init_console
     from bot.web import register_error_pages
     from bot.wechat.views import bp as wechat_bp
 
     extensions.init_app(app, settings)
     app.register_blueprint(wechat_bp)
+    init_console(app)
+    # WeChat's pushes are authenticated by their signature, not a form token.
+    csrf.exempt(wechat_bp)
     register_error_pages(app)
     return app

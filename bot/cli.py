@@ -80,6 +80,7 @@ minsheng is starting on http://{host}:{port}
   消息加解密方式                安全模式 (safe mode) recommended
   database                     {app.extensions["minsheng"].engine.url.render_as_string(hide_password=True)}
   redis                        {cfg["REDIS_URL"] or "embedded (started by serve)"}
+Console (控制台): http://{host}:{port}/console/
 Try it from another terminal:
   .venv/bin/python -m bot simulate "小区门口路灯坏了三个月没人修" --encrypt --url http://{host}:{port}/wechat
 """)
@@ -259,8 +260,11 @@ def classify() -> None:
 
 def _register() -> None:
     from bot.cli_library import library
+    from bot.cli_users import create_user_cmd, ensure_admin_cmd
 
     cli.add_command(library)
+    cli.add_command(create_user_cmd)
+    cli.add_command(ensure_admin_cmd)
 
 
 _register()
@@ -269,3 +273,4 @@ _register()
 def main() -> None:
     """Entry point of ``python -m bot``."""
     cli(prog_name="python -m bot")
+

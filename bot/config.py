@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": DEMO_SECRET_KEY,
     "TIMEZONE": "Asia/Shanghai",
     "LOG_LEVEL": "INFO",
+    # Secure flag on the console's session cookie: "auto" = on in production, off in development
+    # (a browser drops Secure cookies on the plain-HTTP demo address).
+    "CONSOLE_COOKIE_SECURE": "auto",
 }
 # Values that must be set explicitly in production.
 _REQUIRED_IN_PRODUCTION = ("WECHAT_TOKEN", "WECHAT_APP_ID", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
@@ -148,6 +151,11 @@ def _validate(config: dict[str, Any], explicit: set[str]) -> None:
             raise _fail("REDIS_URL", f"has an invalid port: {redis_url!r}") from None
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", str(config["REDIS_NAMESPACE"])):
         raise _fail("REDIS_NAMESPACE", "must be 1–64 letters, digits or _ . : -")
+
+    secure = str(config["CONSOLE_COOKIE_SECURE"]).lower()
+    if secure not in ("auto", "true", "false", "1", "0"):
+        raise _fail("CONSOLE_COOKIE_SECURE", f"must be auto, true or false, not {secure!r}")
+    config["CONSOLE_COOKIE_SECURE"] = env == "production" if secure == "auto" else secure in ("true", "1")
 
     try:
         ZoneInfo(str(config["TIMEZONE"]))

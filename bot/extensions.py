@@ -75,9 +75,10 @@ def init_app(app: Flask, config: dict[str, Any]) -> Services:
 
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
-        session = g.pop("message_session", None)
-        if session is not None:
-            session.close()
+        for slot in ("message_session", "console_session"):
+            session = g.pop(slot, None)
+            if session is not None:
+                session.close()
 
     return services
 
@@ -94,3 +95,10 @@ def message_session() -> Session:
     if "message_session" not in g:
         g.message_session = services().message_sessions()
     return g.message_session  # type: ignore[no-any-return]
+
+
+def console_session() -> Session:
+    """The transactional session of a console request (closed at teardown; the view commits)."""
+    if "console_session" not in g:
+        g.console_session = services().sessions()
+    return g.console_session  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ against storing a delivery twice; a conflict raises :class:`Duplicate` with the 
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Protocol
 
@@ -109,6 +110,23 @@ def _inbound_values(turn: Turn) -> dict[str, Any]:
     }
 
 
+def _triage_values(turn: Turn) -> dict[str, Any]:
+    t = turn.triage
+    if t is None:
+        return dict.fromkeys(_TRIAGE_FIELDS)
+    return {
+        "intent": t.intent,
+        "department": t.department,
+        "confidence_intent": round(t.confidence_intent, 4),
+        "confidence_department": round(t.confidence_department, 4),
+        "emergency_kind": t.emergency_kind if t.emergency else None,
+        "reasons": json.dumps(list(t.reasons), ensure_ascii=False),
+    }
+
+
+_TRIAGE_FIELDS = ("intent", "department", "confidence_intent", "confidence_department", "emergency_kind", "reasons")
+
+
 def _reply_values(turn: Turn) -> dict[str, Any]:
     reply = turn.reply
     return {
@@ -156,6 +174,11 @@ class SqlStore:
             .returning(_messages.c.id)
         )
         self._insert_case = _cases.insert().returning(_cases.c.id)
+        self._set_triage = (
+            _messages.update()
+            .where(_messages.c.id == bindparam("inbound_id"))
+            .values({name: bindparam(name) for name in _TRIAGE_FIELDS})
+        )
         self._insert_outbound = _messages.insert().values(
             direction=Direction.OUT,
             citizen_id=bindparam("citizen_id"),
@@ -193,6 +216,8 @@ class SqlStore:
         conn = turn.session.connection()
         if turn.subscribed is not None:
             conn.execute(self._set_subscribed, {"citizen_id": turn.citizen_id, "value": turn.subscribed})
+        if turn.triage is not None:
+            conn.execute(self._set_triage, {"inbound_id": turn.inbound_id, **_triage_values(turn)})
         case_id = None
         if turn.case is not None:
             case_id = conn.execute(self._insert_case, turn.case).scalar_one()
@@ -226,10 +251,13 @@ WITH c AS (
     RETURNING id
 ), m AS (
     INSERT INTO messages (id, direction, citizen_id, dedup_key, wechat_msg_id, msg_type, event, event_key,
-                          content, raw_xml, created_at, received_at)
+                          content, raw_xml, created_at, received_at, intent, department, confidence_intent,
+                          confidence_department, emergency_kind, reasons)
     SELECT COALESCE(%(inbound_id)s::integer, nextval('messages_id_seq')::integer), 'in', c.id,
            %(dedup_key)s, %(msg_id)s::bigint, %(msg_type)s, %(event)s, %(event_key)s,
-           %(content)s, %(raw_xml)s, %(created_at)s::timestamptz, %(now)s::timestamptz
+           %(content)s, %(raw_xml)s, %(created_at)s::timestamptz, %(now)s::timestamptz, %(intent)s,
+           %(department)s, %(confidence_intent)s::float8, %(confidence_department)s::float8, %(emergency_kind)s,
+           %(reasons)s
     FROM c
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING id, citizen_id
@@ -280,6 +308,7 @@ class PgStore:
             "inbound_id": turn.inbound_id,
             "has_case": turn.case is not None,
             **_inbound_values(turn),
+            **_triage_values(turn),
             **_reply_values(turn),
         }
         if turn.case is not None:

@@ -17,8 +17,10 @@ from models.template import (
     TemplateStatus,
     TemplateVersion,
 )
+from models.user import ROLES, QaFlag, User
 
 __all__ = [
+    "ROLES",
     "Alert",
     "AuditEntry",
     "Base",
@@ -28,11 +30,13 @@ __all__ = [
     "Citizen",
     "Direction",
     "Message",
+    "QaFlag",
     "ReplyTemplate",
     "ReviewDecision",
     "Setting",
     "TemplateReview",
     "TemplateStatus",
     "TemplateVersion",
+    "User",
     "utcnow",
 ]

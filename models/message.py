@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -50,3 +50,10 @@ class Message(Base):
     template_version: Mapped[int | None] = mapped_column(Integer)
     # "bot" for automatic replies; a console user's name once people answer (console issue).
     responder: Mapped[str | None] = mapped_column(String(80))
+    # What triage decided about an inbound text, kept so a supervisor can see why it was routed so.
+    intent: Mapped[str | None] = mapped_column(String(16), index=True)
+    department: Mapped[str | None] = mapped_column(String(40))
+    confidence_intent: Mapped[float | None] = mapped_column(Float)
+    confidence_department: Mapped[float | None] = mapped_column(Float)
+    emergency_kind: Mapped[str | None] = mapped_column(String(16))
+    reasons: Mapped[str | None] = mapped_column(Text)  # JSON list

@@ -196,6 +196,9 @@ def draft(
 ) -> TemplateVersion:
     """A new draft version of ``key`` written by ``actor`` (numbered after the latest one)."""
     tpl = template(session, key)
+    body = body.replace("\r\n", "\n").strip()
+    if not body:
+        raise LibraryError("正文不能为空")
     clean_triggers = _clean_triggers(trigger_list)
     if match_mode is not None and match_mode not in MATCH_MODES:
         raise LibraryError("关键词匹配方式只能是“包含”(contain)或“完全匹配”(equal)")
@@ -205,7 +208,7 @@ def draft(
     ver = TemplateVersion(
         template_id=tpl.id,
         version=(latest or 0) + 1,
-        body=body.replace("\r\n", "\n").strip(),
+        body=body,
         triggers=json.dumps(clean_triggers, ensure_ascii=False),
         match_mode=match_mode,
         status=TemplateStatus.DRAFT,
