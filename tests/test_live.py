@@ -105,12 +105,15 @@ class Live:
         return match.group(1) if match else None
 
 
-def _start(backend: Backend, tmp: Path) -> Live:
-    """``init-db`` then ``serve --workers 4``; returns once GET /wechat verification answers."""
+def _start(backend: Backend, tmp: Path, workers: int = 4, **settings: str) -> Live:
+    """``init-db`` then ``serve --workers N``; returns once GET /wechat verification answers.
+
+    ``settings`` override the backend's environment (e.g. a DATABASE_URL of the test's own).
+    """
     # A redis.db of its own: another process of this test session (the in-process app of other
     # modules) may already run an embedded redis on backend.embedded_db, and serve would then
     # share that one instead of starting (and owning) its own.
-    env = backend.env(EMBEDDED_REDIS_DB=str(tmp / "serve-redis.db"), LOG_LEVEL="INFO")
+    env = backend.env(EMBEDDED_REDIS_DB=str(tmp / "serve-redis.db"), LOG_LEVEL="INFO", **settings)
     init = subprocess.run([PYTHON, "-m", "bot", "init-db"], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert init.returncode == 0, init.stderr
@@ -120,11 +123,11 @@ def _start(backend: Backend, tmp: Path) -> Live:
     log = tmp / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [PYTHON, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "4"],
+            [PYTHON, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
-    server = Live(backend, base, port, proc, log, env, create_engine(backend.database_url))
+    server = Live(backend, base, port, proc, log, env, create_engine(env["DATABASE_URL"]))
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:

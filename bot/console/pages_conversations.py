@@ -26,6 +26,8 @@ from models import Case, CaseStatus, Citizen, Direction, Message, QaFlag
 from replies.pii import mask_openid, mask_text
 from replies.variables import DEPARTMENT_NAMES
 
+# Department names for display; "none" is what triage says about chit-chat.
+DEPARTMENTS = {**DEPARTMENT_NAMES, "none": "无"}
 PAGE_SIZE = 50
 SAMPLE_SIZE = 20
 INTENT_NAMES = {
