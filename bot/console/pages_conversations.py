@@ -139,7 +139,7 @@ def conversations() -> str:
         page=page,
         more=len(rows) > PAGE_SIZE,
         intents=INTENT_NAMES,
-        departments=DEPARTMENT_NAMES,
+        departments=DEPARTMENTS,
         statuses=STATUS_NAMES,
         tz=_tz(),
     )
@@ -189,7 +189,7 @@ def _render_thread(citizen_id: int, unmasked: bool) -> str:
         cases=cases,
         flags=flags,
         intents=INTENT_NAMES,
-        departments=DEPARTMENT_NAMES,
+        departments=DEPARTMENTS,
         statuses=STATUS_NAMES,
         flag_kinds=FLAG_KINDS,
         unmasked=unmasked,
