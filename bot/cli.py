@@ -126,7 +126,32 @@ def export(kind: str, fmt: str, output: Path | None) -> None:
         finally:
             if output:
                 stream.close()
+        _audit_export(app, kind, fmt, count, output)
     click.echo(f"exported {count} {kind}", err=True)
+
+
+def _audit_export(app: Flask, kind: str, fmt: str, count: int, output: Path | None) -> None:
+    # Every export of citizens' data is audited, from the console or from a shell.
+    import getpass
+
+    from bot.extensions import services
+    from models import AuditEntry
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    with services(app).sessions() as session:
+        session.add(
+            AuditEntry(
+                actor=f"shell:{who}"[:80],
+                action="export",
+                target=kind,
+                source="cli",
+                detail=f"{count} rows, {fmt}, masked, to {output.name if output else 'stdout'}",
+            )
+        )
+        session.commit()
 
 
 def _csv_cell(value: Any) -> Any:

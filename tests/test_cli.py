@@ -217,6 +217,12 @@ def test_export_messages_jsonl_one_masked_record_per_message(backend: Backend, t
     records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     _check_message_records(records, db, traffic)
     assert "exported 6 messages" in done.stderr
+    # Every export is audited: who (the shell user), what, how many rows.
+    from models import AuditEntry
+
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "export").order_by(AuditEntry.id.desc())).first()
+    assert entry is not None and entry.target == "messages" and entry.detail.startswith("6 rows, jsonl, masked")
+    assert entry.actor.startswith("shell:") and entry.source == "cli"
 
 
 def test_export_messages_csv_has_header_and_masks_personal_data(backend: Backend, traffic, db, tmp_path: Path):
