@@ -6,7 +6,7 @@ Nothing but table definitions lives here; the rules that write these rows are in
 from models.alert import Alert
 from models.audit import AuditEntry
 from models.base import Base, utcnow
-from models.case import Case, CaseStatus, CaseType
+from models.case import Case, CaseEvent, CaseStatus, CaseType
 from models.citizen import Citizen
 from models.message import Direction, Message
 from models.template import (
@@ -25,6 +25,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Case",
+    "CaseEvent",
     "CaseStatus",
     "CaseType",
     "Citizen",

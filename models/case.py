@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import Enum, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -36,6 +36,8 @@ class CaseStatus(enum.Enum):
     IN_PROGRESS = "in_progress"  # 办理
     ANSWERED = "answered"  # 答复
     CLOSED = "closed"  # 办结
+    MERGED = "merged"  # 并入另一件重复诉求
+    HANDED_OVER = "handed_over"  # 移交110/119/120/122
 
 
 class Case(Base):
@@ -68,3 +70,39 @@ class Case(Base):
     # once the console assigns it.
     owner_department: Mapped[str] = mapped_column(String(40))
     owner_user: Mapped[str | None] = mapped_column(String(80))
+    # A transfer proposed to another department; the owner keeps the case until it is accepted.
+    transfer_to: Mapped[str | None] = mapped_column(String(40))
+    # An extension asked for (working days) and waiting for a supervisor's approval.
+    extension_days: Mapped[int | None] = mapped_column(Integer)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    # Server defaults too: the PostgreSQL message path inserts cases with one raw statement.
+    extended: Mapped[bool] = mapped_column(default=False, server_default=false())
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    handed_to: Mapped[str | None] = mapped_column(String(8))  # 110 / 119 / 120 / 122
+    # A public-opinion flag puts the case on an hour clock (24 h / 48 h).
+    public_opinion: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # When a person's answer reached the citizen (bot replies never count).
+    answered_at: Mapped[dt.datetime | None] = mapped_column()
+    reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 1 非常不满意 … 5 非常满意; a rating of 1 or 2 opens a revisit task.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rated_at: Mapped[dt.datetime | None] = mapped_column()
+    revisit_due: Mapped[bool] = mapped_column(default=False, server_default=false())
+    updated_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class CaseEvent(Base):
+    """One step of a case through the loop: who did what, when, and why (never edited)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))
+    # accept, assign, start, transfer, transfer_accept, transfer_decline, return, extend_request,
+    # extend_approve, extend_reject, answer, close, reopen, merge, hand_over, rate, revisit, note
+    action: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    detail: Mapped[str] = mapped_column(Text, default="")

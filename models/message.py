@@ -57,3 +57,8 @@ class Message(Base):
     confidence_department: Mapped[float | None] = mapped_column(Float)
     emergency_kind: Mapped[str | None] = mapped_column(String(16))
     reasons: Mapped[str | None] = mapped_column(Text)  # JSON list
+    # Customer-service messages (sent later through WeChat's API by a job): queued → sent | failed,
+    # with WeChat's error code and what to do instead. NULL for passive replies.
+    delivery_status: Mapped[str | None] = mapped_column(String(12), index=True)
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()
