@@ -299,3 +299,54 @@ def main() -> None:
     """Entry point of ``python -m bot``."""
     cli(prog_name="python -m bot")
 
+
+# -- the reply guard -----------------------------------------------------------------------------
+
+
+@cli.command("train-guard")
+@_data_option("The shared data folder (offensive/, replies/).")
+def train_guard(data: Path) -> None:
+    """Train the reply guard's offensive-language model into replies/model/ and print the metrics report."""
+    from bot.training.guard import train as run_training
+
+    for needed in ("offensive/train.csv", "replies/gov_replies.csv"):
+        if not (data / needed).exists():
+            raise click.UsageError(f"{data}/{needed} not found (pass --data)")
+    click.echo(json.dumps(run_training(data), ensure_ascii=False, indent=2))
+
+
+@cli.command("evaluate-guard")
+@_data_option("The shared data folder; without it only the candidate-reply figures are printed.")
+def evaluate_guard(data: Path) -> None:
+    """Print the guard's target figures (candidates caught and refused, real replies flagged, speed)."""
+    from bot.training.guard import evaluate as run_evaluation
+
+    shared = data if (data / "replies" / "gov_replies.csv").exists() else None
+    click.echo(json.dumps(run_evaluation(shared), ensure_ascii=False, indent=2))
+
+
+def _check_reply_line(line: str) -> dict[str, Any]:
+    from replies.guard import check_text
+
+    try:
+        item = json.loads(line)
+        text = item["text"] if isinstance(item, dict) else None
+        if not isinstance(text, str):
+            raise TypeError("a JSON object with a string field 'text' is required")
+    except (ValueError, KeyError, TypeError) as exc:
+        reason = "不是有效的JSON" if isinstance(exc, ValueError) else "缺少文本字段text"
+        return {"ok": False, "violations": [{"rule": "bad_input", "span": [0, 0], "message": f"输入无效：{reason}"}]}
+    violations = check_text(text, has_deadline=bool(item.get("has_deadline", False)))
+    return {
+        "ok": not violations,
+        "violations": [{"rule": v.rule, "span": list(v.span), "message": v.message} for v in violations],
+    }
+
+
+@cli.command("check-reply")
+def check_reply() -> None:
+    """JSON lines with "text" on stdin → one JSON line per input: {"ok", "violations"} (no database needed)."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        click.echo(json.dumps(_check_reply_line(line), ensure_ascii=False))

@@ -1,7 +1,14 @@
-"""The final guard: checks a reply text must pass before it may leave the account.
+"""The guard: the checks every reply text passes on submit and again on every render.
 
-Run on every render (and, once the review workflow lands, on submit). This spine version covers
-the hard limits; the full insult/sarcasm model arrives with the reply-library issue.
+A text is refused for its tone — insults (``offensive``), brush-offs (``dismissive``), sarcasm,
+threats, a cute chit-chat persona (``flippant``) — found by the word list (``replies.lexicon``) and
+by a statistical model (``replies.offensive``), in Simplified and Traditional alike; for a vague time
+promise (尽快, 近期 …) with no concrete date or deadline; for personal data (``replies.pii``); for
+placeholders that are unfilled or not on the whitelist; and for length. Each violation names its
+rule, the span of the text it concerns, and a message in Chinese for the reviewer.
+
+The citizen's own words, quoted back as reported speech (``replies.quotes``), are exempt from the
+tone and vague-promise checks: acknowledging "工作人员说'找茬'" is not saying it.
 """
 
 from __future__ import annotations
@@ -9,57 +16,81 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from replies import lexicon, offensive
 from replies.pii import find_personal_data
+from replies.quotes import inside, reported
+from replies.script import compact, fold
+from replies.variables import ALLOWED, SYSTEM_GENERATED
 
 MAX_REPLY_BYTES = 2000
+# The rules about how a reply sounds; the others are about its facts and its form.
+TONE_RULES = frozenset({"offensive", "dismissive", "sarcastic", "threatening", "flippant"})
+# What a reviewer sees in place of each placeholder when a template body is checked.
+SAMPLE_VALUES = {
+    "case_number": "20261127000123",
+    "deadline": "2026年12月18日",
+    "department": "综合受理部门",
+    "date": "2026年11月27日",
+    "emergency_number": "110",
+    "progress": "已派单至承办部门",
+    "case_status": "承办部门办理中",
+    "case_list": "1. 受理编号20261127000123，承办部门办理中，答复期限2026年12月18日",
+    "recorded_items": "问题描述、发生地点、发生时间",
+}
+# For a whitelisted name added to replies/variables.py before a sample is added here.
+_GENERIC_SAMPLE = "示例内容"
 
-# Phrases from real incidents (POLICY.md) and their kin: never acceptable in an official reply.
-_LEXICON = (
-    "哑巴",
-    "另谋高就",
-    "找茬",
-    "找碴",
-    "蚊子",
-    "嗡嗡嗡",
-    "脸是自己丢的",
-    "面子是别人给的",
-    "滚开",
-    "滚蛋",
-    "傻子",
-    "傻瓜",
-    "白痴",
-    "神经病",
-    "你有病",
-    "闭嘴",
-    "爱咋咋地",
-    "关我什么事",
-    "关我屁事",
-    "活该",
-    "你算老几",
-    "管得着吗",
-    "违法了吧",
-)
-_VAGUE = ("尽快", "近期", "即将", "择期", "抓紧时间", "适时")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-# One alternation each, compiled once: the guard runs on every reply sent.
-_LEXICON_RX = re.compile("|".join(map(re.escape, _LEXICON)))
-_VAGUE_RX = re.compile("|".join(map(re.escape, _VAGUE)))
+_VAGUE = re.compile(
+    r"尽快|尽早|近期|即将|择期|择机|适时|抓紧时间|早日|稍后|过段时间|过一段时间|过几天|改天|"
+    r"耐心等待|等通知|另行通知|研究研究|会有人(?:处理|联系|回复|跟进)"
+)
+# 暂无近期调整计划 promises nothing; 请您尽快携带材料 asks the citizen, it promises nothing either.
+_NOT_A_PROMISE = re.compile(r"(?:暂无|没有|并无|尚无|不会|无|未)$")
+_ASKED_OF_CITIZEN = re.compile(r"(?:请|请您|您需|您应|务必|建议您|您可)$")
+_BY_CITIZEN = ("尽快", "尽早")
+# A concrete date or deadline anywhere in the text makes a time word concrete (尽快，并于12月18日前…).
+_NUM = r"(?:\d+|[零一二两三四五六七八九十百]+)"
+_DATE = rf"(?:\d{{4}}年)?{_NUM}月(?:{_NUM}[日号]|底|末|[上中下]旬)"
+_DEADLINE = re.compile(
+    rf"(?:{_DATE}|{_NUM}[日号])(?:前|之前|以前|止|为止|起|开始|完成|完工|答复|办结)"
+    rf"|(?:于|在|将于|预计|计划|定于|截至|截止|至|为|到){_DATE}"
+    rf"|{_NUM}个?(?:工作日|自然日|日|天|小时|周|星期|个月|月)(?:之内|以内|内)"
+    r"|(?:本|下)(?:周|月)[一二三四五六日末底]?(?:前|内)|(?:年底|月底)前"
+)
+_PERSONAL_DATA = {
+    "mobile": "回复中含有手机号码（个人信息），请改为单位固定电话或热线",
+    "id_number": "回复中含有身份证号码（个人信息）",
+    "bank_card": "回复中含有银行卡号（个人信息）",
+}
+_TITLE = re.compile(r"《[^《》\n]*》")
+# No payment card number starts with 0 (ISO/IEC 7812: 0 is not an issuer's industry); a run of zeros
+# such as an anonymised "0000-00000000 0000-00000000" passes Luhn but is a telephone mask, not a card.
+_NOT_A_CARD = re.compile(r"[0０]")
 
 
 @dataclasses.dataclass(frozen=True)
 class Violation:
-    """One reason a text may not be sent."""
+    """One reason a text may not be sent: the rule, the span it concerns, a message for the reviewer."""
 
     rule: str
     span: tuple[int, int]
     message: str
 
 
-def check_text(text: str, *, has_deadline: bool = False, trusted: tuple[str, ...] = ()) -> list[Violation]:
-    """Every violation in a text that is about to be sent (already rendered).
+def check_text(
+    text: str,
+    *,
+    has_deadline: bool = False,
+    trusted: tuple[str, ...] = (),
+    use_model: bool = True,
+) -> list[Violation]:
+    """Every violation in a text that is about to be sent (already rendered), in text order.
 
+    ``has_deadline``: the text carries a rendered deadline, so time words are concrete.
     ``trusted`` are values the system generated (a case number): a long case number can pass the
     Luhn check like a bank card, and must not turn an acknowledgement into the fallback.
+    ``use_model=False`` runs the word list only (for measuring what the model adds).
     """
     found: list[Violation] = []
     if not text.strip():
@@ -69,22 +100,121 @@ def check_text(text: str, *, has_deadline: bool = False, trusted: tuple[str, ...
         found.append(Violation("too_long", (0, len(text)), f"回复超过{MAX_REPLY_BYTES}字节（{size}字节）"))
     for m in _PLACEHOLDER.finditer(text):
         found.append(Violation("unfilled_placeholder", m.span(), f"占位符未填充：{m.group(0)}"))
-    if "{" in text or "}" in text:
-        if not _PLACEHOLDER.search(text):
-            i = max(text.find("{"), text.find("}"))
-            found.append(Violation("stray_brace", (i, i + 1), "回复含有多余的花括号"))
-    for m in _LEXICON_RX.finditer(text):
-        found.append(Violation("offensive", m.span(), f"含有不当用语：{m.group(0)}"))
+    if ("{" in text or "}" in text) and not _PLACEHOLDER.search(text):
+        i = max(text.find("{"), text.find("}"))
+        found.append(Violation("stray_brace", (i, i + 1), "回复含有多余的花括号"))
+
+    folded = fold(text)
+    exempt = reported(folded)
+    tone = _lexicon(text, folded, exempt)
+    found.extend(tone)
+    if use_model:
+        for f in offensive.shipped().flag(folded, exempt):
+            # One finding per sentence: a word-list hit already says why.
+            if not any(f.start <= v.span[0] and v.span[1] <= f.end for v in tone):
+                found.append(
+                    Violation(
+                        "offensive",
+                        (f.start, f.end),
+                        f"该句可能含有冒犯、不当语气（模型判定，概率{f.probability:.2f}）：{text[f.start : f.end]}",
+                    )
+                )
     if not has_deadline:
-        for m in _VAGUE_RX.finditer(text):
-            found.append(Violation("vague_promise", m.span(), f"含有模糊时限用语“{m.group(0)}”，需给出具体日期"))
+        found.extend(_vague_promises(folded, exempt))
+
     safe = [(m.start(), m.end()) for value in trusted if value for m in re.finditer(re.escape(value), text)]
-    for f in find_personal_data(text):
-        if not any(s <= f.start and f.end <= e for s, e in safe):
-            found.append(Violation("personal_data", (f.start, f.end), "回复中含有个人信息"))
+    for p in find_personal_data(text):
+        if p.kind == "bank_card" and _NOT_A_CARD.match(text, p.start):
+            continue
+        if not any(s <= p.start and p.end <= e for s, e in safe):
+            found.append(Violation("personal_data", (p.start, p.end), _PERSONAL_DATA[p.kind]))
+    found.sort(key=lambda v: v.span)
     return found
+
+
+def _lexicon(text: str, folded: str, exempt: list[tuple[int, int]]) -> list[Violation]:
+    squeezed, origin = compact(folded)
+    out: list[Violation] = []
+    for category in lexicon.COMPILED:
+        for m in category.regex.finditer(squeezed):
+            if m.end() == m.start():
+                continue
+            start, end = origin[m.start()], origin[m.end() - 1] + 1
+            if not inside(exempt, start, end):
+                out.append(Violation(category.rule, (start, end), category.message.format(text[start:end])))
+    return out
+
+
+def _vague_promises(folded: str, exempt: list[tuple[int, int]]) -> list[Violation]:
+    if _DEADLINE.search(folded):
+        return []
+    titles = [m.span() for m in _TITLE.finditer(folded)]  # a cited document's title is not a promise
+    out: list[Violation] = []
+    for m in _VAGUE.finditer(folded):
+        start, end = m.span()
+        before = folded[max(0, start - 3) : start]
+        if inside(exempt, start, end) or inside(titles, start, end) or _NOT_A_PROMISE.search(before):
+            continue
+        if m.group(0) in _BY_CITIZEN and _ASKED_OF_CITIZEN.search(folded[max(0, start - 4) : start]):
+            continue
+        out.append(Violation("vague_promise", (start, end), f"含有模糊时限用语“{m.group(0)}”，需给出具体日期或期限"))
+    return out
 
 
 def placeholders(body: str) -> set[str]:
     """The placeholder names a template body uses."""
     return {m.group(1) for m in _PLACEHOLDER.finditer(body)}
+
+
+def preview(body: str) -> str:
+    """A body with sample values in its known placeholders, as a citizen would see it."""
+    return _preview(body)[0]
+
+
+def _preview(body: str, drop_unknown: bool = False) -> tuple[str, list[tuple[int, int]]]:
+    # The text and, for each of its characters, the span of the body it came from.
+    out: list[str] = []
+    origin: list[tuple[int, int]] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(body):
+        for i in range(pos, m.start()):
+            out.append(body[i])
+            origin.append((i, i + 1))
+        name = m.group(1)
+        value = SAMPLE_VALUES.get(name) or (_GENERIC_SAMPLE if name in ALLOWED else None)
+        if value is None:
+            value = "" if drop_unknown else m.group(0)
+        out.extend(value)
+        origin.extend([m.span()] * len(value))
+        pos = m.end()
+    for i in range(pos, len(body)):
+        out.append(body[i])
+        origin.append((i, i + 1))
+    return "".join(out), origin
+
+
+def check_template(body: str, *, use_model: bool = True) -> list[Violation]:
+    """Every violation in a template body (before filling); spans point into ``body``.
+
+    Placeholders must be on the whitelist; then the body is checked as a citizen would see it,
+    with sample values, a ``{deadline}`` counting as a concrete deadline.
+    """
+    found = [
+        Violation("unknown_placeholder", m.span(), f"未知占位符：{m.group(0)}（可用：{'、'.join(sorted(ALLOWED))}）")
+        for m in _PLACEHOLDER.finditer(body)
+        if m.group(1) not in ALLOWED
+    ]
+    text, origin = _preview(body, drop_unknown=True)
+    names = placeholders(body)
+    trusted = tuple(SAMPLE_VALUES[name] for name in SYSTEM_GENERATED & names if name in SAMPLE_VALUES)
+    for v in check_text(text, has_deadline="deadline" in names, trusted=trusted, use_model=use_model):
+        s, e = v.span
+        if not origin:
+            span = (0, len(body))
+        elif e > s:
+            span = (origin[s][0], origin[e - 1][1])
+        else:
+            span = (origin[min(s, len(origin) - 1)][0],) * 2
+        found.append(Violation(v.rule, span, v.message))
+    found.sort(key=lambda v: v.span)
+    return found
