@@ -145,6 +145,50 @@ class Library:
         return Rendered(BUILTIN_FALLBACK, FALLBACK_KEY, 0, True)
 
 
+class NotSendable(Exception):
+    """A reply a person chose cannot be sent as it is; ``str()`` is a Chinese message for them."""
+
+
+def render_chosen(
+    library: Library,
+    session: Session,
+    key: str,
+    variables: dict[str, Any],
+    *,
+    purposes: frozenset[str] | None = None,
+    traditional: bool = False,
+) -> Rendered:
+    """Render a template a person chose to send, or raise :class:`NotSendable` — never the fallback.
+
+    The safe fallback is right for the bot, which must say something; a person who picked a
+    template must instead learn that it cannot be sent (switched off, not published, fails the checks).
+    """
+    # The whole-library kill switch stops automatic replies only: a person's answer is a reviewed
+    # template too and still goes out. A template switched off on its own is not in ``published``.
+    published = library.published(session, None)
+    template = published.get(key)
+    if template is None:
+        raise NotSendable("该模板未发布或已关闭，不能发送")
+    if purposes is not None and template.purpose not in purposes:
+        raise NotSendable("该模板不能用于答复群众")
+    missing = sorted(guard.placeholders(template.body) - set(variables))
+    if missing:
+        raise NotSendable("请填写：" + "、".join(missing))
+    try:
+        text = fill(template.body, variables, library.tz)
+    except KeyError as exc:
+        raise NotSendable(f"不允许的字段：{exc}") from None
+    trusted = tuple(str(variables[name]) for name in SYSTEM_GENERATED if name in variables)
+    problems = [
+        v
+        for v in guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted)
+        if v.rule not in template.accepted
+    ]
+    if problems:
+        raise NotSendable("发送前检查未通过：" + "；".join(p.message for p in problems))
+    return Rendered(to_traditional(text) if traditional else text, key, template.version)
+
+
 def _load_published(session: Session) -> dict[str, Published]:
     rows = session.execute(
         select(
