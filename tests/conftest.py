@@ -24,7 +24,7 @@ from bot import create_app
 from bot.extensions import services
 from bot.setup import initialise
 from bot.simulator import Request, Simulator
-from models import Alert, Case, Citizen, Message, QaFlag
+from models import Alert, Case, CaseEvent, Citizen, Message, QaFlag
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("MINSHENG_SHARED", ROOT.parent / "shared"))
@@ -141,6 +141,7 @@ def reset_state(app: Flask) -> None:
     svc = services(app)
     with svc.sessions() as session:
         session.execute(QaFlag.__table__.delete())
+        session.execute(CaseEvent.__table__.delete())
         session.execute(update(Message).values(case_id=None, in_reply_to_id=None))
         session.execute(Case.__table__.delete())
         session.execute(Message.__table__.delete())

@@ -26,7 +26,13 @@ PUBLIC = frozenset({"console.login"})
 
 def init_console(app: Flask) -> None:
     """Register the console on ``app``: sessions in Redis, CSRF on every console form."""
-    from bot.console import pages_admin, pages_auth, pages_conversations, pages_library  # noqa: F401 (routes)
+    from bot.console import (  # noqa: F401 (the modules register their routes)
+        pages_admin,
+        pages_auth,
+        pages_cases,
+        pages_conversations,
+        pages_library,
+    )
 
     app.session_interface = RedisSessionInterface()
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
@@ -72,7 +78,12 @@ def _headers(response: Response) -> Response:
 
 @bp.app_context_processor
 def _template_globals() -> dict[str, Any]:
-    return {"can": lambda name: allowed(g.get("user"), name), "ROLE_NAMES": ROLE_NAMES, "PERMISSIONS": PERMISSIONS}
+    return {
+        "can": lambda name: allowed(g.get("user"), name),
+        "has_endpoint": lambda name: name in current_app.view_functions,
+        "ROLE_NAMES": ROLE_NAMES,
+        "PERMISSIONS": PERMISSIONS,
+    }
 
 
 @bp.errorhandler(CSRFError)

@@ -37,6 +37,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "conversations.qa": frozenset({"supervisor"}),
     "conversations.unmask": frozenset({"supervisor"}),
     "audit.read": frozenset({"supervisor", "admin"}),
+    "cases.read": frozenset({"operator", "supervisor"}),
+    "cases.handle": frozenset({"operator"}),
+    "cases.supervise": frozenset({"supervisor"}),
+    "cases.export": frozenset({"supervisor", "admin"}),
+    "dashboard.read": frozenset({"operator", "supervisor", "admin"}),
     "users.manage": frozenset({"admin"}),
     "try.use": ALL,
 }

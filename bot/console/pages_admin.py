@@ -16,6 +16,7 @@ from bot.console.pages_conversations import _day, _tz
 from bot.console.server_session import end_sessions_of
 from bot.extensions import console_session
 from models import ROLES, AuditEntry, Citizen, Direction, Message, User
+from replies.variables import DEPARTMENT_NAMES
 
 AUDIT_PAGE = 100
 
@@ -79,7 +80,10 @@ def users() -> Response | str:
         flash("账号已创建。")
         return redirect(url_for("console.users"))
     return render_template(
-        "console/users.html", users=db.scalars(select(User).order_by(User.username)).all(), roles=role_choices()
+        "console/users.html",
+        users=db.scalars(select(User).order_by(User.username)).all(),
+        roles=role_choices(),
+        departments=DEPARTMENT_NAMES,
     )
 
 
@@ -102,6 +106,10 @@ def user_update(user_id: int) -> Response:
             return redirect(url_for("console.users"))
         user.roles = ",".join(r for r in ROLES if r in roles)
         record(db, g.user.username, "user.roles", user.username, user.roles, _source())
+    elif action == "departments":
+        chosen = [d for d in request.form.getlist("departments") if d in DEPARTMENT_NAMES]
+        user.departments = ",".join(chosen)
+        record(db, g.user.username, "user.departments", user.username, user.departments or "all", _source())
     elif action in ("deactivate", "activate"):
         if user.username == g.user.username:
             flash("不能停用自己的账号。", "error")

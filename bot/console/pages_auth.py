@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from bot.console import bp
 from bot.console.audit import record
-from bot.console.auth import clear_failures, locked_out, now, permission, record_failure, verify
+from bot.console.auth import allowed, clear_failures, locked_out, now, permission, record_failure, verify
 from bot.extensions import console_session
 from models import Alert, Case, TemplateStatus, TemplateVersion
 
@@ -75,4 +75,9 @@ def home() -> str:
     waiting = db.scalar(select(func.count()).where(TemplateVersion.status == TemplateStatus.IN_REVIEW)) or 0
     alerts = db.scalars(select(Alert).where(Alert.is_resolved.is_(False)).order_by(Alert.id.desc()).limit(10)).all()
     triage = db.scalar(select(func.count()).where(Case.needs_triage.is_(True), Case.closed_at.is_(None))) or 0
-    return render_template("console/home.html", waiting=waiting, alerts=alerts, triage=triage)
+    deadlines = {}
+    if allowed(g.user, "cases.read"):
+        from bot.console.pages_cases import counts
+
+        deadlines = counts(now())
+    return render_template("console/home.html", waiting=waiting, alerts=alerts, triage=triage, deadlines=deadlines)
