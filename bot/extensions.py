@@ -44,7 +44,12 @@ class Services:
         )
         self.library = Library(config["TIMEZONE"])
         self.deduper = Deduper(config["REDIS_NAMESPACE"], replay_window=2 * config["WECHAT_TIMESTAMP_WINDOW"])
-        self.pipeline = Pipeline(self.library, dialect=self.engine.dialect.name, timezone=config["TIMEZONE"])
+        self.pipeline = Pipeline(
+            self.library,
+            dialect=self.engine.dialect.name,
+            timezone=config["TIMEZONE"],
+            namespace=config["REDIS_NAMESPACE"],
+        )
 
     @property
     def redis(self) -> redis.Redis:

@@ -1,21 +1,41 @@
-"""Triage and act: decide what a message means, open a case when someone must answer, pick the reply.
+"""Triage, converse and act: decide what a message means, guide it to a case or answer it, pick the reply.
 
 Message kinds and events map to actions in registries with a named fallback (store and stay silent),
 so a new kind of message is one entry, not another branch.
+
+A text message goes through these steps, the first that answers wins:
+
+1. emergency — 110/119/120/122 first, whatever else is going on (an open form is closed);
+2. 取消 / 重新开始 of an open intake form;
+3. status — "查询 <受理编号>", "我的诉求" (the citizen's own cases only);
+4. the open intake form's current question;
+5. keyword rules (the platform's built-in auto-reply, run by us);
+6. by intent: a complaint starts its intake form; a question gets a vetted FAQ answer when one is
+   close enough, else an inquiry case; suggestions and praise are filed at once; anything else gets
+   the default reply, at most once an hour.
+
+Without Redis there is no conversation state: a complaint is filed in one turn, as before.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from handlers.classify import shipped
+from handlers import status
+from handlers.autoreply import AutoReplies, default_allowed
+from handlers.classify import emergency_rule, shipped
+from handlers.converse import Completed, Conversations, location_text
+from handlers.normalize import normalize
 from handlers.sla import deadline_for
 from handlers.store import Store
-from handlers.triage import Classifier
+from handlers.triage import MIN_CONFIDENCE, Classifier, Triage
 from handlers.turn import Turn
 from models import CaseStatus, CaseType
+from replies.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +54,29 @@ _EMERGENCY_TEMPLATES = {
     "medical": "emergency_medical",
     "traffic": "emergency_traffic",
 }
+# Worded as a question: worth looking up among the FAQs whatever the intent model said
+# ("投诉电话是多少" mentions a complaint but asks for a number).
+_QUESTION = re.compile(r"[?？]|吗|怎么|怎样|如何|多少|哪里|哪儿|什么|几点|是否|能否|请问")
 
 
 class Actor:
     """Runs the action registered for a message's kind or event."""
 
-    def __init__(self, classifier: Classifier | None, store: Store, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(
+        self,
+        classifier: Classifier | None,
+        store: Store,
+        timezone: str = "Asia/Shanghai",
+        *,
+        library: Library,
+        conversations: Conversations,
+    ) -> None:
         # None: the shipped models, loaded on the first message rather than at start-up.
         self._classifier = classifier
         self.store = store
         self.tz = ZoneInfo(timezone)
+        self.conversations = conversations
+        self.autoreplies = AutoReplies(library)
         self.message_actions: dict[str, Action] = {
             "text": self.on_text,
             "voice": self.on_voice,
@@ -104,32 +137,107 @@ class Actor:
             turn.reply_key = "voice_unrecognized"
 
     def on_media(self, turn: Turn) -> None:
-        """A picture, video, location or link on its own: ask for the words that go with it."""
+        """A picture, video, location or link: part of an open intake form, or a request for words."""
+        self.conversations.load(turn)
+        state = turn.conversation
+        if state is not None:
+            # No words to tell the script by: answer in the conversation's.
+            turn.traditional = bool(state.get("traditional"))
+            if turn.msg.kind == "location":
+                place = location_text(turn.msg.raw_xml, turn.msg.text)
+                if place is not None:
+                    self._took(turn, self.conversations.answer(turn, location=place))
+                    return
+            if turn.msg.kind in ("image", "video", "shortvideo"):
+                self.conversations.attachment(turn)
+                return
         turn.reply_key = "media_received"
 
     def on_text(self, turn: Turn) -> None:
-        """Words: triage, open a case when a person must answer, choose the reply."""
-        triage = (self._classifier or shipped()).classify(turn.msg.text)
-        turn.triage = triage
-        if triage.emergency:
-            self._open_case(turn, CaseType.EMERGENCY, urgent=True)
-            turn.reply_key = _EMERGENCY_TEMPLATES.get(triage.emergency_kind or "", "emergency")
+        """Words: emergency first, then the open conversation, keyword rules, and the intent's action."""
+        self.conversations.load(turn)
+        norm = normalize(turn.msg.text)
+        self.conversations.traditional(turn, norm.traditional)
+        # A bare answer to an intake question ("人民路") is screened by the emergency rules only: the
+        # model, tuned for recall on whole messages, reads some addresses as emergencies.
+        if self.conversations.screening(turn) == "full" or emergency_rule(norm.text):
+            turn.triage = self._classify(turn.msg.text)
+            if turn.triage.emergency:
+                self.conversations.drop(turn)
+                self._open_case(turn, CaseType.EMERGENCY, urgent=True)
+                turn.reply_key = _EMERGENCY_TEMPLATES.get(turn.triage.emergency_kind or "", "emergency")
+                return
+        if self.conversations.command(turn) or status.answer(turn):
+            return
+        if turn.conversation is not None:
+            self._took(turn, self.conversations.answer(turn))
+            return
+        keyword = self.autoreplies.keyword(turn.session, turn.generation, turn.msg.text)
+        if keyword is not None:
+            turn.reply_key = keyword
+            return
+        assert turn.triage is not None  # screened in full: no form is open
+        self._by_intent(turn, turn.triage, norm.text)
+
+    def _by_intent(self, turn: Turn, triage: Triage, text: str) -> None:
+        conversing = turn.redis is not None
+        opener = self.conversations.opener(turn.msg.text) if conversing else None
+        if opener is not None:
+            # "我要投诉" and nothing else: the form asks what happened.
+            self._took(turn, self.conversations.start(turn, opener, 1.0, opening_counts=False))
+            return
+        if triage.intent in ("inquiry", "chitchat") or _QUESTION.search(text):
+            # A vetted answer to a common question: no case, the exchange is stored with the
+            # template version that answered it (a person can review FAQ traffic from the messages).
+            match = self.autoreplies.faq(turn.session, turn.generation, turn.msg.text)
+            if match is not None:
+                turn.reply_key = match.key
+                return
+        form = self.conversations.form_for(triage.intent) if conversing else None
+        if form is not None and triage.confidence_intent >= MIN_CONFIDENCE:
+            self._took(turn, self.conversations.start(turn, form, triage.confidence_intent))
+            return
+        if (triage.intent == "chitchat" or triage.needs_human) and self.conversations.lapsed(turn):
+            # Most likely a late answer ("需要", "是") to a form that lapsed: say so, once, rather
+            # than file it as something it is not.
             return
         spec = _INTENT_CASES.get(triage.intent)
         if spec is None:
-            turn.reply_key = "default"
+            # The platform's default reply: once an hour; within the hour, silence ("success").
+            if default_allowed(turn.redis, self.conversations.namespace, turn.msg.openid):
+                turn.reply_key = "default"
             return
         case_type, template = spec
         self._open_case(turn, case_type)
         # Unsure what it is or who should handle it: a person reads it first, and the citizen is told so.
         turn.reply_key = "review_ack" if triage.needs_human else template
 
+    def _took(self, turn: Turn, completed: Completed | None) -> None:
+        """An intake step was taken; when it completed the form, open the case from the answers."""
+        if completed is None:
+            return
+        # The department is read from what happened and where, as one message would have said it.
+        triage = self._classify(completed.topic)
+        turn.triage = dataclasses.replace(
+            triage,
+            intent=completed.form.case_type.value,
+            emergency=False,
+            emergency_kind=None,
+            confidence_intent=max(triage.confidence_intent, completed.confidence),
+        )
+        self._open_case(turn, completed.form.case_type, summary=completed.summary)
+        turn.reply_key = completed.form.done
+        turn.variables["recorded_items"] = completed.recorded
+
+    def _classify(self, text: str) -> Triage:
+        return (self._classifier or shipped()).classify(text)
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _set_subscribed(self, turn: Turn, value: bool) -> None:
         turn.subscribed = value
 
-    def _open_case(self, turn: Turn, case_type: CaseType, *, urgent: bool = False) -> None:
+    def _open_case(self, turn: Turn, case_type: CaseType, *, urgent: bool = False, summary: str | None = None) -> None:
         triage = turn.triage
         assert triage is not None
         department = triage.department if triage.department != "none" else "other"
@@ -148,7 +256,7 @@ class Actor:
             "needs_triage": triage.needs_human,
             "citizen_id": turn.citizen_id,
             "opening_message_id": message_id,
-            "summary": turn.msg.text[:2000],
+            "summary": (turn.msg.text if summary is None else summary)[:2000],
             "opened_at": turn.now,
             "due_at": deadline.due_at,
             "sla_amount": deadline.amount,

@@ -1,11 +1,11 @@
-"""The pipeline: record → triage/act → respond → persist, for a message the caller has claimed.
+"""The pipeline: record → triage/converse/act → respond → persist, for a message the caller has claimed.
 
 The caller owns the claim (``handlers.dedupe.Deduper``) and the transaction::
 
     claim = deduper.claim(redis, msg, arrived)  # a retry gets the first delivery's reply here
     if claim.answered: return claim.reply
     try:
-        reply = pipeline.run(msg, session, claim)
+        reply = pipeline.run(msg, session, claim, redis=redis)
         session.commit()
     except Exception:
         session.rollback(); deduper.release(redis, claim); raise
@@ -13,6 +13,10 @@ The caller owns the claim (``handlers.dedupe.Deduper``) and the transaction::
 
 If deciding or rendering fails (a bug, a bad template), the message is still stored and the fixed
 safe fallback goes out, with an alert: a citizen's message is never lost to a bug in our rules.
+
+``redis`` carries the conversation state (guided intake) and the hourly default-reply limit. Without
+it — not given, or the claim found Redis down — every message is answered on its own, as a
+single-turn bot would: a complaint is filed at once.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+import redis as redis_lib
 from sqlalchemy.orm import Session
 
 from handlers.act import Actor
+from handlers.converse import Conversations
 from handlers.dedupe import Claim, loggable
 from handlers.respond import Responder
 from handlers.store import Duplicate, Store, StoreError, store_for
@@ -47,20 +53,35 @@ class Pipeline:
         classifier: Classifier | None = None,
         timezone: str = "Asia/Shanghai",
         clock: Callable[[], dt.datetime] = utcnow,
+        namespace: str = "minsheng",
+        conversations: Conversations | None = None,
     ) -> None:
         self.library = library
         self.clock = clock
         self.store: Store = store_for(dialect)
-        self.actor = Actor(classifier, self.store, timezone)
+        # Conversation keys live under the deduper's namespace (pass the same one).
+        self.conversations = conversations or Conversations(namespace)
+        self.actor = Actor(classifier, self.store, timezone, library=library, conversations=self.conversations)
         self.responder = Responder(library)
 
-    def run(self, msg: InboundMessage, session: Session, claim: Claim) -> OutboundReply | None:
-        """record → act → respond → persist. Only flushes; the caller commits."""
-        turn = Turn(msg=msg, session=session, now=self.clock(), generation=claim.generation)
+    def run(
+        self, msg: InboundMessage, session: Session, claim: Claim, *, redis: redis_lib.Redis | None = None
+    ) -> OutboundReply | None:
+        """record → act → respond → persist, then save the conversation. Only flushes; the caller commits."""
+        turn = Turn(
+            msg=msg,
+            session=session,
+            now=self.clock(),
+            generation=claim.generation,
+            redis=redis if claim.redis_ok else None,
+        )
         try:
             self.store.record(turn)
             self._decide(turn)
-            return self.store.persist(turn)
+            reply = self.store.persist(turn)
+            # Only once the message is stored: a failed write must not advance the citizen's form.
+            self.conversations.save(turn)
+            return reply
         except Duplicate as dup:
             return dup.reply
         finally:
@@ -78,6 +99,7 @@ class Pipeline:
             log.exception("deciding the reply to %s failed; sending the safe fallback", key)
             turn.session.add(Alert(kind="pipeline_error", detail=f"message {key}: decision failed"))
             turn.case = None
+            turn.conversation_changed = False
             try:
                 fallback = self.library.render(turn.session, FALLBACK_KEY, generation=turn.generation)
                 turn.reply = OutboundReply(fallback.text, fallback.template_key, fallback.template_version)

@@ -39,5 +39,13 @@ class Turn:
     # The citizen writes in Traditional characters (None: not known yet; respond reads the text).
     traditional: bool | None = None
     reply: OutboundReply | None = None
+    # Redis for conversation state and reply limits; None (not given, or failed) means single-turn replies.
+    redis: Any = None
+    # The citizen's open intake form (JSON state, see handlers/converse.py), as loaded and then as decided;
+    # written back after the message is stored, and only if ``conversation_changed``.
+    conversation: dict[str, Any] | None = None
+    conversation_changed: bool = False
+    # No form open, but this one lapsed (idle past its TTL) not long ago.
+    conversation_lapsed: str | None = None
     # A pooled DB-API connection a store may hold for the turn (returned by ``Store.release``).
     raw_connection: Any = None

@@ -67,7 +67,7 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
         return claim.reply
     session = message_session()
     try:
-        reply = svc.pipeline.run(msg, session, claim)
+        reply = svc.pipeline.run(msg, session, claim, redis=client)
         session.commit()
     except Exception:
         session.rollback()
