@@ -161,16 +161,16 @@ def traffic(wechat: WeChat) -> dict[str, Any]:
     """Two citizens' messages through the app (one with a mobile number, one with an ID number)."""
     base = int(time.time()) * 1000
     sent = {
-        "mobile": wechat.text(f"投诉：楼下饭店油烟太大，我的电话{MOBILE}，请尽快处理", openid=CITIZEN_A,
+        "mobile": wechat.text(f"建议：楼下饭店油烟太大，建议加装油烟净化设备，我的电话{MOBILE}", openid=CITIZEN_A,
                               msg_id=base + 1),
-        "id": wechat.text(f"投诉：小区路灯坏了三个月没人修，我的身份证号{ID_NUMBER}", openid=CITIZEN_B,
+        "id": wechat.text(f"建议小区增设路灯，我的身份证号{ID_NUMBER}", openid=CITIZEN_B,
                           msg_id=base + 2, encrypt=True),
         "inquiry": wechat.text("社保断缴了怎么补缴", openid=CITIZEN_A, msg_id=base + 3),
     }
     for name, s in sent.items():
         assert s.status == 200 and s.reply, (name, s.body)
     numbers = [m.group(1) for s in sent.values() if (m := CASE_NUMBER.search(s.reply or ""))]
-    assert len(numbers) >= 2, "the two complaints should each have opened a case"
+    assert len(numbers) >= 2, "the two suggestions should each have opened a case"
     return {"msg_ids": {base + 1, base + 2, base + 3}, "numbers": numbers}
 
 

@@ -25,12 +25,13 @@ def test_get_verification_with_wrong_signature_is_forbidden(client):
     assert "html" not in resp.get_data(as_text=True).lower()
 
 
-def test_plaintext_complaint_opens_case_and_replies_with_number(wechat: WeChat, db):
-    sent = wechat.text("小区门口路灯坏了三个月没人修")
+def test_plaintext_suggestion_opens_case_and_replies_with_number(wechat: WeChat, db):
+    # A suggestion is filed in one turn (a complaint starts a guided intake: tests/test_conversation.py).
+    sent = wechat.text("建议在小区门口增设路灯")
     assert sent.status == 200
     assert sent.reply is not None and "受理编号" in sent.reply
     inbound = db.execute(Message.__table__.select().where(Message.direction == Direction.IN)).one()
-    assert inbound.content == "小区门口路灯坏了三个月没人修"
+    assert inbound.content == "建议在小区门口增设路灯"
     assert "<Content>" in inbound.raw_xml
 
 
@@ -38,11 +39,11 @@ def test_safe_mode_reply_is_encrypted_and_readable(wechat: WeChat):
     sent = wechat.text("社保断缴了怎么补缴", encrypt=True)
     assert sent.status == 200
     assert "<Encrypt>" in sent.body and "社保" not in sent.body
-    assert sent.reply is not None and "您的咨询已收到" in sent.reply
+    assert sent.reply is not None and "人力资源和社会保障部门" in sent.reply  # the FAQ answer
 
 
 def test_compatible_mode_is_answered_encrypted(wechat: WeChat):
-    xml = wechat.sim.text_xml("投诉楼下饭店油烟太大", "oCompat000000000000000000001")
+    xml = wechat.sim.text_xml("建议小区门口增加公交站点", "oCompat000000000000000000001")
     sent = wechat.post(wechat.sim.sign(xml, encrypt=True, compat=True))
     assert sent.status == 200
     assert "<Encrypt>" in sent.body
@@ -51,7 +52,7 @@ def test_compatible_mode_is_answered_encrypted(wechat: WeChat):
 
 def test_previous_key_is_tried_and_reply_uses_it(wechat: WeChat, db):
     old = Simulator(TOKEN, APP_ID, OLD_AES_KEY)
-    push = old.sign(old.text_xml("路灯坏了没人修", "oOldKey000000000000000000001"), encrypt=True)
+    push = old.sign(old.text_xml("建议在幸福路口增设一个红绿灯", "oOldKey000000000000000000001"), encrypt=True)
     sent = wechat.post(push, reader=old)
     assert sent.status == 200
     assert sent.reply is not None and "受理编号" in sent.reply
@@ -122,10 +123,10 @@ def test_doctype_and_entities_are_refused(wechat: WeChat, db):
 
 
 def test_control_characters_are_stripped_before_parsing(wechat: WeChat, db):
-    sent = wechat.text("路灯\x1d坏了\x00三个月没人修")
+    sent = wechat.text("建议在路口\x1d安装\x00红绿灯")
     assert sent.status == 200 and sent.reply and "受理编号" in sent.reply
     inbound = db.execute(Message.__table__.select().where(Message.direction == Direction.IN)).one()
-    assert inbound.content == "路灯坏了三个月没人修"
+    assert inbound.content == "建议在路口安装红绿灯"
 
 
 def test_unparseable_authentic_bodies_are_answered_success(wechat: WeChat, db):
