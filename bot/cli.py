@@ -285,11 +285,12 @@ def classify() -> None:
 
 def _register() -> None:
     from bot.cli_library import library
-    from bot.cli_users import create_user_cmd, ensure_admin_cmd
+    from bot.cli_users import create_user_cmd, digest_cmd, ensure_admin_cmd
 
     cli.add_command(library)
     cli.add_command(create_user_cmd)
     cli.add_command(ensure_admin_cmd)
+    cli.add_command(digest_cmd)
 
 
 _register()

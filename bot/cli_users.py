@@ -1,4 +1,4 @@
-"""``python -m bot create-user`` and ``ensure-admin``: console accounts from a shell.
+"""``python -m bot create-user``, ``ensure-admin`` and ``digest``: accounts and the deadline digest from a shell.
 
 Passwords come from stdin (never from the command line, where ``ps`` and shell history see them).
 """
@@ -55,3 +55,46 @@ def ensure_admin_cmd() -> None:
         f"    用户名 admin    密码 {password}\n"
         "  Add colleagues on the 账号 page or with: python -m bot create-user --username NAME --role operator\n"
     )
+
+
+@click.command("digest")
+@click.option("--quiet", is_flag=True, help="Only record the alert; print nothing (for cron).")
+def digest_cmd(quiet: bool) -> None:
+    """The daily deadline digest: overdue cases and those due by the end of the next working day.
+
+    Printed by department and recorded as an alert on the console's home page. Run it from cron on
+    working days, e.g. ``0 8 * * 1-6 cd /srv/minsheng && .venv/bin/python -m bot digest --quiet``.
+    """
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from bot.cli import _app
+    from bot.extensions import services
+    from handlers.cases import digest
+    from models import Alert
+    from replies.variables import DEPARTMENT_NAMES
+
+    app = _app()
+    tz = ZoneInfo(app.config["TIMEZONE"])
+    now = dt.datetime.now(dt.UTC)
+    with services(app).sessions() as session:
+        lines = digest(session, now, tz)
+        overdue = sum(1 for line in lines if line.overdue)
+        summary = f"到期提醒：{overdue}件已超期，{len(lines) - overdue}件将于下一个工作日结束前到期"
+        by_department: dict[str, int] = {}
+        for line in lines:
+            by_department[line.department] = by_department.get(line.department, 0) + 1
+        detail = (
+            summary + "；" + "，".join(f"{DEPARTMENT_NAMES.get(d, d)}{n}件" for d, n in sorted(by_department.items()))
+            if lines
+            else "到期提醒：没有即将超期的诉求"
+        )
+        session.add(Alert(kind="deadline_digest", detail=detail))
+        session.commit()
+    if quiet:
+        return
+    click.echo(detail)
+    for line in lines:
+        state = "已超期" if line.overdue else "即将到期"
+        due = line.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"  {line.number}\t{DEPARTMENT_NAMES.get(line.department, line.department)}\t{due}\t{state}")

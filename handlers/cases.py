@@ -479,3 +479,29 @@ def statuses(values: Iterable[str]) -> list[CaseStatus]:
     """CaseStatus members for the given values, ignoring unknown ones (for filters)."""
     known = {s.value: s for s in CaseStatus}
     return [known[v] for v in values if v in known]
+
+
+@dataclasses.dataclass(frozen=True)
+class DigestLine:
+    """One open case in the daily digest."""
+
+    number: str
+    department: str
+    due_at: dt.datetime
+    overdue: bool
+
+
+def digest(session: Session, now: dt.datetime, tz: ZoneInfo) -> list[DigestLine]:
+    """Open cases without a person's answer that are overdue or due by the end of the next working day."""
+    from handlers.sla import is_workday
+
+    day = now.astimezone(tz).date() + dt.timedelta(days=1)
+    while not is_workday(day):
+        day += dt.timedelta(days=1)
+    horizon = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=tz).astimezone(dt.UTC)
+    rows = session.execute(
+        select(Case.number, Case.owner_department, Case.due_at)
+        .where(Case.status.in_(list(OPEN)), Case.answered_at.is_(None), Case.due_at <= horizon)
+        .order_by(Case.owner_department, Case.due_at)
+    ).all()
+    return [DigestLine(r.number, r.owner_department, r.due_at, r.due_at < now) for r in rows]

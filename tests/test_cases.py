@@ -186,3 +186,20 @@ def test_overdue_counts_open_cases_without_a_human_answer(db: Session) -> None:
     case.answered_at = utcnow()
     assert not cases.is_overdue(case, later)
 
+
+
+def test_digest_lists_overdue_and_next_working_day_cases(db: Session) -> None:
+    # Friday 2026-02-13 09:00: the next working day is the make-up Saturday 02-14, not Monday.
+    now = dt.datetime(2026, 2, 13, 9, 0, tzinfo=TZ).astimezone(dt.UTC)
+    late = make_case(db, department="environment", opened=now - dt.timedelta(days=20))
+    late.due_at = now - dt.timedelta(hours=2)
+    saturday = make_case(db, department="transport", opened=now)
+    saturday.due_at = dt.datetime(2026, 2, 14, 23, 59, 59, tzinfo=TZ).astimezone(dt.UTC)
+    later = make_case(db, department="transport", opened=now)
+    later.due_at = dt.datetime(2026, 2, 24, 23, 59, 59, tzinfo=TZ).astimezone(dt.UTC)
+    answered = make_case(db, department="transport", opened=now)
+    answered.due_at, answered.answered_at = now, now  # answered in time: not the digest's business
+    db.flush()
+    lines = {line.number: line for line in cases.digest(db, now, TZ)}
+    assert lines[late.number].overdue and not lines[saturday.number].overdue
+    assert later.number not in lines and answered.number not in lines
