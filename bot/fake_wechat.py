@@ -1,0 +1,252 @@
+"""A local fake of WeChat's server API, for tests and ``make run``: what would have been sent, and WeChat's errors.
+
+It speaks the JSON of the two calls the delivery job makes:
+
+- ``GET /cgi-bin/token?grant_type=client_credential&appid=…&secret=…`` checks the AppID and secret and
+  answers ``{"access_token", "expires_in"}`` with a fresh token. Like WeChat, each call rotates the
+  token: the previous one is refused from then on (40001), which is what catches two refreshers.
+- ``POST /cgi-bin/message/custom/send?access_token=…`` checks the token and the JSON body
+  (``touser``, ``msgtype``, ``text.content``), records the message in memory and, with ``--record``,
+  as one JSON line in a file, and answers ``{"errcode": 0, "errmsg": "ok"}``.
+
+Control endpoints (not WeChat's):
+
+- ``POST /_fake/fail {"errcode": 45015, "times": 1, "openid": "…"}``: the next ``times`` sends (to
+  that OpenID only, if given) answer that error instead; ``{"http_status": 503, "times": 2}``
+  answers an HTTP error; ``"endpoint": "token"`` aims the rule at the token call.
+- ``POST /_fake/expire {"errcode": 40001}``: every token issued so far is refused from then on with
+  that code (40001 or 42001), as when WeChat expires it or another client rotates it.
+- ``GET /_fake/sent``: ``{"sent": […], "token_fetches": n, "send_calls": n}``; ``POST /_fake/reset``.
+
+Text longer than 2,048 bytes of UTF-8 is answered 45002 (the fake's stand-in for WeChat's limit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+KEY = "fake_wechat"
+# The secret the fake and the app share when WECHAT_APP_SECRET is not set (make run's demo).
+DEMO_SECRET = "minsheng-fake-wechat-secret"  # noqa: S105 (a public demo value for a local fake)
+MAX_TEXT_BYTES = 2048
+ERRMSG = {
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40013: "invalid appid",
+    40125: "invalid appsecret",
+    41001: "access_token missing",
+    42001: "access_token expired",
+    43004: "require subscribe",
+    44002: "empty post data",
+    45002: "content size out of limit",
+    45015: "response out of time limit or subscription is canceled",
+    45047: "out of response count limit",
+    47001: "data format error",
+    -1: "system error",
+}
+
+
+@dataclasses.dataclass
+class Rule:
+    """A programmed failure: answer ``errcode`` (or an HTTP status) ``times`` more times."""
+
+    times: int
+    errcode: int | None = None
+    http_status: int | None = None
+    openid: str | None = None
+    endpoint: str = "send"
+
+
+@dataclasses.dataclass
+class FakeState:
+    """Everything the fake remembers (in memory; one process)."""
+
+    appid: str
+    secret: str
+    record: Path | None = None
+    token_ttl: int = 7200
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    valid: dict[str, float] = dataclasses.field(default_factory=dict)  # token → expiry (epoch seconds)
+    refused: dict[str, int] = dataclasses.field(default_factory=dict)  # token → errcode to answer
+    rules: list[Rule] = dataclasses.field(default_factory=list)
+    sent: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    token_fetches: int = 0
+    send_calls: int = 0
+
+    def reset(self) -> None:
+        """Forget tokens, rules and what was sent."""
+        with self.lock:
+            self.valid.clear()
+            self.refused.clear()
+            self.rules.clear()
+            self.sent.clear()
+            self.token_fetches = self.send_calls = 0
+
+    def take_rule(self, endpoint: str, openid: str | None) -> Rule | None:
+        """The first programmed failure that applies, used up by one."""
+        for rule in self.rules:
+            if rule.endpoint == endpoint and rule.times > 0 and (rule.openid is None or rule.openid == openid):
+                rule.times -= 1
+                if rule.times == 0:
+                    self.rules.remove(rule)
+                return rule
+        return None
+
+
+def _error(code: int, errmsg: str | None = None) -> ResponseReturnValue:
+    # WeChat answers errors with HTTP 200 and an errcode in the body.
+    return jsonify({"errcode": code, "errmsg": errmsg or ERRMSG.get(code, "error")})
+
+
+def _ruled(rule: Rule) -> ResponseReturnValue:
+    if rule.http_status:
+        return jsonify({"error": "simulated"}), rule.http_status
+    assert rule.errcode is not None
+    return _error(rule.errcode)
+
+
+def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: int = 7200) -> Flask:
+    """The fake as a Flask app; its state is ``app.extensions["fake_wechat"]`` (a :class:`FakeState`)."""
+    app = Flask("fake_wechat")
+    state = FakeState(appid, secret, record, token_ttl)
+    app.extensions[KEY] = state
+
+    @app.get("/cgi-bin/token")
+    def token() -> ResponseReturnValue:
+        args = request.args
+        with state.lock:
+            rule = state.take_rule("token", None)
+            if rule:
+                return _ruled(rule)
+            if args.get("grant_type") != "client_credential":
+                return _error(40002)
+            if args.get("appid") != state.appid:
+                return _error(40013)
+            if not args.get("secret") or args.get("secret") != state.secret:
+                return _error(40125)
+            # A new token retires the previous ones (WeChat keeps them 5 more minutes; the fake is stricter).
+            for old in state.valid:
+                state.refused[old] = 40001
+            state.valid.clear()
+            issued = secrets.token_urlsafe(96)
+            state.valid[issued] = time.time() + state.token_ttl
+            state.token_fetches += 1
+        return jsonify({"access_token": issued, "expires_in": state.token_ttl})
+
+    @app.post("/cgi-bin/message/custom/send")
+    def custom_send() -> ResponseReturnValue:
+        access_token = request.args.get("access_token", "")
+        with state.lock:
+            state.send_calls += 1
+            if not access_token:
+                return _error(41001)
+            if access_token in state.refused:
+                return _error(state.refused[access_token])
+            expiry = state.valid.get(access_token)
+            if expiry is None:
+                return _error(40001)
+            if expiry < time.time():
+                return _error(42001)
+        raw = request.get_data()
+        if not raw:
+            return _error(44002)
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return _error(47001)
+        if not isinstance(body, dict):
+            return _error(47001)
+        touser, msgtype = body.get("touser"), body.get("msgtype")
+        if not isinstance(touser, str) or not touser:
+            return _error(40003)
+        if not isinstance(msgtype, str) or not isinstance(body.get(msgtype), dict):
+            return _error(47001)
+        content = body[msgtype].get("content") if msgtype == "text" else None
+        if msgtype == "text" and not isinstance(content, str):
+            return _error(47001)
+        with state.lock:
+            rule = state.take_rule("send", touser)
+            if rule:
+                return _ruled(rule)
+            if content is not None and len(content.encode("utf-8")) > MAX_TEXT_BYTES:
+                return _error(45002)
+            entry = {
+                "touser": touser,
+                "msgtype": msgtype,
+                "content": content,
+                "body": body,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+            state.sent.append(entry)
+            if state.record is not None:
+                with state.record.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        return jsonify({"errcode": 0, "errmsg": "ok"})
+
+    @app.post("/_fake/fail")
+    def fail() -> ResponseReturnValue:
+        spec = request.get_json(force=True, silent=True) or {}
+        errcode, http_status = spec.get("errcode"), spec.get("http_status")
+        if not isinstance(errcode, int) and not isinstance(http_status, int):
+            return jsonify({"error": "give errcode (int) or http_status (int)"}), 400
+        rule = Rule(
+            times=int(spec.get("times", 1)),
+            errcode=errcode if isinstance(errcode, int) else None,
+            http_status=http_status if isinstance(http_status, int) else None,
+            openid=spec.get("openid") or None,
+            endpoint="token" if spec.get("endpoint") == "token" else "send",
+        )
+        with state.lock:
+            state.rules.append(rule)
+        return jsonify({"ok": True, "rule": dataclasses.asdict(rule)})
+
+    @app.post("/_fake/expire")
+    def expire() -> ResponseReturnValue:
+        spec = request.get_json(force=True, silent=True) or {}
+        code = int(spec.get("errcode", 40001))
+        if code not in (40001, 40014, 42001):
+            return jsonify({"error": "errcode must be 40001, 40014 or 42001"}), 400
+        with state.lock:
+            for issued in state.valid:
+                state.refused[issued] = code
+            count = len(state.valid)
+            state.valid.clear()
+        return jsonify({"ok": True, "expired": count})
+
+    @app.get("/_fake/sent")
+    def sent() -> ResponseReturnValue:
+        with state.lock:
+            return jsonify(
+                {"sent": list(state.sent), "token_fetches": state.token_fetches, "send_calls": state.send_calls}
+            )
+
+    @app.post("/_fake/reset")
+    def reset() -> ResponseReturnValue:
+        state.reset()
+        return jsonify({"ok": True})
+
+    return app
+
+
+class _PathOnlyHandler(WSGIRequestHandler):
+    """Access log without query strings: they carry the AppSecret and access tokens."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
+
+
+def make_fake_server(host: str, port: int, app: Flask) -> BaseWSGIServer:
+    """A threaded HTTP server for the fake (port 0: any free port, see ``server_port``)."""
+    return make_server(host, port, app, threaded=True, request_handler=_PathOnlyHandler)
