@@ -9,8 +9,9 @@ A text message goes through these steps, the first that answers wins:
 2. 取消 / 重新开始 of an open intake form;
 3. status — "查询 <受理编号>", "我的诉求" (the citizen's own cases only);
 4. the open intake form's current question;
-5. keyword rules (the platform's built-in auto-reply, run by us);
-6. by intent: a complaint starts its intake form; a question gets a vetted FAQ answer when one is
+5. a satisfaction rating (1–5) answering the prompt sent after a case closed;
+6. keyword rules (the platform's built-in auto-reply, run by us);
+7. by intent: a complaint starts its intake form; a question gets a vetted FAQ answer when one is
    close enough, else an inquiry case; suggestions and praise are filed at once; anything else gets
    the default reply, at most once an hour.
 
@@ -25,7 +26,7 @@ import re
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from handlers import status
+from handlers import rating, status
 from handlers.autoreply import AutoReplies, default_allowed
 from handlers.classify import emergency_rule, shipped
 from handlers.converse import Completed, Conversations, location_text
@@ -171,6 +172,8 @@ class Actor:
             return
         if turn.conversation is not None:
             self._took(turn, self.conversations.answer(turn))
+            return
+        if rating.answer(turn):
             return
         keyword = self.autoreplies.keyword(turn.session, turn.generation, turn.msg.text)
         if keyword is not None:

@@ -124,7 +124,7 @@ class Library:
             text = fill(template.body, variables, self.tz, deadline_with_time=deadline_with_time)
         except KeyError as exc:
             return self._fallback(session, published, f"template {key}@{template.version}: missing value {exc}")
-        trusted = tuple(str(variables[name]) for name in SYSTEM_GENERATED if name in variables)
+        trusted = _trusted(variables)
         violations = [
             v
             for v in guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted)
@@ -178,7 +178,7 @@ def render_chosen(
         text = fill(template.body, variables, library.tz)
     except KeyError as exc:
         raise NotSendable(f"不允许的字段：{exc}") from None
-    trusted = tuple(str(variables[name]) for name in SYSTEM_GENERATED if name in variables)
+    trusted = _trusted(variables)
     problems = [
         v
         for v in guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted)
@@ -187,6 +187,18 @@ def render_chosen(
     if problems:
         raise NotSendable("发送前检查未通过：" + "；".join(p.message for p in problems))
     return Rendered(to_traditional(text) if traditional else text, key, template.version)
+
+
+def _trusted(variables: dict[str, Any]) -> tuple[str, ...]:
+    """System-generated values as they appear in the text (a case list holds several numbers)."""
+    out: list[str] = []
+    for name in SYSTEM_GENERATED & variables.keys():
+        value = variables[name]
+        if name == "case_list":
+            out.extend(str(row[0]) for row in value)
+        elif isinstance(value, str | int):
+            out.append(str(value))
+    return tuple(out)
 
 
 def _load_published(session: Session) -> dict[str, Published]:

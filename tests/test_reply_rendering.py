@@ -61,3 +61,12 @@ def test_long_case_numbers_that_pass_luhn_are_not_mistaken_for_bank_cards():
     assert number in text
     assert check_text(text, trusted=(number,)) == []
     assert {v.rule for v in check_text(text)} == {"personal_data"}
+
+
+def test_case_numbers_in_a_status_list_are_not_mistaken_for_bank_cards(db):
+    from replies.library import Library
+
+    number = "2026112812345675"  # Luhn-valid, 16 digits
+    due = dt.datetime(2026, 12, 18, 15, 59, tzinfo=dt.timezone.utc)
+    rendered = Library().render(db, "status_list", {"case_list": ((number, "accepted", due),)})
+    assert not rendered.is_fallback and number in rendered.text
