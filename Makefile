@@ -18,10 +18,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 init-db: $(VENV)/.installed
 	$(PY) -m bot init-db
 
+# serve, plus one delivery worker and (unless WECHAT_API_BASE is set) the local fake of WeChat's API
+# on 127.0.0.1:8001 (FAKE_WECHAT_PORT); run-all stops them all, and the embedded Redis, when serve exits.
 run: init-db
 	@$(PY) -m bot ensure-admin
 	@$(PY) -m bot settings --host $(HOST) --port $(PORT)
-	$(PY) -m bot serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	$(PY) -m bot run-all --host $(HOST) --port $(PORT) --workers $(WORKERS) --fake-port $(or $(FAKE_WECHAT_PORT),8001)
 
 # Lint and types on the application, then the whole suite on SQLite + embedded Redis and on PostgreSQL + Redis.
 test: lint

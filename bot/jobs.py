@@ -1,0 +1,251 @@
+"""Background jobs (RQ): delivering queued customer-service messages (客服消息) through WeChat's API.
+
+A view (or a CLI command) writes an outbound message with ``delivery_status="queued"``, commits, and
+then calls :func:`enqueue_delivery`. An RQ worker (``python -m bot worker``) runs :func:`deliver`,
+which claims the row (queued → sending, one atomic UPDATE: a job that runs twice sends once), sends
+the text, and records the outcome in one commit: ``sent`` (and the case answered), or ``failed``
+with WeChat's error code and what the staff should do instead.
+
+Network errors, HTTP 5xx and WeChat's "system busy" (-1) are retried by RQ with a backoff; the last
+try records ``failed`` with the reason. Any other error code fails at once: retrying 45015 or 45047
+cannot succeed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+import requests
+from flask import Flask
+from rq import Queue, Retry, get_current_job
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from wechatpy.exceptions import WeChatClientException
+
+from bot.extensions import services
+from bot.wechat.api import MissingSecret, SharedTokenClient, TokenUnavailable, client_for_app
+from models import Case, CaseEvent, CaseStatus, Citizen, Direction, Message, utcnow
+from replies.pii import mask_openid
+
+log = logging.getLogger(__name__)
+
+QUEUE = "delivery"
+# Seconds before each retry of a transient failure (network, HTTP 5xx, WeChat busy): 3 retries, 4 tries.
+RETRY_INTERVALS: tuple[int, ...] = (10, 60, 300)
+JOB_TIMEOUT = 120
+RESULT_TTL = 3600
+FAILURE_TTL = 7 * 24 * 3600
+
+# What the staff should do when WeChat refuses a customer-service message.
+EXPLAINED = {
+    45015: "45015 超出48小时客服消息时限（或群众已取消关注）：请电话联系群众，或待其再次留言后发送",
+    45047: "45047 本次互动的客服消息条数已用完（5条）：请待群众再次留言后发送，或电话联系",
+    45002: "45002 消息内容过长：请选用更短的模板",
+}
+# WeChat's "系统繁忙，请稍候再试".
+BUSY = -1
+# A case in one of these states is answered once a person's message reaches the citizen.
+ANSWERABLE = frozenset({CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS})
+# Automatic replies never count as an answer (models.case.Case.answered_at).
+NOT_A_PERSON = frozenset({"", "bot"})
+
+_app_of_process: tuple[int, Flask] | None = None
+
+
+def queue_name(namespace: str) -> str:
+    """The RQ queue of a namespace (several deployments or test runs can share one Redis)."""
+    return f"{namespace}:{QUEUE}"
+
+
+def delivery_queue(app: Flask, connection: redis.Redis | None = None) -> Queue:
+    """The delivery queue of ``app`` on its Redis (or on ``connection``)."""
+    conn = connection if connection is not None else services(app).redis
+    return Queue(queue_name(app.config["REDIS_NAMESPACE"]), connection=conn)
+
+
+def enqueue_delivery(app: Flask, message_id: int) -> str | None:
+    """Queue the sending of an outbound message; call it AFTER the commit that wrote the row.
+
+    Returns the job id, or None when Redis is unreachable: the row stays ``queued`` and
+    ``python -m bot deliver-queued`` queues it again later.
+    """
+    intervals: Sequence[int] = app.config.get("DELIVERY_RETRY_INTERVALS", RETRY_INTERVALS)
+    try:
+        job = delivery_queue(app).enqueue(
+            deliver,
+            message_id,
+            job_id=f"deliver-{int(message_id)}-{uuid.uuid4().hex[:12]}",
+            description=f"deliver message {int(message_id)}",
+            retry=Retry(max=len(intervals), interval=list(intervals)) if intervals else None,
+            job_timeout=JOB_TIMEOUT,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+        )
+    except redis.RedisError as exc:
+        log.error("cannot queue the delivery of message %s (%s): it stays queued", message_id, exc)
+        return None
+    log.info("delivery of message %s queued as job %s", message_id, job.id)
+    return str(job.id)
+
+
+def enqueue_pending(app: Flask) -> int:
+    """Queue every outbound message still ``queued`` (after a Redis outage); returns how many."""
+    with services(app).sessions() as session:
+        ids = session.scalars(
+            select(Message.id).where(Message.direction == Direction.OUT, Message.delivery_status == "queued")
+        ).all()
+    return sum(1 for message_id in ids if enqueue_delivery(app, message_id))
+
+
+def job_app() -> Flask:
+    """The app of this worker process, built once from the environment (as ``serve`` builds it)."""
+    global _app_of_process
+    pid = os.getpid()
+    if _app_of_process is None or _app_of_process[0] != pid:  # a forked work horse builds its own
+        from bot import create_app
+
+        _app_of_process = (pid, create_app())
+    return _app_of_process[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What became of one send."""
+
+    status: str  # sent | failed | retry
+    reason: str = ""
+
+
+class _Transient(Exception):
+    """A failure worth another try (the message was not accepted by WeChat as far as we know)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def deliver(message_id: int) -> str:
+    """RQ job: send one queued outbound message as a text customer-service message; record the outcome."""
+    app = job_app()
+    with services(app).sessions() as session:
+        if not _claim(session, message_id):
+            log.info("message %s is not queued (already sent, failed or being sent): nothing to do", message_id)
+            return "skipped"
+        message = session.get(Message, message_id)
+        assert message is not None  # the claim found it
+        openid = session.scalar(select(Citizen.openid).where(Citizen.id == message.citizen_id)) or ""
+        outcome = _send(client_for_app(app), openid, message.content)
+        if outcome.status == "retry":
+            # Give the row back to the retry (which claims it again) before RQ schedules it.
+            message.delivery_status = "queued"
+            session.commit()
+            log.warning("message %s to %s not sent, will retry: %s", message_id, mask_openid(openid), outcome.reason)
+            raise _Transient(outcome.reason)
+        _record(session, message, outcome)
+        session.commit()
+    if outcome.status == "sent":
+        log.info("message %s sent to %s", message_id, mask_openid(openid))
+    else:
+        log.warning("message %s to %s failed: %s", message_id, mask_openid(openid), outcome.reason)
+    return outcome.status
+
+
+def _claim(session: Session, message_id: int) -> bool:
+    # One atomic statement, committed before the send: a second run of the job (a retry after a
+    # crash, a duplicate enqueue, another worker) finds the row no longer queued and sends nothing.
+    result: Any = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.direction == Direction.OUT, Message.delivery_status == "queued")
+        .values(delivery_status="sending")
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(result.rowcount)
+
+
+def _tries() -> tuple[int, bool]:
+    """(this try's number, whether RQ will try again if this one fails)."""
+    job = get_current_job()
+    if job is None:  # called directly, not by a worker
+        return 1, False
+    tried = int(job.meta.get("tries", 0)) + 1
+    job.meta["tries"] = tried
+    job.save_meta()  # type: ignore[no-untyped-call]
+    return tried, bool(job.retries_left)
+
+
+def _send(client: SharedTokenClient, openid: str, text: str) -> Outcome:
+    tried, more = _tries()
+    try:
+        client.send_text(openid, text)
+    except WeChatClientException as exc:
+        if exc.errcode is None:  # an HTTP error status
+            status = exc.response.status_code if exc.response is not None else 0
+            if status >= 500 or status == 0:
+                return _transient(f"微信接口暂时不可用（HTTP {status}）", tried, more)
+            return Outcome("failed", f"微信接口返回HTTP {status}：请检查WECHAT_API_BASE配置")
+        code = int(exc.errcode)
+        if code == BUSY:
+            return _transient(f"-1 微信系统繁忙（{exc.errmsg}）", tried, more)
+        if code in EXPLAINED:
+            return Outcome("failed", EXPLAINED[code])
+        return Outcome("failed", f"{code} 微信接口返回错误：{exc.errmsg}")
+    except MissingSecret:
+        return Outcome("failed", "未配置WECHAT_APP_SECRET，无法获取access_token：请管理员配置后重新发送")
+    except TokenUnavailable as exc:
+        return _transient(f"未能取得access_token（{exc}）", tried, more)
+    except requests.RequestException as exc:
+        return _transient(f"网络错误，无法连接微信接口（{type(exc).__name__}）", tried, more)
+    return Outcome("sent")
+
+
+def _transient(reason: str, tried: int, more: bool) -> Outcome:
+    if more:
+        return Outcome("retry", reason)
+    return Outcome("failed", f"{reason}，已尝试{tried}次仍未发出：请稍后重新发送，或电话联系群众")
+
+
+def _record(session: Session, message: Message, outcome: Outcome) -> None:
+    now = utcnow()
+    message.delivery_status = outcome.status
+    if outcome.status == "sent":
+        message.sent_at = now
+        message.delivery_error = None
+    else:
+        message.delivery_error = outcome.reason
+    if message.case_id is None:
+        return
+    case = session.get(Case, message.case_id)
+    if case is None:
+        return
+    before = case.status
+    actor = message.responder or "system"
+    if outcome.status == "sent":
+        if (message.responder or "") not in NOT_A_PERSON:
+            if case.answered_at is None:
+                case.answered_at = now
+            if case.status in ANSWERABLE:
+                case.status = CaseStatus.ANSWERED
+        detail = f"{message.template_key}@{message.template_version}" if message.template_key else ""
+        action = "answer_sent"
+    else:
+        detail = outcome.reason
+        action = "answer_failed"
+    case.updated_at = now
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor=actor[:80],
+            action=action,
+            from_status=before.value,
+            to_status=case.status.value,
+            detail=detail[:2000],
+        )
+    )
