@@ -51,10 +51,15 @@ DEFAULTS: dict[str, Any] = {
     # Secure flag on the console's session cookie: "auto" = on in production, off in development
     # (a browser drops Secure cookies on the plain-HTTP demo address).
     "CONSOLE_COOKIE_SECURE": "auto",
+    # Working days to answer per request type, over the defaults (inquiry 2, help 10, suggestion 10,
+    # complaint 15, report 15, praise 10), e.g. "inquiry=3,complaint=20".
+    "CASE_DEADLINE_DAYS": "",
+    # Days after closing within which a case may be reopened rather than filed anew.
+    "CASE_REOPEN_DAYS": 15,
 }
 # Values that must be set explicitly in production.
 _REQUIRED_IN_PRODUCTION = ("WECHAT_TOKEN", "WECHAT_APP_ID", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
-_INT_KEYS = {"WECHAT_TIMESTAMP_WINDOW"}
+_INT_KEYS = {"WECHAT_TIMESTAMP_WINDOW", "CASE_REOPEN_DAYS"}
 _AES_ALPHABET = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
 
@@ -151,6 +156,13 @@ def _validate(config: dict[str, Any], explicit: set[str]) -> None:
             raise _fail("REDIS_URL", f"has an invalid port: {redis_url!r}") from None
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", str(config["REDIS_NAMESPACE"])):
         raise _fail("REDIS_NAMESPACE", "must be 1–64 letters, digits or _ . : -")
+
+    from handlers.sla import parse_working_days
+
+    try:
+        parse_working_days(str(config["CASE_DEADLINE_DAYS"]))
+    except ValueError as exc:
+        raise _fail("CASE_DEADLINE_DAYS", str(exc)) from None
 
     secure = str(config["CONSOLE_COOKIE_SECURE"]).lower()
     if secure not in ("auto", "true", "false", "1", "0"):

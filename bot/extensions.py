@@ -15,6 +15,7 @@ from bot.redis_store import EmbeddedRedis, client_for
 from bot.wechat.crypto import MessageCrypto
 from handlers.dedupe import Deduper
 from handlers.pipeline import Pipeline
+from handlers.sla import parse_working_days
 from replies.library import Library
 
 KEY = "minsheng"
@@ -49,6 +50,7 @@ class Services:
             dialect=self.engine.dialect.name,
             timezone=config["TIMEZONE"],
             namespace=config["REDIS_NAMESPACE"],
+            working_days=parse_working_days(config["CASE_DEADLINE_DAYS"]),
         )
 
     @property

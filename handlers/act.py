@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from handlers import rating, status
@@ -71,9 +71,11 @@ class Actor:
         *,
         library: Library,
         conversations: Conversations,
+        working_days: Mapping[CaseType, int] | None = None,
     ) -> None:
         # None: the shipped models, loaded on the first message rather than at start-up.
         self._classifier = classifier
+        self.working_days = working_days
         self.store = store
         self.tz = ZoneInfo(timezone)
         self.conversations = conversations
@@ -244,7 +246,7 @@ class Actor:
         triage = turn.triage
         assert triage is not None
         department = triage.department if triage.department != "none" else "other"
-        deadline = deadline_for(case_type, turn.now, self.tz, urgent=urgent)
+        deadline = deadline_for(case_type, turn.now, self.tz, urgent=urgent, working_days=self.working_days)
         # The number is the local date of acceptance + the opening message's id: unique (a message
         # opens at most one case) and known before anything is written.
         message_id = self.store.message_id(turn)

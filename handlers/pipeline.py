@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import redis as redis_lib
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ from handlers.store import Duplicate, Store, StoreError, store_for
 from handlers.triage import Classifier
 from handlers.turn import Turn
 from handlers.types import InboundMessage, OutboundReply
-from models import Alert, utcnow
+from models import Alert, CaseType, utcnow
 from replies.library import BUILTIN_FALLBACK, FALLBACK_KEY, Library
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,21 @@ class Pipeline:
         clock: Callable[[], dt.datetime] = utcnow,
         namespace: str = "minsheng",
         conversations: Conversations | None = None,
+        working_days: Mapping[CaseType, int] | None = None,
     ) -> None:
         self.library = library
         self.clock = clock
         self.store: Store = store_for(dialect)
         # Conversation keys live under the deduper's namespace (pass the same one).
         self.conversations = conversations or Conversations(namespace)
-        self.actor = Actor(classifier, self.store, timezone, library=library, conversations=self.conversations)
+        self.actor = Actor(
+            classifier,
+            self.store,
+            timezone,
+            library=library,
+            conversations=self.conversations,
+            working_days=working_days,
+        )
         self.responder = Responder(library)
 
     def run(

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -66,11 +67,33 @@ def add_working_days(start: dt.date, days: int) -> dt.date:
     return day
 
 
-def deadline_for(case_type: CaseType, now: dt.datetime, tz: ZoneInfo, *, urgent: bool = False) -> Deadline:
-    """The answer deadline of a case of ``case_type`` opened at ``now`` (aware)."""
+def parse_working_days(spec: str) -> dict[CaseType, int]:
+    """``"inquiry=2,complaint=15"`` → working days by request type, over the defaults; ``ValueError`` if bad."""
+    days = dict(WORKING_DAYS)
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            case_type = CaseType(name.strip())
+        except ValueError:
+            raise ValueError(f"unknown request type {name.strip()!r}") from None
+        if case_type is CaseType.EMERGENCY or not value.strip().isdigit() or not 1 <= int(value) <= 60:
+            raise ValueError(f"{item!r}: working days must be 1–60 for a non-emergency type")
+        days[case_type] = int(value)
+    return days
+
+
+def deadline_for(
+    case_type: CaseType,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    *,
+    urgent: bool = False,
+    working_days: Mapping[CaseType, int] | None = None,
+) -> Deadline:
+    """The answer deadline of a case of ``case_type`` opened at ``now`` (aware); ``working_days`` overrides."""
     if urgent or case_type is CaseType.EMERGENCY:
         return Deadline(now + dt.timedelta(hours=EMERGENCY_HOURS), EMERGENCY_HOURS, "hours")
-    days = WORKING_DAYS[case_type]
+    days = (working_days or WORKING_DAYS)[case_type]
     local = now.astimezone(tz)
     last_day = add_working_days(local.date(), days)
     # Due at the end of that working day, local time, stored in UTC.

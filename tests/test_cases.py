@@ -203,3 +203,21 @@ def test_digest_lists_overdue_and_next_working_day_cases(db: Session) -> None:
     lines = {line.number: line for line in cases.digest(db, now, TZ)}
     assert lines[late.number].overdue and not lines[saturday.number].overdue
     assert later.number not in lines and answered.number not in lines
+
+
+def test_configured_working_days_reach_the_cases_the_bot_opens(backend, clean_app) -> None:
+    from bot import create_app
+    from bot.extensions import services
+    from bot.simulator import Simulator
+    from tests.conftest import AES_KEY, APP_ID, TOKEN, WeChat
+
+    app = create_app(backend.config(CASE_DEADLINE_DAYS="suggestion=3"))
+    try:
+        wechat = WeChat(app.test_client(), Simulator(TOKEN, APP_ID, AES_KEY))
+        sent = wechat.text("建议在小区门口增设路灯", openid="oDeadlineDays00000000000001")
+        assert sent.reply and "受理编号" in sent.reply
+        with services(app).sessions() as session:
+            case = session.scalars(select(Case).order_by(Case.id.desc())).first()
+            assert case is not None and (case.sla_amount, case.sla_unit) == (3, "working_days")
+    finally:
+        services(app).close()

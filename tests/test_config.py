@@ -30,6 +30,11 @@ def test_defaults_need_no_configuration():
         ({"WECHAT_TOKEN": "has space"}, "WECHAT_TOKEN"),
         ({"WECHAT_APP_ID": "123"}, "WECHAT_APP_ID"),
         ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        ({"CASE_DEADLINE_DAYS": "inquiry=two"}, "CASE_DEADLINE_DAYS"),
+        ({"CASE_DEADLINE_DAYS": "gossip=3"}, "unknown request type"),
+        ({"CASE_DEADLINE_DAYS": "emergency=1"}, "CASE_DEADLINE_DAYS"),
+        ({"CASE_REOPEN_DAYS": "-1"}, "CASE_REOPEN_DAYS"),
+        ({"CONSOLE_COOKIE_SECURE": "maybe"}, "CONSOLE_COOKIE_SECURE"),
     ],
 )
 def test_invalid_values_name_the_variable_in_one_line(env, fragment):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from handlers.sla import add_working_days, deadline_for, is_workday
+from handlers.sla import add_working_days, deadline_for, is_workday, parse_working_days
 from models import CaseType
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -49,3 +49,11 @@ def test_emergencies_run_on_a_five_hour_clock():
     now = _local(2026, 10, 1, 3)
     deadline = deadline_for(CaseType.EMERGENCY, now, TZ)
     assert deadline.due_at - now == dt.timedelta(hours=5) and deadline.unit == "hours"
+
+
+def test_a_unit_sets_its_own_working_days_per_request_type():
+    days = parse_working_days("inquiry=5, complaint=20")
+    assert days[CaseType.INQUIRY] == 5 and days[CaseType.COMPLAINT] == 20 and days[CaseType.HELP] == 10
+    # Friday 2026-02-06 + 5 working days: 02-09 … 02-13 (the make-up Saturday 02-14 is not needed).
+    due = deadline_for(CaseType.INQUIRY, _local(2026, 2, 6), TZ, working_days=days)
+    assert due.due_at.astimezone(TZ).date() == dt.date(2026, 2, 13) and due.amount == 5

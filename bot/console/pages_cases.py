@@ -257,7 +257,9 @@ def _supervise_actions() -> dict[str, Callable[[Any, Case, Worker], Message | No
             db, c, w, form.get("hours", 0, type=int) or 0, form.get("reason", "")
         ),
         "revisit": lambda db, c, w: loop.revisit(db, c, w, form.get("note", "")),
-        "reopen": lambda db, c, w: loop.reopen(db, c, w, form.get("reason", "")),
+        "reopen": lambda db, c, w: loop.reopen(
+            db, c, w, form.get("reason", ""), window_days=current_app.config["CASE_REOPEN_DAYS"]
+        ),
     }
 
 
