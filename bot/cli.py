@@ -284,6 +284,7 @@ def classify() -> None:
 
 
 def _register() -> None:
+    from bot.cli_demo import seed_demo_cmd
     from bot.cli_jobs import deliver_queued_cmd, fake_wechat_cmd, run_all_cmd, worker_cmd
     from bot.cli_library import library
     from bot.cli_users import create_user_cmd, digest_cmd, ensure_admin_cmd
@@ -296,6 +297,7 @@ def _register() -> None:
     cli.add_command(deliver_queued_cmd)
     cli.add_command(fake_wechat_cmd)
     cli.add_command(run_all_cmd)
+    cli.add_command(seed_demo_cmd)
 
 
 _register()
