@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -27,6 +27,10 @@ class Message(Base):
     """
 
     __tablename__ = "messages"
+    __table_args__ = (
+        # The dashboard counts inbound messages of a period by day, intent and department: an index-only scan.
+        Index("ix_messages_direction_received", "direction", "received_at", "intent", "department"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[Direction] = mapped_column(
