@@ -32,6 +32,7 @@ def init_console(app: Flask) -> None:
         pages_cases,
         pages_conversations,
         pages_library,
+        pages_reports,
     )
 
     app.session_interface = RedisSessionInterface()
