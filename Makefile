@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test init-db bench bench-sqlite lint clean
+.PHONY: run test init-db bench bench-sqlite bench-console lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minsheng needs Python 3.11 or newer")'
@@ -43,3 +43,10 @@ bench-sqlite: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
+
+# Console pages (case list, filters, search, conversations, dashboard) on a PostgreSQL database seeded with
+# seed-demo (1,000,000 messages by default; an already seeded one is reused). Figures, not a test.
+# CONSOLE_BENCH_ARGS="--messages 200000 --requests 30 --db minsheng_console_bench"
+CONSOLE_BENCH_ARGS ?=
+bench-console: $(VENV)/.installed
+	$(PY) bench/console.py $(CONSOLE_BENCH_ARGS)
