@@ -98,3 +98,20 @@ def digest_cmd(quiet: bool) -> None:
         state = "已超期" if line.overdue else "即将到期"
         due = line.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         click.echo(f"  {line.number}\t{DEPARTMENT_NAMES.get(line.department, line.department)}\t{due}\t{state}")
+
+
+@click.command("drain-spool")
+def drain_spool_cmd() -> None:
+    """Store the pushes spooled while the database was down (workers also do this on their own)."""
+    from bot.cli import _app
+    from bot.extensions import services
+    from bot.spool import drain_into
+
+    app = _app()
+    spool = services(app).spool
+    before = spool.pending()
+    stored = drain_into(app)
+    left = spool.pending()
+    click.echo(f"{stored} spooled message(s) stored, {left} waiting" + (" (database still away?)" if left else ""))
+    if before and not stored and left:
+        sys.exit(1)

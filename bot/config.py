@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",
     "REDIS_NAMESPACE": "minsheng",
     "EMBEDDED_REDIS_DB": str(VAR_DIR / "redis.db"),
+    # Where pushes wait while the database is down (a local file per host; drained automatically).
+    "SPOOL_PATH": str(VAR_DIR / "spool.db"),
+    # Seconds between a worker's attempts to drain the spool (0: only `python -m bot drain-spool`).
+    "SPOOL_DRAIN_SECONDS": 2,
     "SECRET_KEY": DEMO_SECRET_KEY,
     "TIMEZONE": "Asia/Shanghai",
     "LOG_LEVEL": "INFO",
@@ -59,7 +63,8 @@ DEFAULTS: dict[str, Any] = {
 }
 # Values that must be set explicitly in production.
 _REQUIRED_IN_PRODUCTION = ("WECHAT_TOKEN", "WECHAT_APP_ID", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
-_INT_KEYS = {"WECHAT_TIMESTAMP_WINDOW", "CASE_REOPEN_DAYS"}
+_INT_KEYS = {"WECHAT_TIMESTAMP_WINDOW", "CASE_REOPEN_DAYS", "SPOOL_DRAIN_SECONDS"}
+_ZERO_ALLOWED = {"SPOOL_DRAIN_SECONDS"}
 _AES_ALPHABET = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
 
@@ -101,7 +106,7 @@ def _validate(config: dict[str, Any], explicit: set[str]) -> None:
             config[key] = int(config[key])
         except (TypeError, ValueError):
             raise _fail(key, f"must be a whole number, not {config[key]!r}") from None
-        if config[key] <= 0:
+        if config[key] < 0 or (config[key] == 0 and key not in _ZERO_ALLOWED):
             raise _fail(key, "must be positive")
 
     token = str(config["WECHAT_TOKEN"])

@@ -9,11 +9,18 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+# The message path must answer WeChat within 5 s whatever the database does: a connection that does
+# not come, a statement that does not return or a lock that is not released gives up well before.
+# The message is then spooled (bot/spool.py), not lost.
+MESSAGE_CONNECT_TIMEOUT_S = 2
+MESSAGE_STATEMENT_TIMEOUT_MS = 2500
+
 
 def make_autocommit_engine(url: str) -> Engine:
     """A PostgreSQL engine whose connections are always in autocommit (the one-statement message path).
 
     Set once per connection, not toggled on every checkout, and with nothing to roll back on return.
+    Short connect, statement and pool timeouts: see MESSAGE_STATEMENT_TIMEOUT_MS.
     """
     return create_engine(
         url,
@@ -22,18 +29,25 @@ def make_autocommit_engine(url: str) -> Engine:
         pool_size=5,
         max_overflow=5,
         pool_recycle=1800,
+        pool_timeout=MESSAGE_CONNECT_TIMEOUT_S,
+        pool_pre_ping=False,
+        connect_args={
+            "connect_timeout": MESSAGE_CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={MESSAGE_STATEMENT_TIMEOUT_MS}",
+        },
         hide_parameters=True,
     )
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, busy_timeout_s: float = 15) -> Engine:
     """An engine for ``url``; no connection is opened until the first query.
 
     Every engine hides statement parameters in errors and logs: they carry citizens' messages.
+    ``busy_timeout_s``: how long SQLite waits for a lock (short on the message path).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, hide_parameters=True)
         database = parsed.database
         if database and database != ":memory:":
             path = Path(database)
@@ -49,7 +63,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=15000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cur.close()
 
         return engine

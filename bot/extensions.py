@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -10,8 +13,9 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import make_autocommit_engine, make_engine, make_sessionmaker
+from bot.db import MESSAGE_CONNECT_TIMEOUT_S, make_autocommit_engine, make_engine, make_sessionmaker
 from bot.redis_store import EmbeddedRedis, client_for
+from bot.spool import Spool, drain_into
 from bot.wechat.crypto import MessageCrypto
 from handlers.dedupe import Deduper
 from handlers.pipeline import Pipeline
@@ -34,7 +38,12 @@ class Services:
         self.message_sessions: sessionmaker[Session] = self.sessions
         if self.engine.dialect.name == "postgresql":
             self.message_engine = make_autocommit_engine(config["DATABASE_URL"])
-            self.message_sessions = make_sessionmaker(self.message_engine)
+        else:
+            # SQLite: the same file, but a writer waits for a lock only briefly before the message is spooled.
+            self.message_engine = make_engine(config["DATABASE_URL"], busy_timeout_s=MESSAGE_CONNECT_TIMEOUT_S)
+        self.message_sessions = make_sessionmaker(self.message_engine)
+        self.spool = Spool(Path(config["SPOOL_PATH"]))
+        self._drainer: threading.Thread | None = None
         self.embedded_redis = None if config["REDIS_URL"] else EmbeddedRedis(config["EMBEDDED_REDIS_DB"])
         self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
@@ -62,6 +71,27 @@ class Services:
                     url = self.config["REDIS_URL"] or self.embedded_redis.url()  # type: ignore[union-attr]
                     self._redis = client_for(url)
         return self._redis
+
+    def start_drainer(self, app: Flask, interval: float = 2.0) -> None:
+        """Drain the spool in the background of this process (once started, it runs until exit)."""
+        with self._lock:
+            if self._drainer is not None and self._drainer.is_alive():
+                return
+            self._drainer = threading.Thread(
+                target=self._drain_forever, args=(app, interval), name="spool-drainer", daemon=True
+            )
+            self._drainer.start()
+
+    def _drain_forever(self, app: Flask, interval: float) -> None:
+        while True:
+            try:
+                if self.spool.pending():
+                    stored = drain_into(app)
+                    if stored:
+                        logging.getLogger(__name__).info("stored %d spooled message(s)", stored)
+            except Exception:
+                logging.getLogger(__name__).exception("spool drain failed; retrying")
+            time.sleep(interval)
 
     def close(self) -> None:
         """Release connections and stop an embedded Redis this process started."""

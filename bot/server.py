@@ -53,6 +53,15 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
     def on_exit(server: Any) -> None:
         stop_embedded()
 
+    def post_worker_init(worker: Any) -> None:
+        # Pushes spooled while the database was down (perhaps before a restart) are stored as soon
+        # as it answers again; the workers take turns under the spool's file lock.
+        from bot.extensions import services
+
+        app = worker.wsgi
+        if app.config["SPOOL_DRAIN_SECONDS"]:
+            services(app).start_drainer(app, app.config["SPOOL_DRAIN_SECONDS"])
+
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -63,6 +72,7 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
         # Several instances may share a machine (tests, benchmarks): no shared control socket.
         "control_socket_disable": True,
         "on_exit": on_exit,
+        "post_worker_init": post_worker_init,
         "loglevel": os.environ.get("LOG_LEVEL", "info").lower(),
         # Query strings carry OpenIDs and signatures: log the path only.
         "accesslog": "-" if access_log else None,

@@ -49,7 +49,7 @@ _INTENT_CASES = {
     "suggestion": (CaseType.SUGGESTION, "suggestion_ack"),
     "praise": (CaseType.PRAISE, "praise_thanks"),
 }
-_EMERGENCY_TEMPLATES = {
+EMERGENCY_TEMPLATES = {
     "police": "emergency_police",
     "fire": "emergency_fire",
     "medical": "emergency_medical",
@@ -168,7 +168,7 @@ class Actor:
             if turn.triage.emergency:
                 self.conversations.drop(turn)
                 self._open_case(turn, CaseType.EMERGENCY, urgent=True)
-                turn.reply_key = _EMERGENCY_TEMPLATES.get(turn.triage.emergency_kind or "", "emergency")
+                turn.reply_key = EMERGENCY_TEMPLATES.get(turn.triage.emergency_kind or "", "emergency")
                 return
         if self.conversations.command(turn) or status.answer(turn):
             return
@@ -236,6 +236,10 @@ class Actor:
 
     def _classify(self, text: str) -> Triage:
         return (self._classifier or shipped()).classify(text)
+
+    def classify(self, text: str) -> Triage:
+        """Triage ``text`` with the configured classifier (no database needed)."""
+        return self._classify(text)
 
     # -- helpers -------------------------------------------------------------------------------
 

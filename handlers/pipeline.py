@@ -28,11 +28,12 @@ from collections.abc import Callable, Mapping
 import redis as redis_lib
 from sqlalchemy.orm import Session
 
-from handlers.act import Actor
+from handlers.act import EMERGENCY_TEMPLATES, Actor
 from handlers.converse import Conversations
 from handlers.dedupe import Claim, loggable
+from handlers.normalize import normalize
 from handlers.respond import Responder
-from handlers.store import Duplicate, Store, StoreError, store_for
+from handlers.store import Duplicate, Store, StoreError, is_transient, store_for
 from handlers.triage import Classifier
 from handlers.turn import Turn
 from handlers.types import InboundMessage, OutboundReply
@@ -101,7 +102,10 @@ class Pipeline:
             self.responder(turn)
         except (Duplicate, StoreError):
             raise
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                # The database went away mid-decision: the edge keeps the message for later.
+                raise StoreError(f"database unavailable while deciding: {type(exc).__name__}", transient=True) from None
             # Store the message and answer safely rather than lose it to a bug in the rules.
             key = loggable(turn.msg.dedup_key)
             log.exception("deciding the reply to %s failed; sending the safe fallback", key)
@@ -114,3 +118,45 @@ class Pipeline:
             except Exception:
                 log.exception("safe fallback could not be rendered")
                 turn.reply = OutboundReply(BUILTIN_FALLBACK, FALLBACK_KEY, 0)
+
+    # -- while the database is away, and after ------------------------------------------------
+
+    def offline_reply(self, msg: InboundMessage) -> OutboundReply:
+        """What to answer when the message cannot be stored now: from the cached library, without a database.
+
+        An emergency still gets its number (the classifier needs no database); everything else gets
+        the vetted "received" reply (the safe fallback), and a follow gets the welcome.
+        """
+        key = FALLBACK_KEY
+        traditional = False
+        if msg.is_event:
+            if msg.event in ("subscribe", "subscribe_scan"):
+                key = "welcome"
+        elif msg.text.strip():
+            triage = self.actor.classify(msg.text)
+            traditional = normalize(msg.text).traditional
+            if triage.emergency:
+                key = EMERGENCY_TEMPLATES.get(triage.emergency_kind or "", "emergency")
+        rendered = self.library.render_offline(key, traditional=traditional)
+        return OutboundReply(rendered.text, rendered.template_key, rendered.template_version)
+
+    def run_late(
+        self, msg: InboundMessage, session: Session, sent: OutboundReply | None
+    ) -> tuple[OutboundReply | None, int | None]:
+        """Store a spooled message with the reply it actually got; returns what is still owed and its case.
+
+        The stages decide as they would have (in one turn: conversation state is not replayed), the
+        reply that was sent is recorded as the outbound message, and when the decision opened a
+        case, its acknowledgement (number and deadline) is returned so it can be sent as a
+        customer-service message. Raises :class:`Duplicate` if the message was stored before.
+        """
+        turn = Turn(msg=msg, session=session, now=self.clock(), generation=None, redis=None)
+        try:
+            self.store.record(turn)
+            self._decide(turn)
+            owed = turn.reply if turn.case is not None else None
+            turn.reply = sent
+            self.store.persist(turn)
+            return owed, turn.inbound_id
+        finally:
+            self.store.release(turn)

@@ -38,7 +38,15 @@ _cases: Table = Case.__table__  # type: ignore[assignment]
 
 
 class StoreError(Exception):
-    """The database failed while writing a turn (not a bug in the rules: never answered with a fallback)."""
+    """The database failed while writing a turn (not a bug in the rules: never answered with a fallback).
+
+    ``transient``: the database was unreachable, too slow or restarting — the message is worth
+    keeping and storing later (the edge spools it). Otherwise the row itself was refused.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class Duplicate(Exception):
@@ -342,7 +350,7 @@ def _execute(turn: Turn, sql: str, params: dict[str, Any] | None) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 (re-raised as StoreError, without the driver's message)
         # psycopg's message can quote the failing row (a citizen's words): name the error only.
-        raise StoreError(f"message write failed: {type(exc).__name__}") from None
+        raise StoreError(f"message write failed: {type(exc).__name__}", transient=is_transient(exc)) from None
 
 
 def _driver(turn: Turn) -> Any:
@@ -359,6 +367,28 @@ def _driver(turn: Turn) -> Any:
             # when the connection returns to the pool, after the citizen was told it was filed.
             raise StoreError("PgStore needs a session on the autocommit message engine")
     return turn.raw_connection.driver_connection
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a database that is down, unreachable, restarting, locked or too slow (worth retrying)."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, StoreError):
+        return exc.transient
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return True  # the pool found no usable connection in time
+    if isinstance(exc, psycopg.errors.QueryCanceled):  # statement_timeout
+        return True
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    return isinstance(exc, sqlite3.OperationalError)  # locked, busy, disk I/O
 
 
 def store_for(dialect: str) -> SqlStore | PgStore:

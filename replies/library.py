@@ -135,6 +135,25 @@ class Library:
             return self._fallback(session, published, f"template {key}@{template.version} failed the guard: {rules}")
         return Rendered(text, key, template.version)
 
+    def render_offline(self, key: str, *, traditional: bool = False) -> Rendered:
+        """Render ``key`` from this worker's cached library, without a database (it may be down).
+
+        Only templates without placeholders can be rendered so; anything else, or an empty cache,
+        gives the safe fallback (the cached one, else the built-in text).
+        """
+        with self._lock:
+            published = self._published
+        template = published.get(key)
+        if AUTOMATIC_OFF in published or template is None or guard.placeholders(template.body):
+            template = published.get(FALLBACK_KEY)
+        if template is None or [v for v in guard.check_text(template.body) if v.rule not in template.accepted]:
+            rendered = Rendered(BUILTIN_FALLBACK, FALLBACK_KEY, 0, True)
+        else:
+            rendered = Rendered(template.body, template.key, template.version, template.key == FALLBACK_KEY)
+        if traditional:
+            return dataclasses.replace(rendered, text=to_traditional(rendered.text))
+        return rendered
+
     def _fallback(self, session: Session, published: dict[str, Published], reason: str | None) -> Rendered:
         if reason is not None:
             log.error("safe fallback sent: %s", reason)

@@ -74,6 +74,8 @@ class Backend:
             "REDIS_URL": self.redis_url,
             "REDIS_NAMESPACE": self.namespace,
             "EMBEDDED_REDIS_DB": self.embedded_db,
+            # Beside the test's other files, never in the project's var/.
+            "SPOOL_PATH": str(Path(self.embedded_db).parent / "spool.db"),
         }
         cfg.update(extra)
         return cfg

@@ -15,7 +15,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from bot.errors import Forbidden, MinshengError, Unparseable
 from bot.extensions import message_session, services
 from bot.wechat.edge import SUCCESS, Edge
+from handlers.dedupe import loggable
+from handlers.store import is_transient
 from handlers.types import InboundMessage, OutboundReply
+from models import utcnow
 from replies.pii import mask_openid
 
 log = logging.getLogger(__name__)
@@ -69,10 +72,15 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
     try:
         reply = svc.pipeline.run(msg, session, claim, redis=client)
         session.commit()
-    except Exception:
+    except Exception as exc:
         session.rollback()
-        svc.deduper.release(client, claim)
-        raise
+        if not is_transient(exc):
+            svc.deduper.release(client, claim)
+            raise
+        reply = _spool(msg, exc)
+        if reply is None:
+            svc.deduper.release(client, claim)
+            raise
     svc.deduper.publish(client, claim, reply)
     log.info(
         "%s %s from %s → %s",
@@ -81,6 +89,27 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
         mask_openid(msg.openid),
         f"{reply.template_key}@{reply.template_version}" if reply else "success",
     )
+    return reply
+
+
+def _spool(msg: InboundMessage, exc: BaseException) -> OutboundReply | None:
+    """The database is down or slow: keep the push on local disk and answer from the cached library.
+
+    None if even the spool cannot take it (then the citizen gets 'success' and the log says why).
+    """
+    svc = services()
+    try:
+        if svc.spool.holds(msg.dedup_key):
+            return svc.spool.sent_for(msg.dedup_key)  # a retry of a message spooled already
+        reply = svc.pipeline.offline_reply(msg)
+        svc.spool.put(msg, reply, utcnow())
+    except Exception:  # disk full, permissions: said loudly, and the caller re-raises
+        log.critical("database down and the spool failed: %s is lost", loggable(msg.dedup_key), exc_info=True)
+        return None
+    log.warning("database unavailable (%s): message %s spooled", type(exc).__name__, loggable(msg.dedup_key))
+    interval = current_app.config["SPOOL_DRAIN_SECONDS"]
+    if interval:
+        svc.start_drainer(current_app._get_current_object(), interval)  # type: ignore[attr-defined]
     return reply
 
 

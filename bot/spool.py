@@ -1,0 +1,235 @@
+"""The durable spool: no message WeChat was answered for is lost while the database is down or slow.
+
+When the message path cannot write to the database in time, the edge writes the push to a local
+SQLite file (synchronous=FULL: on disk before the answer leaves), answers the citizen with the vetted
+"received" reply, and moves on. A drainer — one at a time per spool, under a file lock — replays the
+spooled messages through the pipeline in arrival order once the database answers again: each is
+stored exactly once (the spool row is deleted right after the database commit, and the database's
+unique dedup key turns a replay after a crash between the two into a no-op), together with the reply
+that was actually sent. When the late decision opened a case, the acknowledgement with its number
+and deadline is queued as a customer-service message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from handlers.types import InboundMessage, OutboundReply
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dedup_key TEXT NOT NULL UNIQUE,
+    message TEXT NOT NULL,
+    sent TEXT,
+    spooled_at TEXT NOT NULL
+)
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Spooled:
+    """One spooled push: the message and the reply the citizen got for it."""
+
+    id: int
+    message: InboundMessage
+    sent: OutboundReply | None
+
+
+def _encode(msg: InboundMessage) -> str:
+    data = dataclasses.asdict(msg)
+    data["create_time"] = msg.create_time.isoformat()
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _decode(raw: str) -> InboundMessage:
+    data: dict[str, Any] = json.loads(raw)
+    data["create_time"] = dt.datetime.fromisoformat(data["create_time"])
+    return InboundMessage(**data)
+
+
+class Spool:
+    """An append-only local queue of pushes, shared by the worker processes of one host."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=2, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: the row is on disk before the citizen is told we have it.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(_SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    def put(self, msg: InboundMessage, sent: OutboundReply | None, now: dt.datetime) -> bool:
+        """Write a push durably; False if this message was spooled already (a retry)."""
+        cur = self._conn().execute(
+            "INSERT OR IGNORE INTO spool (dedup_key, message, sent, spooled_at) VALUES (?, ?, ?, ?)",
+            (msg.dedup_key, _encode(msg), sent.to_json() if sent else None, now.isoformat()),
+        )
+        return cur.rowcount == 1
+
+    def sent_for(self, dedup_key: str) -> OutboundReply | None:
+        """The reply already given for a spooled message (a retry gets the same answer)."""
+        row = self._conn().execute("SELECT sent FROM spool WHERE dedup_key = ?", (dedup_key,)).fetchone()
+        return OutboundReply.from_json(row[0]) if row and row[0] else None
+
+    def holds(self, dedup_key: str) -> bool:
+        """True if the message waits in the spool."""
+        return self._conn().execute("SELECT 1 FROM spool WHERE dedup_key = ?", (dedup_key,)).fetchone() is not None
+
+    def pending(self) -> int:
+        """How many pushes wait to be drained."""
+        if not self.path.exists():
+            return 0
+        return int(self._conn().execute("SELECT count(*) FROM spool").fetchone()[0])
+
+    def oldest(self, limit: int = 100) -> list[Spooled]:
+        """The next pushes to drain, in arrival order."""
+        rows = self._conn().execute("SELECT id, message, sent FROM spool ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [Spooled(r[0], _decode(r[1]), OutboundReply.from_json(r[2]) if r[2] else None) for r in rows]
+
+    def dead_letter(self, item: Spooled, reason: str) -> None:
+        """Set a push the database refuses aside (kept, with why), so later ones can be drained."""
+        conn = self._conn()
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS refused (id INTEGER PRIMARY KEY, dedup_key TEXT, message TEXT, reason TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO refused (dedup_key, message, reason) VALUES (?, ?, ?)",
+            (item.message.dedup_key, _encode(item.message), reason),
+        )
+
+    def remove(self, spooled_id: int) -> None:
+        """Forget a push once the database holds it."""
+        self._conn().execute("DELETE FROM spool WHERE id = ?", (spooled_id,))
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """Yield True if this process may drain now (one drainer per spool), False if another is at it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def drain(self, store_one: Callable[[Spooled], None], batch: int = 100) -> int:
+        """Replay spooled pushes in order through ``store_one`` (which commits); stops at the first failure.
+
+        Returns how many were stored. A push is removed only after ``store_one`` returned.
+        """
+        done = 0
+        with self.exclusive() as mine:
+            if not mine:
+                return 0
+            while True:
+                items = self.oldest(batch)
+                if not items:
+                    return done
+                for item in items:
+                    try:
+                        store_one(item)
+                    except Exception as exc:  # noqa: BLE001 (the database is still away: try later)
+                        log.warning("spool drain paused after %d: %s", done, type(exc).__name__)
+                        return done
+                    self.remove(item.id)
+                    done += 1
+
+
+# -- draining into the application's database -------------------------------------------------------
+
+
+def drain_into(app: Any) -> int:
+    """Store every spooled push through the app's pipeline; returns how many were stored now."""
+    from bot.extensions import services
+
+    svc = services(app)
+    return svc.spool.drain(lambda item: _store(app, item))
+
+
+def _store(app: Any, item: Spooled) -> None:
+    from sqlalchemy import select
+
+    from bot.extensions import services
+    from handlers.store import Duplicate, is_transient
+    from models import Alert, Case, Direction, Message
+
+    svc = services(app)
+    with app.app_context():
+        session = svc.message_sessions()
+        try:
+            owed, inbound_id = svc.pipeline.run_late(item.message, session, item.sent)
+            session.commit()
+        except Duplicate:
+            session.rollback()
+            return  # stored before (a crash between the commit and the spool delete): nothing to do
+        except Exception as exc:
+            session.rollback()
+            if is_transient(exc):
+                raise  # still away: the drain pauses and tries again later
+            # The row itself is refused: keep it aside for a person rather than block every later message.
+            log.error("a spooled message was refused by the database: %s", type(exc).__name__)
+            svc.spool.dead_letter(item, type(exc).__name__)
+            with svc.sessions() as alerts:
+                alerts.add(Alert(kind="spool_refused", detail=f"spooled message not storable: {type(exc).__name__}"))
+                alerts.commit()
+            return
+        finally:
+            session.close()
+    if owed is None or inbound_id is None:
+        return
+    # The citizen was told "received" while the database was away; the case number and the deadline
+    # follow as a customer-service message.
+    with svc.sessions() as db:
+        inbound = db.get(Message, inbound_id)
+        case_id = db.scalar(select(Case.id).where(Case.opening_message_id == inbound_id))
+        if inbound is None or case_id is None:
+            return
+        now = svc.pipeline.clock()
+        queued = Message(
+            direction=Direction.OUT,
+            citizen_id=inbound.citizen_id,
+            msg_type="text",
+            content=owed.text,
+            created_at=now,
+            received_at=now,
+            in_reply_to_id=inbound_id,
+            case_id=case_id,
+            template_key=owed.template_key,
+            template_version=owed.template_version,
+            responder="bot",
+            delivery_status="queued",
+        )
+        db.add(queued)
+        db.commit()
+        queued_id = queued.id
+    try:
+        from bot.jobs import enqueue_delivery
+
+        enqueue_delivery(app, queued_id)
+    except Exception:  # the row stays queued and visible on the case page
+        log.exception("could not enqueue the owed acknowledgement (message %s)", queued_id)
