@@ -287,13 +287,24 @@ def _register() -> None:
     from bot.cli_demo import seed_demo_cmd
     from bot.cli_jobs import deliver_queued_cmd, fake_wechat_cmd, run_all_cmd, worker_cmd
     from bot.cli_library import library
-    from bot.cli_users import create_user_cmd, digest_cmd, drain_spool_cmd, ensure_admin_cmd
+    from bot.cli_users import (
+        create_user_cmd,
+        digest_cmd,
+        drain_spool_cmd,
+        ensure_admin_cmd,
+        retention_cmd,
+        seal_cmd,
+        verify_log_cmd,
+    )
 
     cli.add_command(library)
     cli.add_command(create_user_cmd)
     cli.add_command(ensure_admin_cmd)
     cli.add_command(digest_cmd)
     cli.add_command(drain_spool_cmd)
+    cli.add_command(seal_cmd)
+    cli.add_command(verify_log_cmd)
+    cli.add_command(retention_cmd)
     cli.add_command(worker_cmd)
     cli.add_command(deliver_queued_cmd)
     cli.add_command(fake_wechat_cmd)

@@ -115,3 +115,56 @@ def drain_spool_cmd() -> None:
     click.echo(f"{stored} spooled message(s) stored, {left} waiting" + (" (database still away?)" if left else ""))
     if before and not stored and left:
         sys.exit(1)
+
+
+@click.command("seal")
+def seal_cmd() -> None:
+    """Link new rows into the tamper-evident hash chains now (workers do it every CHAIN_SEAL_SECONDS)."""
+    from bot.cli import _app
+    from bot.maintenance import seal_all
+
+    sealed = seal_all(_app())
+    click.echo(", ".join(f"{name}: {count} sealed" for name, count in sealed.items()))
+
+
+@click.command("verify-log")
+def verify_log_cmd() -> None:
+    """Check the hash chains of messages, template versions, reviews and the audit log; exit 1 on a break."""
+    from bot.cli import _app
+    from bot.maintenance import verify_all
+
+    broken = False
+    for report in verify_all(_app()):
+        if report.ok:
+            click.echo(f"{report.name}: ok, {report.checked} rows checked, {report.unsealed} not sealed yet")
+        else:
+            broken = True
+            click.echo(
+                f"{report.name}: BROKEN at row {report.broken_id}: {report.problem} "
+                f"({report.checked} rows checked before it)"
+            )
+    sys.exit(1 if broken else 0)
+
+
+@click.command("retention")
+@click.option("--days", type=click.IntRange(30, 36500), default=None, help="Override RETENTION_DAYS for this run.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be anonymised.")
+def retention_cmd(days: int | None, dry_run: bool) -> None:
+    """Anonymise messages, closed cases and citizens older than the retention period (schedule it daily)."""
+    import datetime as dt
+
+    from bot.cli import _app
+    from bot.extensions import services
+    from handlers.retention import anonymise
+
+    app = _app()
+    period = days or app.config["RETENTION_DAYS"]
+    with services(app).sessions() as session:
+        report = anonymise(session, dt.datetime.now(dt.UTC), period, dry_run=dry_run)
+        if not dry_run:
+            session.commit()
+    verb = "would anonymise" if dry_run else "anonymised"
+    click.echo(
+        f"{verb}: {report.messages} messages, {report.cases} cases, {report.citizens} citizens "
+        f"(older than {period} days)"
+    )

@@ -49,6 +49,11 @@ DEFAULTS: dict[str, Any] = {
     "SPOOL_PATH": str(VAR_DIR / "spool.db"),
     # Seconds between a worker's attempts to drain the spool (0: only `python -m bot drain-spool`).
     "SPOOL_DRAIN_SECONDS": 2,
+    # Seconds between sealing rounds of the tamper-evident hash chains (0: only `python -m bot seal`).
+    "CHAIN_SEAL_SECONDS": 10,
+    # Days after which message texts, closed cases' summaries and idle citizens are anonymised
+    # (the welcome tells citizens: three years after a case is closed). The audit log is kept.
+    "RETENTION_DAYS": 1095,
     "SECRET_KEY": DEMO_SECRET_KEY,
     "TIMEZONE": "Asia/Shanghai",
     "LOG_LEVEL": "INFO",
@@ -63,8 +68,14 @@ DEFAULTS: dict[str, Any] = {
 }
 # Values that must be set explicitly in production.
 _REQUIRED_IN_PRODUCTION = ("WECHAT_TOKEN", "WECHAT_APP_ID", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
-_INT_KEYS = {"WECHAT_TIMESTAMP_WINDOW", "CASE_REOPEN_DAYS", "SPOOL_DRAIN_SECONDS"}
-_ZERO_ALLOWED = {"SPOOL_DRAIN_SECONDS"}
+_INT_KEYS = {
+    "WECHAT_TIMESTAMP_WINDOW",
+    "CASE_REOPEN_DAYS",
+    "SPOOL_DRAIN_SECONDS",
+    "CHAIN_SEAL_SECONDS",
+    "RETENTION_DAYS",
+}
+_ZERO_ALLOWED = {"SPOOL_DRAIN_SECONDS", "CHAIN_SEAL_SECONDS"}
 _AES_ALPHABET = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
 

@@ -73,7 +73,7 @@ class Services:
         return self._redis
 
     def start_drainer(self, app: Flask, interval: float = 2.0) -> None:
-        """Drain the spool in the background of this process (once started, it runs until exit)."""
+        """Drain the spool and seal the hash chains in the background of this process (runs until exit)."""
         with self._lock:
             if self._drainer is not None and self._drainer.is_alive():
                 return
@@ -83,14 +83,22 @@ class Services:
             self._drainer.start()
 
     def _drain_forever(self, app: Flask, interval: float) -> None:
+        from bot.maintenance import seal_all
+
+        seal_every = app.config["CHAIN_SEAL_SECONDS"]
+        next_seal = time.monotonic() + seal_every
+        log = logging.getLogger(__name__)
         while True:
             try:
-                if self.spool.pending():
+                if app.config["SPOOL_DRAIN_SECONDS"] and self.spool.pending():
                     stored = drain_into(app)
                     if stored:
-                        logging.getLogger(__name__).info("stored %d spooled message(s)", stored)
+                        log.info("stored %d spooled message(s)", stored)
+                if seal_every and time.monotonic() >= next_seal:
+                    next_seal = time.monotonic() + seal_every
+                    seal_all(app)
             except Exception:
-                logging.getLogger(__name__).exception("spool drain failed; retrying")
+                log.exception("background upkeep failed (spool drain or chain seal); retrying")
             time.sleep(interval)
 
     def close(self) -> None:

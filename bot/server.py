@@ -55,12 +55,12 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
 
     def post_worker_init(worker: Any) -> None:
         # Pushes spooled while the database was down (perhaps before a restart) are stored as soon
-        # as it answers again; the workers take turns under the spool's file lock.
+        # as it answers again, and new rows are sealed into the hash chains; workers take turns.
         from bot.extensions import services
 
         app = worker.wsgi
-        if app.config["SPOOL_DRAIN_SECONDS"]:
-            services(app).start_drainer(app, app.config["SPOOL_DRAIN_SECONDS"])
+        if app.config["SPOOL_DRAIN_SECONDS"] or app.config["CHAIN_SEAL_SECONDS"]:
+            services(app).start_drainer(app, app.config["SPOOL_DRAIN_SECONDS"] or 2)
 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",

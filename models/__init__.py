@@ -7,6 +7,7 @@ from models.alert import Alert
 from models.audit import AuditEntry
 from models.base import Base, utcnow
 from models.case import Case, CaseEvent, CaseStatus, CaseType
+from models.chain import ChainHead
 from models.citizen import Citizen
 from models.message import Direction, Message
 from models.template import (
@@ -28,6 +29,7 @@ __all__ = [
     "CaseEvent",
     "CaseStatus",
     "CaseType",
+    "ChainHead",
     "Citizen",
     "Direction",
     "Message",

@@ -66,3 +66,7 @@ class Message(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(12), index=True)
     delivery_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
+    # Tamper evidence (handlers/chain.py): a digest of the text as received, and the row's link in
+    # the keyed hash chain, both set by the sealer shortly after the row is written.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    chain_hash: Mapped[str | None] = mapped_column(String(64))

@@ -78,6 +78,8 @@ class TemplateVersion(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column()
     published_by: Mapped[str | None] = mapped_column(String(80))
     retired_at: Mapped[dt.datetime | None] = mapped_column()
+    # Link in the keyed hash chain over the immutable part of versions (handlers/chain.py).
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
 
     template: Mapped[ReplyTemplate] = relationship(back_populates="versions")
     reviews: Mapped[list[TemplateReview]] = relationship(back_populates="version", order_by="TemplateReview.id")
@@ -102,6 +104,8 @@ class TemplateReview(Base):
     decision: Mapped[ReviewDecision] = mapped_column(_enum(ReviewDecision))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Link in the keyed hash chain (handlers/chain.py).
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
 
     version: Mapped[TemplateVersion] = relationship(back_populates="reviews")
 
@@ -115,3 +119,4 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(Text)  # JSON
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(80))
+

@@ -24,7 +24,7 @@ from bot import create_app
 from bot.extensions import services
 from bot.setup import initialise
 from bot.simulator import Request, Simulator
-from models import Alert, Case, CaseEvent, Citizen, Message, QaFlag
+from models import Alert, AuditEntry, Case, CaseEvent, ChainHead, Citizen, Message, QaFlag, TemplateReview, TemplateVersion
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("MINSHENG_SHARED", ROOT.parent / "shared"))
@@ -149,6 +149,10 @@ def reset_state(app: Flask) -> None:
         session.execute(Message.__table__.delete())
         session.execute(Citizen.__table__.delete())
         session.execute(Alert.__table__.delete())
+        # Messages are gone: the hash chains start again (a test that seals must find no stale head).
+        session.execute(ChainHead.__table__.delete())
+        for model in (AuditEntry, TemplateReview, TemplateVersion):
+            session.execute(update(model).values(chain_hash=None))
         session.commit()
     keep = svc.deduper.generation_key()
     for key in svc.redis.scan_iter(f"{app.config['REDIS_NAMESPACE']}:*", count=1000):
