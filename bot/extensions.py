@@ -23,6 +23,8 @@ from handlers.sla import parse_working_days
 from replies.library import Library
 
 KEY = "minsheng"
+# After Redis fails, messages skip it for this long (dedup by the database, one-turn replies).
+REDIS_BACKOFF_S = 5.0
 
 
 class Services:
@@ -46,6 +48,7 @@ class Services:
         self._drainer: threading.Thread | None = None
         self.embedded_redis = None if config["REDIS_URL"] else EmbeddedRedis(config["EMBEDDED_REDIS_DB"])
         self._redis: redis.Redis | None = None
+        self._redis_down_until = 0.0
         self._lock = threading.Lock()
         self.crypto = MessageCrypto(
             config["WECHAT_TOKEN"],
@@ -71,6 +74,16 @@ class Services:
                     url = self.config["REDIS_URL"] or self.embedded_redis.url()  # type: ignore[union-attr]
                     self._redis = client_for(url)
         return self._redis
+
+    def redis_for_messages(self) -> redis.Redis | None:
+        """The Redis client, or None for a few seconds after it failed (each message must not wait for it)."""
+        if time.monotonic() < self._redis_down_until:
+            return None
+        return self.redis
+
+    def redis_failed(self) -> None:
+        """Redis did not answer: the message path goes on without it for REDIS_BACKOFF_S."""
+        self._redis_down_until = time.monotonic() + REDIS_BACKOFF_S
 
     def start_drainer(self, app: Flask, interval: float = 2.0) -> None:
         """Drain the spool and seal the hash chains in the background of this process (runs until exit)."""

@@ -95,5 +95,14 @@ def _wait_exit(pid: int | None, timeout: float = 10.0) -> None:
 
 
 def client_for(url: str) -> redis.Redis:
-    """A client with short timeouts: a stalled Redis must not hold a WeChat reply past its deadline."""
-    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30)
+    """A client with short timeouts and no retries: a stalled Redis must not hold a WeChat reply past its deadline.
+
+    (redis-py retries three times with backoff by default: seconds, on a path that has 5 s in all.)
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 0),
+    )

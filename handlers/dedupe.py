@@ -159,6 +159,10 @@ class Deduper:
             log.warning("redis unavailable for dedup (%s); relying on the database constraint", exc)
             return Claim(key, None, None, redis_ok=False)
 
+    def without_redis(self, msg: InboundMessage) -> Claim:
+        """The claim of a message while Redis is known to be down: the database's unique key guards alone."""
+        return Claim(self._key(msg), None, None, redis_ok=False)
+
     def bump_generation(self, client: redis.Redis) -> None:
         """Make every worker reload the published library on its next message (after a publish)."""
         client.set(self.generation_key(), uuid.uuid4().hex)

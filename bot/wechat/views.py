@@ -62,8 +62,14 @@ def receive() -> Response:
 def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -> OutboundReply | None:
     """Claim, run the pipeline, commit once, then let retries see the reply."""
     svc = services()
-    client = svc.redis
-    claim = svc.deduper.claim(client, msg, arrived, replay_key)
+    client = svc.redis_for_messages()
+    if client is None:
+        claim = svc.deduper.without_redis(msg)
+    else:
+        claim = svc.deduper.claim(client, msg, arrived, replay_key)
+        if not claim.redis_ok:
+            svc.redis_failed()
+            client = None
     if claim.replayed:
         raise Forbidden("timestamp and nonce already used for another message")
     if claim.answered:
@@ -74,14 +80,13 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
         session.commit()
     except Exception as exc:
         session.rollback()
-        if not is_transient(exc):
-            svc.deduper.release(client, claim)
-            raise
-        reply = _spool(msg, exc)
+        reply = _spool(msg, exc) if is_transient(exc) else None
         if reply is None:
-            svc.deduper.release(client, claim)
+            if client is not None:
+                svc.deduper.release(client, claim)
             raise
-    svc.deduper.publish(client, claim, reply)
+    if client is not None:
+        svc.deduper.publish(client, claim, reply)
     log.info(
         "%s %s from %s → %s",
         msg.kind,
