@@ -41,20 +41,44 @@ _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
         + r".{0,6}(不见了|找不到了|没回来|联系不上了)"
     ),
     "fire": re.compile(
-        r"着火|起火|失火|火灾|烧起来|在烧|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|浓烟|好浓的烟|都是烟|"
+        r"着火|起火|失火|火灾|烧起来|在烧|烧着了|火.{0,4}(烧到|窜|蹿|蔓延)|火光|爆燃|自燃|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|浓烟|好浓的烟|都是烟|"
         r"煤气味|燃气味|瓦斯味|煤气泄|燃气泄|液化气泄|天然气泄|漏气|(燃气|煤气|天然气).{0,6}漏|闻到.{0,4}(煤气|燃气|天然气)|"
         r"被困|困在.{0,6}(家|楼|屋|里|车|电梯)|水还在涨|卡在.{0,4}(中间|电梯)|掉(河|江|湖|水)里"
     ),
     "medical": re.compile(
         r"晕倒|昏倒|昏迷|晕过去|昏过去|不省人事|叫不醒|叫也没反应|没(有)?呼吸|没气了|没反应|一动不动|不动了|心跳停|"
         r"心脏骤停|心脏病发|抽搐|休克|大出血|流了好多血|血流不止|血.{0,4}止不住|一直(在)?流血|满脸是血|倒地不起|突然倒|"
-        r"喘不(上|过)气|嘴唇发紫|说不出话|说话不清|半边身子|嘴.?歪了|胸口.{0,2}痛|羊水破|要生了|中毒|"
+        r"喘不(上|过)气|嘴唇发(紫|青|乌)|哮喘(犯|发作)|说不出话|说话不清|半边身子|嘴.?歪了|胸口.{0,2}痛|羊水破|要生了|中毒|"
         r"喝了?农药|吞了|吃了.{0,6}(安眠药|整瓶|药当糖)|割腕|要自杀|想自杀|溺水|落水|触电|噎住"
     ),
 }
 _NOT_NOW = re.compile(
     r"上个?月|去年|前年|昨天|前天|前几天|上周|上礼拜|上星期|以前|之前|曾经|过去|上次|那次|预防|演练|宣传|消防通道|"
-    r"消防栓|灭火器|防火|车祸多发|事故多发|怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|理赔|赔偿|鉴定"
+    r"消防栓|灭火器|防火|车祸多发|事故多发|怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|理赔|赔偿|鉴定|"
+    # Recurring nuisances and what-ifs ("烧烤摊每晚冒烟", "万一起火") are complaints, not events now.
+    r"每天|每晚|每次|天天|经常|老是|总是|三天两头|隔三差五|万一|一旦|假如|年初|年前|出过|发生过"
+)
+
+# A bare place, number or time ("幸福路88号", "人民路", "我家在幸福小区3栋", "3栋402"): what a citizen
+# sends to answer "where?" or to add a detail. Without an event it is not an emergency, whatever the
+# model's emergency probability (places are frequent in emergency training texts).
+_PLACE_SUFFIX = (
+    r"(路|街|道|巷|弄|胡同|大道|段|小区|社区|花园|新村|新城|家园|公寓|宿舍|家属院|大厦|广场|公园|市场|菜市场|商场|超市|"
+    r"医院|学校|中学|小学|幼儿园|车站|火车站|地铁站|站|出口|入口|路口|交叉口|苑|园|湾|城|庄|村|屯|寨|组|镇|乡|区|县|市|"
+    r"门|栋|幢|座|单元|号楼|楼|层|室|户|号|巷口|村口|河边|江边|湖边|桥下|桥上|桥)"
+)
+_PLACE_PART = (
+    r"(\d+|[a-z]+|[东西南北][门面边侧段]?|(旁边|附近|对面|边上|那边|这边|那里|这里|里面|门口|楼下|楼上|后面|前面|隔壁|"
+    r"往[东西南北]|[一二三四五六七八九十百几]+[米站]|[一二三四五六七八九十]+楼|第[一二三四五六七八九十\d]+个)|"
+    r"[\u4e00-\u9fff]{0,8}?" + _PLACE_SUFFIX + r")"
+)
+_PLACE_ONLY = re.compile(
+    r"(我家|我们家|我们|我|家|地址|位置|定位|就是|就|是|在|住|住在|于)*" + r"(" + _PLACE_PART + r"[和与跟的]?)+"
+)
+# Anything that could be an event keeps the model's say: fire, harm, violence, vehicles, people in danger.
+_EVENT_CHARS = re.compile(
+    r"[火烟烧燃炸爆撞翻倒晕昏血伤痛疼死打抢砍刀枪偷撬闯困掉淹溺漏味救喊跳抽吐摔跌卡压碾轧追祸事警急命病毒药电塌杀拐绑"
+    r"丢跑]|有人|老人|孩子|小孩|不见|没回|没了|不动|不醒"
 )
 
 # A citizen who names the request type has told us what it is. These words settle a message the
@@ -69,6 +93,14 @@ _EXPLICIT: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("complaint", re.compile(r"投诉|举报|曝光|没人管|不作为")),
     ("suggestion", re.compile(r"建议|提议|希望(能|可以)?(增加|增设|开通|安装|改善)")),
     ("inquiry", re.compile(r"请问|咨询|怎么办理|如何办理|需要什么材料|在哪里办")),
+    # A question about a service (hours, contact, place, procedure) read as chitchat is an inquiry.
+    (
+        "inquiry",
+        re.compile(
+            r"几点|怎么联系|联系方式|电话(是)?多少|地址|在哪|哪里|怎么(查|办|申请|领|交|补|弄|去)|如何|要带|要什么|"
+            r"(开门|上班|休息|营业|开放|办公)|假日|周末|多少钱|收费|多久|流程|手续|材料|条件|有开"
+        ),
+    ),
 )
 
 
@@ -112,7 +144,11 @@ class ModelClassifier:
         rule = emergency_rule(t)
         p_emergency = intent.probabilities.get("emergency", 0.0)
         emergency_kind = None
-        if rule is not None or p_emergency >= self.emergency_threshold:
+        model_emergency = p_emergency >= self.emergency_threshold
+        if model_emergency and rule is None and place_only(t):
+            model_emergency = False
+            reasons.append("rule:place_only:not_emergency")
+        if rule is not None or model_emergency:
             # A missed emergency costs more than a false alarm: the rules or the model suffice,
             # with a threshold chosen on training data for full recall.
             label, conf = "emergency", max(p_emergency, 0.9 if rule else p_emergency)
@@ -163,9 +199,14 @@ class ModelClassifier:
 _DIGITS = re.compile(r"\d+")
 
 
+# Spaces and punctuation: how a message was typed or dictated (voice-to-text has none), not what it says.
+_SEPARATORS = re.compile(r"[\s\u3000-\u303f\uff01-\uff0f\uff1a-\uff20!-/:-@\[-`{-~…—·]+")
+
+
 def features_text(normalized: str) -> str:
-    """What the models read: digit runs folded to one digit (a house number is not a signal)."""
-    return _DIGITS.sub("0", normalized)
+    """What the models read: digit runs folded to one digit (a house number is not a signal), and no
+    spaces or punctuation (how a message was typed is not what it says)."""
+    return _SEPARATORS.sub("", _DIGITS.sub("0", normalized))
 
 
 _NON_WORD = re.compile(r"[\W_]+")
@@ -184,6 +225,14 @@ def department_input(text: str) -> str:
 def department_text(features: str) -> str:
     """What the department model reads: no punctuation or spaces (its training text has none)."""
     return _NON_WORD.sub("", features)
+
+
+def place_only(text: str) -> bool:
+    """True for a bare place, number or time with no event in it ("幸福路88号", "我家在幸福小区3栋")."""
+    bare = _NON_WORD.sub("", text).lower()
+    if not bare or len(bare) > 30 or _EVENT_CHARS.search(bare):
+        return False
+    return _PLACE_ONLY.fullmatch(bare) is not None
 
 
 def emergency_rule(text: str) -> tuple[str, str] | None:
