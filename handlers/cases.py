@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from handlers.sla import add_working_days
-from models import Case, CaseEvent, CaseStatus, Citizen, Direction, Message, utcnow
+from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Direction, Message, utcnow
 from replies.library import Library, NotSendable, render_chosen
 from replies.variables import DEPARTMENT_NAMES
 
@@ -40,6 +40,8 @@ DEFAULT_REOPEN_DAYS = 15
 MAX_EXTENSION_DAYS = 30
 EMERGENCY_NUMBERS = ("110", "119", "120", "122")
 PUBLIC_OPINION_HOURS = (24, 48)
+# "Due soon" on the case list and the home page.
+DUE_SOON = dt.timedelta(hours=24)
 # Templates a person may send as an answer.
 ANSWER_PURPOSES = frozenset({"answer", "status", "closing", "survey", "faq", "notice"})
 # The only progress a person may report: vetted phrases, not free text.
@@ -87,6 +89,41 @@ def visible(session: Session, worker: Worker, case_id: int) -> Case | None:
     """The case if ``worker`` may see it, else None (callers answer 404: no hint it exists)."""
     found: Case | None = session.scalar(scoped(select(Case).where(Case.id == case_id), worker))
     return found
+
+
+def list_filters(args: Mapping[str, Any], now: dt.datetime) -> list[ColumnElement[bool]]:
+    """The case list's filters as SQL conditions (the console's list and its exports share them).
+
+    ``args``: status (several), view=all, type, department, overdue=1, due_soon=1, triage=1,
+    revisit=1, transfer=1, q (a case number or words of the summary). Without a status or
+    view=all, only open cases.
+    """
+    getlist = getattr(args, "getlist", lambda k: [args[k]] if k in args else [])
+    open_statuses = sorted(OPEN, key=lambda s: s.value)
+    where: list[ColumnElement[bool]] = []
+    chosen = statuses(getlist("status"))
+    if chosen:
+        where.append(Case.status.in_(chosen))
+    elif args.get("view") != "all":
+        where.append(Case.status.in_(open_statuses))
+    if args.get("type") in {t.value for t in CaseType}:
+        where.append(Case.case_type == CaseType(args["type"]))
+    if args.get("department") in DEPARTMENT_NAMES:
+        where.append(Case.owner_department == args["department"])
+    if args.get("overdue") == "1":
+        where += [Case.due_at < now, Case.answered_at.is_(None), Case.status.in_(open_statuses)]
+    if args.get("due_soon") == "1":
+        where += [Case.due_at >= now, Case.due_at < now + DUE_SOON, Case.answered_at.is_(None)]
+    if args.get("triage") == "1":
+        where.append(Case.needs_triage.is_(True))
+    if args.get("revisit") == "1":
+        where.append(Case.revisit_due.is_(True))
+    if args.get("transfer") == "1":
+        where.append(Case.transfer_to.is_not(None))
+    text = (args.get("q") or "").strip()[:60]
+    if text:
+        where.append(or_(Case.number == text, Case.summary.contains(text)))
+    return where
 
 
 def is_overdue(case: Case, now: dt.datetime) -> bool:

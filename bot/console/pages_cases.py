@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from bot.console import bp
@@ -22,14 +22,14 @@ from bot.console.auth import permission
 from bot.extensions import console_session, services
 from handlers import cases as loop
 from handlers.cases import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
-from models import Case, CaseEvent, CaseType, Message
+from models import Case, CaseEvent, Message
 from replies.pii import mask_openid, mask_text
 from replies.variables import DEPARTMENT_NAMES
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-DUE_SOON = dt.timedelta(hours=24)
+DUE_SOON = loop.DUE_SOON
 STATUS_NAMES = {
     "accepted": "已受理",
     "assigned": "已派单",
@@ -106,29 +106,7 @@ def cases() -> str:
     """Cases in the user's scope: overdue, due soon, waiting for triage or revisit; by status, type, department."""
     args = request.args
     now = dt.datetime.now(dt.UTC)
-    query = loop.scoped(select(Case), worker())
-    chosen = loop.statuses(args.getlist("status"))
-    if chosen:
-        query = query.where(Case.status.in_(chosen))
-    elif args.get("view") != "all":
-        query = query.where(Case.status.in_(sorted(loop.OPEN, key=lambda s: s.value)))
-    if args.get("type") in TYPE_NAMES:
-        query = query.where(Case.case_type == CaseType(args["type"]))
-    if args.get("department") in DEPARTMENT_NAMES:
-        query = query.where(Case.owner_department == args["department"])
-    if args.get("overdue") == "1":
-        query = query.where(Case.due_at < now, Case.answered_at.is_(None), Case.status.in_(list(loop.OPEN)))
-    if args.get("due_soon") == "1":
-        query = query.where(Case.due_at >= now, Case.due_at < now + DUE_SOON, Case.answered_at.is_(None))
-    if args.get("triage") == "1":
-        query = query.where(Case.needs_triage.is_(True))
-    if args.get("revisit") == "1":
-        query = query.where(Case.revisit_due.is_(True))
-    if args.get("transfer") == "1":
-        query = query.where(Case.transfer_to.is_not(None))
-    text = (args.get("q") or "").strip()[:60]
-    if text:
-        query = query.where(or_(Case.number == text, Case.summary.contains(text)))
+    query = loop.scoped(select(Case), worker()).where(*loop.list_filters(args, now))
     page = max(1, args.get("page", 1, type=int) or 1)
     rows = (
         console_session()

@@ -21,22 +21,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from bot.console import bp
 from bot.console.audit import record
 from bot.console.auth import permission, require
-from bot.console.pages_cases import DUE_SOON, STATUS_NAMES, TYPE_NAMES, worker
+from bot.console.pages_cases import STATUS_NAMES, TYPE_NAMES, worker
 from bot.console.pages_conversations import DEPARTMENTS, INTENT_NAMES
 from bot.extensions import console_session, services
 from handlers import cases as loop
 from handlers import stats
 from handlers.cases import Worker
-from models import Case, CaseType, Citizen, utcnow
+from models import Case, Citizen, utcnow
 from replies.pii import mask_openid, mask_text
-from replies.variables import DEPARTMENT_NAMES
 
 CACHE_SECONDS = 60
 XLSX_MAX_ROWS = 100_000
@@ -251,36 +250,6 @@ def hbars(items: list[tuple[str, int]], *, title: str) -> dict[str, Any]:
 # -- exports ------------------------------------------------------------------------------------------
 
 
-def _filters(args: Mapping[str, Any], now: dt.datetime) -> list[ColumnElement[bool]]:
-    """The case list's filters (bot/console/pages_cases.py ``cases``) as SQL conditions."""
-    getlist = getattr(args, "getlist", lambda k: [args[k]] if k in args else [])
-    where: list[ColumnElement[bool]] = []
-    chosen = loop.statuses(getlist("status"))
-    open_statuses = sorted(loop.OPEN, key=lambda s: s.value)
-    if chosen:
-        where.append(Case.status.in_(chosen))
-    elif args.get("view") != "all":
-        where.append(Case.status.in_(open_statuses))
-    if args.get("type") in TYPE_NAMES:
-        where.append(Case.case_type == CaseType(args["type"]))
-    if args.get("department") in DEPARTMENT_NAMES:
-        where.append(Case.owner_department == args["department"])
-    if args.get("overdue") == "1":
-        where += [Case.due_at < now, Case.answered_at.is_(None), Case.status.in_(open_statuses)]
-    if args.get("due_soon") == "1":
-        where += [Case.due_at >= now, Case.due_at < now + DUE_SOON, Case.answered_at.is_(None)]
-    if args.get("triage") == "1":
-        where.append(Case.needs_triage.is_(True))
-    if args.get("revisit") == "1":
-        where.append(Case.revisit_due.is_(True))
-    if args.get("transfer") == "1":
-        where.append(Case.transfer_to.is_not(None))
-    text = (args.get("q") or "").strip()[:60]
-    if text:
-        where.append(or_(Case.number == text, Case.summary.contains(text)))
-    return where
-
-
 def _filter_text(args: Mapping[str, Any]) -> str:
     getlist = getattr(args, "getlist", lambda k: [args[k]] if k in args else [])
     shown = {k: getlist(k) if k == "status" else args.get(k) for k in FILTER_KEYS if args.get(k)}
@@ -335,7 +304,7 @@ def _export(args: Mapping[str, Any], fmt: str, *, unmasked: bool, reason: str = 
     now = utcnow()
     tz = _tz()
     who = worker()
-    where = _filters(args, now)
+    where = loop.list_filters(args, now)
     db = console_session()
     rows = db.scalar(loop.scoped(select(func.count()).select_from(Case), who).where(*where)) or 0
     if fmt == "xlsx" and rows > XLSX_MAX_ROWS:
