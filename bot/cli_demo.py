@@ -37,21 +37,11 @@ from sqlalchemy import Engine, func, select, text
 from handlers.cases import PROGRESS_CHOICES
 from handlers.sla import deadline_for
 from models import Case, CaseEvent, CaseType, Citizen, Message
+from replies.variables import DEPARTMENT_NAMES
 
 BATCH = 20_000  # interactions per transaction
 
-DEPT_NAMES = {
-    "urban_construction": "城市建设管理部门",
-    "environment": "生态环境部门",
-    "transport": "交通运输部门",
-    "education": "教育部门",
-    "labor_social_security": "人力资源和社会保障部门",
-    "commerce_tourism": "商务和文化旅游部门",
-    "health": "卫生健康部门",
-    "public_security": "公安部门",
-    "civil_affairs": "民政部门",
-    "other": "综合受理部门",
-}
+DEPT_NAMES = DEPARTMENT_NAMES
 
 # -- fictional place names ------------------------------------------------------------------------
 

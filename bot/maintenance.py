@@ -7,7 +7,6 @@ database. Sealing runs a few seconds behind the writes, off the message path.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import zlib
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from bot.filelock import try_lock
 from handlers.chain import CHAINS, Report, chain_key, seal, verify
 
 log = logging.getLogger(__name__)
@@ -28,17 +28,8 @@ def _chain_lock(session: Session, name: str, lock_dir: Path) -> Iterator[bool]:
         lock_id = zlib.crc32(f"minsheng-chain:{name}".encode())
         yield bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_id}).scalar())
         return
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"chain-{name}.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with try_lock(lock_dir / f"chain-{name}.lock") as mine:
+        yield mine
 
 
 def seal_all(app: Any) -> dict[str, int]:

@@ -15,15 +15,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.filelock import try_lock
 from handlers.types import InboundMessage, OutboundReply
 
 log = logging.getLogger(__name__)
@@ -122,20 +122,9 @@ class Spool:
         """Forget a push once the database holds it."""
         self._conn().execute("DELETE FROM spool WHERE id = ?", (spooled_id,))
 
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[bool]:
-        """Yield True if this process may drain now (one drainer per spool), False if another is at it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def exclusive(self) -> contextlib.AbstractContextManager[bool]:
+        """True while this process may drain (one drainer per spool), False if another is at it."""
+        return try_lock(self.path.with_suffix(".lock"))
 
     def drain(self, store_one: Callable[[Spooled], None], batch: int = 100) -> int:
         """Replay spooled pushes in order through ``store_one`` (which commits); stops at the first failure.

@@ -12,7 +12,8 @@ from werkzeug.wrappers import Response
 from bot.console import bp
 from bot.console.audit import record
 from bot.console.auth import AccountError, create_user, hash_password, now, permission, role_choices
-from bot.console.pages_conversations import _day, _tz
+from bot.console.common import local_tz
+from bot.console.pages_conversations import _day
 from bot.console.server_session import end_sessions_of
 from bot.extensions import console_session
 from models import ROLES, AuditEntry, Citizen, Direction, Message, User
@@ -50,7 +51,7 @@ def audit() -> str:
         args=args,
         page=page,
         more=len(entries) > AUDIT_PAGE,
-        tz=_tz(),
+        tz=local_tz(),
     )
 
 
@@ -171,4 +172,4 @@ def try_it() -> Response | str:
         lines = db.scalars(
             select(Message).where(Message.citizen_id == citizen.id, Message.received_at >= since).order_by(Message.id)
         ).all()
-    return render_template("console/try.html", lines=lines, Direction=Direction, tz=_tz())
+    return render_template("console/try.html", lines=lines, Direction=Direction, tz=local_tz())

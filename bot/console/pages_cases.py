@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -19,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from bot.console import bp
 from bot.console.auth import permission
+from bot.console.common import STATUS_NAMES, local_tz
 from bot.extensions import console_session, services
 from handlers import cases as loop
 from handlers.cases import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
@@ -30,15 +30,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 DUE_SOON = loop.DUE_SOON
-STATUS_NAMES = {
-    "accepted": "已受理",
-    "assigned": "已派单",
-    "in_progress": "办理中",
-    "answered": "已答复",
-    "closed": "已办结",
-    "merged": "已合并",
-    "handed_over": "已移交",
-}
 TYPE_NAMES = {
     "inquiry": "咨询",
     "help": "求助",
@@ -82,10 +73,6 @@ ACTION_NAMES = {
 }
 
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
-
-
 def worker() -> Worker:
     """The signed-in user as handlers/cases.py sees them."""
     user = g.user
@@ -123,7 +110,7 @@ def cases() -> str:
         statuses=STATUS_NAMES,
         types=TYPE_NAMES,
         departments=DEPARTMENT_NAMES,
-        tz=_tz(),
+        tz=local_tz(),
         mask=mask_text,
         overdue=lambda c: loop.is_overdue(c, now),
     )
@@ -162,7 +149,7 @@ def case(case_id: int) -> str:
         types=TYPE_NAMES,
         departments=DEPARTMENT_NAMES,
         events=EVENT_NAMES,
-        tz=_tz(),
+        tz=local_tz(),
         mask=mask_text,
         window_ok=window_ok,
         window_why=window_why,
@@ -227,7 +214,7 @@ def _close(db: Any, item: Case, w: Worker) -> Message | None:
 
 def _supervise_actions() -> dict[str, Callable[[Any, Case, Worker], Message | None]]:
     form = request.form
-    tz = _tz()
+    tz = local_tz()
     return {
         "extension_approve": lambda db, c, w: loop.decide_extension(db, c, w, True, tz, form.get("comment", "")),
         "extension_reject": lambda db, c, w: loop.decide_extension(db, c, w, False, tz, form.get("comment", "")),

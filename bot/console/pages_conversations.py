@@ -12,15 +12,15 @@ import datetime as dt
 import json
 import random
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import Select, and_, exists, func, select
 from werkzeug.wrappers import Response
 
 from bot.console import bp
 from bot.console.audit import record
 from bot.console.auth import permission
+from bot.console.common import STATUS_NAMES, local_tz
 from bot.extensions import console_session
 from models import Case, CaseStatus, Citizen, Direction, Message, QaFlag
 from replies.pii import mask_openid, mask_text
@@ -37,13 +37,6 @@ INTENT_NAMES = {
     "praise": "表扬",
     "emergency": "紧急",
     "chitchat": "闲聊",
-}
-STATUS_NAMES = {
-    "accepted": "已受理",
-    "assigned": "已派单",
-    "in_progress": "办理中",
-    "answered": "已答复",
-    "closed": "已办结",
 }
 FLAG_KINDS = {
     "wrong_reply": "答复错误",
@@ -75,16 +68,12 @@ class Line:
     case_number: str | None
 
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
-
-
 def _day(value: str, end: bool) -> dt.datetime | None:
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
         return None
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=_tz())
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=local_tz())
     return start + dt.timedelta(days=1) if end else start
 
 
@@ -141,7 +130,7 @@ def conversations() -> str:
         intents=INTENT_NAMES,
         departments=DEPARTMENTS,
         statuses=STATUS_NAMES,
-        tz=_tz(),
+        tz=local_tz(),
     )
 
 
@@ -193,7 +182,7 @@ def _render_thread(citizen_id: int, unmasked: bool) -> str:
         statuses=STATUS_NAMES,
         flag_kinds=FLAG_KINDS,
         unmasked=unmasked,
-        tz=_tz(),
+        tz=local_tz(),
         summary=(lambda s: s) if unmasked else mask_text,
     )
 
@@ -278,5 +267,5 @@ def qa_sample() -> str:
         citizens=[(c.id, mask_openid(c.openid), c.last_seen_at) for c in citizens],
         days=days,
         total=len(candidates),
-        tz=_tz(),
+        tz=local_tz(),
     )

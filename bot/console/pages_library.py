@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -140,42 +140,19 @@ def library_new() -> Response | str:
     if request.method == "GET":
         return render_template("console/edit.html", tpl=None, body="", triggers="", match_mode="", purposes=PURPOSES)
     form = request.form
-    db = console_session()
-    try:
-        tpl = workflow.create_template(
-            db,
+
+    def create() -> str:
+        return workflow.create_template(
+            console_session(),
             _actor(),
             form.get("key", ""),
             form.get("purpose", ""),
             description=form.get("description", ""),
             scope_intent=form.get("scope_intent") or None,
             scope_department=form.get("scope_department") or None,
-        )
-        ver = workflow.draft(
-            db,
-            _actor(),
-            tpl.key,
-            form.get("body", ""),
-            trigger_list=form.get("triggers", "").splitlines(),
-            match_mode=form.get("match_mode") or None,
-        )
-        if form.get("submit_now"):
-            workflow.submit(db, _actor(), ver)
-    except LibraryError as exc:
-        db.rollback()
-        flash(str(exc), "error")
-        return render_template(
-            "console/edit.html",
-            tpl=None,
-            body=form.get("body", ""),
-            triggers=form.get("triggers", ""),
-            match_mode=form.get("match_mode", ""),
-            purposes=PURPOSES,
-            form=form,
-        ), 400
-    db.commit()
-    flash("草稿已保存" + ("并提交审核" if form.get("submit_now") else "") + "。")
-    return redirect(url_for("console.version", key=tpl.key, number=ver.version))
+        ).key
+
+    return _save_draft(None, create)
 
 
 @bp.route("/library/<key>/edit", methods=["GET", "POST"])
@@ -183,9 +160,10 @@ def library_new() -> Response | str:
 def library_edit(key: str) -> Response | str:
     """A new version of an existing template (versions are never edited in place)."""
     tpl = _template_or_404(key)
-    base = tpl.versions[-1] if tpl.versions else None
     if request.method == "GET":
-        source = _version_or_404(tpl, int(request.args["from"])) if request.args.get("from", "").isdigit() else base
+        source = tpl.versions[-1] if tpl.versions else None
+        if request.args.get("from", "").isdigit():
+            source = _version_or_404(tpl, int(request.args["from"]))
         return render_template(
             "console/edit.html",
             tpl=tpl,
@@ -194,9 +172,15 @@ def library_edit(key: str) -> Response | str:
             triggers="\n".join(workflow.triggers(source)) if source else "",
             match_mode=(source.match_mode or "") if source else "",
         )
+    return _save_draft(tpl, lambda: key)
+
+
+def _save_draft(tpl: ReplyTemplate | None, template_key: Callable[[], str]) -> Response | str:
+    """Write the posted text as a new draft of the template ``template_key()`` names (and submit it if asked)."""
     form = request.form
     db = console_session()
     try:
+        key = template_key()
         ver = workflow.draft(
             db,
             _actor(),
@@ -210,16 +194,18 @@ def library_edit(key: str) -> Response | str:
     except LibraryError as exc:
         db.rollback()
         flash(str(exc), "error")
-        return render_template(
+        page = render_template(
             "console/edit.html",
             tpl=tpl,
             purposes=PURPOSES,
             body=form.get("body", ""),
             triggers=form.get("triggers", ""),
             match_mode=form.get("match_mode", ""),
-        ), 400
+            form=form,
+        )
+        return make_response(page, 400)
     db.commit()
-    flash("新版本已保存" + ("并提交审核" if form.get("submit_now") else "") + "。")
+    flash(("草稿已保存" if tpl is None else "新版本已保存") + ("并提交审核" if form.get("submit_now") else "") + "。")
     return redirect(url_for("console.version", key=key, number=ver.version))
 
 

@@ -28,7 +28,8 @@ from werkzeug.wrappers import Response
 from bot.console import bp
 from bot.console.audit import record
 from bot.console.auth import permission, require
-from bot.console.pages_cases import STATUS_NAMES, TYPE_NAMES, worker
+from bot.console.common import STATUS_NAMES, local_tz
+from bot.console.pages_cases import TYPE_NAMES, worker
 from bot.console.pages_conversations import DEPARTMENTS, INTENT_NAMES
 from bot.extensions import console_session, services
 from handlers import cases as loop
@@ -48,10 +49,6 @@ EXPORT_FIELDS = (
     "答复送达时间", "办结时间", "是否超期", "评价",
 )  # fmt: skip
 FILTER_KEYS = ("status", "view", "type", "department", "overdue", "due_soon", "triage", "revisit", "transfer", "q")
-
-
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 # -- the dashboard ------------------------------------------------------------------------------------
@@ -95,7 +92,7 @@ def _pct(ratio: stats.Ratio) -> str:
 @permission("dashboard.read")
 def dashboard() -> str:
     """Messages and cases by intent, department and day; the four KPIs; this week's hot spots (cached 60 s)."""
-    tz = _tz()
+    tz = local_tz()
     now = utcnow()
     period, problem = _period(request.args, now, tz)
     if problem:
@@ -302,7 +299,7 @@ def _export(args: Mapping[str, Any], fmt: str, *, unmasked: bool, reason: str = 
     if fmt not in ("csv", "xlsx"):
         fmt = "csv"
     now = utcnow()
-    tz = _tz()
+    tz = local_tz()
     who = worker()
     where = loop.list_filters(args, now)
     db = console_session()

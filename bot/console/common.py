@@ -1,0 +1,23 @@
+"""What several console pages share: the unit's time zone and the Chinese names of case states."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+# Case states as staff see them (citizens see replies.variables.CASE_STATUS_NAMES).
+STATUS_NAMES = {
+    "accepted": "已受理",
+    "assigned": "已派单",
+    "in_progress": "办理中",
+    "answered": "已答复",
+    "closed": "已办结",
+    "merged": "已合并",
+    "handed_over": "已移交",
+}
+
+
+def local_tz() -> ZoneInfo:
+    """The unit's time zone (dates on pages are local)."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
