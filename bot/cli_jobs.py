@@ -176,7 +176,8 @@ def run_all_cmd(host: str, port: int, workers: int, fake_port: int, record: Path
     env = dict(os.environ)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     embedded: EmbeddedRedis | None = None
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too, explicitly: started in the background by a script, a process inherits SIGINT ignored.
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     status = 0
     try:
         if "WECHAT_API_BASE" not in os.environ:
