@@ -79,7 +79,7 @@ minsheng is starting on http://{host}:{port}
   AppID                        {cfg["WECHAT_APP_ID"]}
   消息加解密方式                安全模式 (safe mode) recommended
   database                     {app.extensions["minsheng"].engine.url.render_as_string(hide_password=True)}
-  redis                        {cfg["REDIS_URL"] or "embedded (started by serve)"}
+  redis                        {cfg["REDIS_URL"] or "embedded (started by make run / serve)"}
 Console (控制台): http://{host}:{port}/console/
 Try it from another terminal:
   .venv/bin/python -m bot simulate "小区门口路灯坏了三个月没人修" --encrypt --url http://{host}:{port}/wechat
