@@ -40,8 +40,9 @@ def to_simplified(text: str) -> str:
     return str(_t2s().convert(text))
 
 
+@functools.lru_cache(maxsize=2048)
 def normalize(text: str) -> Normalized:
-    """Normalise ``text`` for classification."""
+    """Normalise ``text`` for classification (pure, so cached: several stages read the same message)."""
     stickers = tuple(m.group(1) for m in _STICKER.finditer(text))
     # Sticker codes become their words ("[发怒]" → " 发怒 "): the feeling is part of the message.
     folded = _STICKER.sub(lambda m: f" {m.group(1)} ", text)

@@ -109,16 +109,7 @@ def check_text(
     tone = _lexicon(text, folded, exempt)
     found.extend(tone)
     if use_model:
-        for f in offensive.shipped().flag(folded, exempt):
-            # One finding per sentence: a word-list hit already says why.
-            if not any(f.start <= v.span[0] and v.span[1] <= f.end for v in tone):
-                found.append(
-                    Violation(
-                        "offensive",
-                        (f.start, f.end),
-                        f"该句可能含有冒犯、不当语气（模型判定，概率{f.probability:.2f}）：{text[f.start : f.end]}",
-                    )
-                )
+        found.extend(_model(text, folded, exempt, tone))
     if not has_deadline:
         found.extend(_vague_promises(folded, exempt))
 
@@ -158,6 +149,28 @@ def _vague_promises(folded: str, exempt: list[tuple[int, int]]) -> list[Violatio
         if m.group(0) in _BY_CITIZEN and _ASKED_OF_CITIZEN.search(folded[max(0, start - 4) : start]):
             continue
         out.append(Violation("vague_promise", (start, end), f"含有模糊时限用语“{m.group(0)}”，需给出具体日期或期限"))
+    return out
+
+
+def model_findings(text: str) -> list[Violation]:
+    """Only the offensive-language model's findings on ``text`` (its sentences the word list did not catch)."""
+    folded = fold(text)
+    exempt = reported(folded)
+    return _model(text, folded, exempt, _lexicon(text, folded, exempt))
+
+
+def _model(text: str, folded: str, exempt: list[tuple[int, int]], tone: list[Violation]) -> list[Violation]:
+    out: list[Violation] = []
+    for f in offensive.shipped().flag(folded, exempt):
+        # One finding per sentence: a word-list hit already says why.
+        if not any(f.start <= v.span[0] and v.span[1] <= f.end for v in tone):
+            out.append(
+                Violation(
+                    "offensive",
+                    (f.start, f.end),
+                    f"该句可能含有冒犯、不当语气（模型判定，概率{f.probability:.2f}）：{text[f.start : f.end]}",
+                )
+            )
     return out
 
 

@@ -73,6 +73,11 @@ class Library:
         self._lock = threading.Lock()
         self._generation: str | None = None
         self._published: dict[str, Published] = {}
+        # The language model's verdict per published version (key, version), for this generation: a
+        # bot reply differs from its version's text only in system-generated values (numbers,
+        # dates, department names), so the model runs once per version and every rule-based check
+        # runs on every rendered text.
+        self._model_verdicts: dict[tuple[str, int], list[guard.Violation]] = {}
 
     def published(self, session: Session, generation: str | None) -> dict[str, Published]:
         """All enabled, published templates by key, as of ``generation`` (None: unknown, read afresh)."""
@@ -83,6 +88,7 @@ class Library:
         if generation is not None:
             with self._lock:
                 self._generation, self._published = generation, fresh
+                self._model_verdicts = {}
         return fresh
 
     def render(
@@ -125,15 +131,22 @@ class Library:
         except KeyError as exc:
             return self._fallback(session, published, f"template {key}@{template.version}: missing value {exc}")
         trusted = _trusted(variables)
-        violations = [
-            v
-            for v in guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted)
-            if v.rule not in template.accepted
-        ]
+        found = guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted, use_model=False)
+        found += self._model_verdict(template, text)
+        violations = [v for v in found if v.rule not in template.accepted]
         if violations:
             rules = ", ".join(sorted({v.rule for v in violations}))
             return self._fallback(session, published, f"template {key}@{template.version} failed the guard: {rules}")
         return Rendered(text, key, template.version)
+
+    def _model_verdict(self, template: Published, text: str) -> list[guard.Violation]:
+        key = (template.key, template.version)
+        verdict = self._model_verdicts.get(key)
+        if verdict is None:
+            verdict = guard.model_findings(text)
+            with self._lock:
+                self._model_verdicts[key] = verdict
+        return verdict
 
     def render_offline(self, key: str, *, traditional: bool = False) -> Rendered:
         """Render ``key`` from this worker's cached library, without a database (it may be down).
