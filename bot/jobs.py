@@ -226,17 +226,19 @@ def _record(session: Session, message: Message, outcome: Outcome) -> None:
         return
     before = case.status
     actor = message.responder or "system"
+    # The satisfaction prompt is not an answer: it neither answers the case nor reads as one in its history.
+    survey = message.template_key == "satisfaction_prompt"
     if outcome.status == "sent":
-        if (message.responder or "") not in NOT_A_PERSON:
+        if (message.responder or "") not in NOT_A_PERSON and not survey:
             if case.answered_at is None:
                 case.answered_at = now
             if case.status in ANSWERABLE:
                 case.status = CaseStatus.ANSWERED
         detail = f"{message.template_key}@{message.template_version}" if message.template_key else ""
-        action = "answer_sent"
+        action = "survey_sent" if survey else "answer_sent"
     else:
         detail = outcome.reason
-        action = "answer_failed"
+        action = "survey_failed" if survey else "answer_failed"
     case.updated_at = now
     session.add(
         CaseEvent(

@@ -53,6 +53,8 @@ PROGRESS_CHOICES = (
     "已转交有管辖权的部门办理",
     "经核查，该事项不属于本单位职责范围，已告知受理渠道",
 )
+# The general acceptance desk (综合受理): its staff dispatch cases to every department.
+DISPATCH = "other"
 OPEN = frozenset({CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS, CaseStatus.ANSWERED})
 RATINGS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 
@@ -162,11 +164,18 @@ def service_window(session: Session, case: Case, now: dt.datetime) -> tuple[bool
 def assign(
     session: Session, case: Case, worker: Worker, department: str, *, user: str | None = None, reason: str = ""
 ) -> None:
-    """派单: send an accepted case to a department (and optionally a person in it)."""
+    """派单: send an accepted case to a department (and optionally a person in it).
+
+    Dispatchers (no department scope, or the general acceptance desk, ``other``) send cases
+    anywhere; a department's own staff only assign within their departments — moving a case
+    elsewhere is a transfer the receiver must accept (首接负责制).
+    """
     _owner(case, worker)
     _open(case)
     if department not in DEPARTMENT_NAMES:
         raise CaseError("请选择承办部门")
+    if worker.departments and DISPATCH not in worker.departments and department not in worker.departments:
+        raise CaseError("转至其他部门请使用“申请转办”，须由对方部门接收")
     if case.transfer_to:
         raise CaseError("该诉求有待接收的转办，请先处理转办")
     before = case.status

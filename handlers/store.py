@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from handlers.dedupe import loggable
 from handlers.turn import Turn
 from handlers.types import OutboundReply
-from models import Case, Citizen, Direction, Message
+from models import Case, CaseEvent, Citizen, Direction, Message
 from replies.pii import mask_openid
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 _citizens: Table = Citizen.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
 _cases: Table = Case.__table__  # type: ignore[assignment]
+_case_events: Table = CaseEvent.__table__  # type: ignore[assignment]
 
 
 class StoreError(Exception):
@@ -135,6 +136,13 @@ def _triage_values(turn: Turn) -> dict[str, Any]:
 _TRIAGE_FIELDS = ("intent", "department", "confidence_intent", "confidence_department", "emergency_kind", "reasons")
 
 
+def _accepted(turn: Turn) -> str:
+    """The detail of the first event of a case the bot opened: what it was filed as, and why."""
+    case = turn.case or {}
+    triage = "，分类不确定，待人工分拣" if case.get("needs_triage") else ""
+    return f"自动受理：{case['case_type'].value}，{case['department']}{triage}" if case else ""
+
+
 def _reply_values(turn: Turn) -> dict[str, Any]:
     reply = turn.reply
     return {
@@ -229,6 +237,18 @@ class SqlStore:
         case_id = None
         if turn.case is not None:
             case_id = conn.execute(self._insert_case, turn.case).scalar_one()
+            conn.execute(
+                _case_events.insert(),
+                {
+                    "case_id": case_id,
+                    "at": turn.now,
+                    "actor": "bot",
+                    "action": "accept",
+                    "from_status": None,
+                    "to_status": "accepted",
+                    "detail": _accepted(turn),
+                },
+            )
         if turn.reply is not None:
             conn.execute(
                 self._insert_outbound,
@@ -278,6 +298,9 @@ WITH c AS (
            %(due_at)s::timestamptz, %(sla_amount)s::integer, %(sla_unit)s, %(owner_department)s
     FROM m WHERE %(has_case)s::boolean
     RETURNING id
+), e AS (
+    INSERT INTO case_events (case_id, at, actor, action, from_status, to_status, detail)
+    SELECT id, %(now)s::timestamptz, 'bot', 'accept', NULL, 'accepted', %(accept_detail)s FROM k
 ), o AS (
     INSERT INTO messages (direction, citizen_id, msg_type, content, created_at, received_at, in_reply_to_id,
                           case_id, template_key, template_version, responder)
@@ -319,6 +342,7 @@ class PgStore:
             **_triage_values(turn),
             **_reply_values(turn),
         }
+        params["accept_detail"] = _accepted(turn)
         if turn.case is not None:
             params.update({k: turn.case[k] for k in _NO_CASE})
             params["case_type"] = turn.case["case_type"].value

@@ -275,10 +275,11 @@ def test_a_complaint_from_first_message_to_rating_in_a_browser(
             expect(sup.locator("#case-status")).to_have_text("已办结")
             expect(sup.locator("body")).to_contain_text("群众评价：非常满意")
             rows = sup.locator("#case-events tbody tr")
-            expect(rows).to_have_count(13)
+            expect(rows).to_have_count(14)
             history = [[c.strip() for c in r] for r in rows.evaluate_all(
                 "rows => rows.map(r => [...r.cells].slice(1).map(c => c.textContent))")]
             assert [h[:2] for h in history] == [
+                ["bot", "受理"],
                 ["dispatch", "派单"],
                 ["env_op", "开始办理"],
                 ["env_op", "申请转办"],
@@ -290,10 +291,11 @@ def test_a_complaint_from_first_message_to_rating_in_a_browser(
                 ["city_op", "答复已送达"],
                 ["city_op", "办结"],
                 ["city_op", "满意度评价邀请"],
-                ["city_op", "答复已送达"],
+                ["city_op", "评价邀请已送达"],
                 ["citizen", "群众评价"],
             ]
-            details = [h[2] for h in history]
+            assert history[0][2].startswith("自动受理：complaint")
+            details = [h[2] for h in history[1:]]
             assert details[0] == "生态环境部门 垃圾堆放影响环境"
             assert details[2] == "转至城市建设管理部门：属环卫清运职责"
             assert details[3] == "城市建设管理部门"

@@ -80,6 +80,10 @@ def test_the_first_receiver_owns_the_case_until_a_transfer_is_accepted(db: Sessi
     with pytest.raises(CaseError, match="不归您"):
         cases.start(db, case, ROADS)
     assert events(db, case) == ["assign", "start", "transfer", "transfer_decline", "transfer", "transfer_accept"]
+    # A department's own staff cannot send the case elsewhere by 派单: that is a transfer to be accepted.
+    with pytest.raises(CaseError, match="申请转办"):
+        cases.assign(db, case, ENV, "transport")
+    assert case.owner_department == "environment"
 
 
 def test_scope_hides_other_departments_cases(db: Session) -> None:
@@ -221,3 +225,13 @@ def test_configured_working_days_reach_the_cases_the_bot_opens(backend, clean_ap
             assert case is not None and (case.sla_amount, case.sla_unit) == (3, "working_days")
     finally:
         services(app).close()
+
+
+def test_the_bot_records_the_acceptance_as_the_first_event(clean_app, wechat, db: Session) -> None:
+    sent = wechat.text("建议在小区门口增设路灯", openid="oAcceptEvent000000000000001")
+    assert sent.reply and "受理编号" in sent.reply
+    case = db.scalars(select(Case).order_by(Case.id.desc())).first()
+    assert case is not None
+    first = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)).first()
+    assert first is not None and (first.actor, first.action, first.to_status) == ("bot", "accept", "accepted")
+    assert first.detail.startswith("自动受理：suggestion")
