@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test init-db bench bench-sqlite bench-console lint clean
+.PHONY: run test init-db bench bench-sqlite bench-console lint clean outage fuzz soak audit
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minsheng needs Python 3.11 or newer")'
@@ -50,3 +50,37 @@ clean:
 CONSOLE_BENCH_ARGS ?=
 bench-console: $(VENV)/.installed
 	$(PY) bench/console.py $(CONSOLE_BENCH_ARGS)
+
+# The suites of issue 7 (figures, and a verdict; not part of `make test`). Each prints a table.
+# Outages under load: a private PostgreSQL and redis-server (temp dirs, free ports; the shared 5432/6379 are
+# never touched) are stopped and restarted, and a worker SIGKILLed, under N messages with WeChat-style
+# retries; then every answered message must be stored exactly once. OUTAGE_ARGS="--messages 3000 --senders 8"
+OUTAGE_ARGS ?=
+outage: $(VENV)/.installed
+	$(PY) bench/outage.py $(OUTAGE_ARGS)
+
+# Hostile input: >= 100,000 random and mutated requests against /wechat in process (zero 5xx, zero hangs),
+# then the console's hostile-use tests. FUZZ_ARGS="--cases 100000 --seed 1"
+FUZZ_ARGS ?=
+fuzz: $(VENV)/.installed
+	$(PY) bench/fuzz.py $(FUZZ_ARGS)
+	$(PY) -m pytest -q tests/test_console_fuzz.py tests/test_console.py -k "forged or csrf or department or signed_out or matrix"
+
+# Soak: the maximum with wrk, then 70% of it for SOAK_SECONDS (600) on a private PostgreSQL + redis-server;
+# RSS every 10 s must stay flat, zero errors. SOAK_ARGS="--fraction 0.7 --rate 150"
+SOAK_SECONDS ?= 600
+SOAK_ARGS ?=
+soak: $(VENV)/.installed
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null; }
+	$(PY) bench/soak.py --duration $(SOAK_SECONDS) $(SOAK_ARGS)
+
+# pip-audit in its own tool venv, with a one-line summary saying how much was really audited
+# (fails only when a vulnerability is found).
+AUDIT_VENV ?= var/audit-venv
+$(AUDIT_VENV)/.installed: bench/audit-requirements.txt
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r bench/audit-requirements.txt
+	touch $@
+
+audit: $(AUDIT_VENV)/.installed
+	$(AUDIT_VENV)/bin/python bench/audit.py requirements.txt requirements-dev.txt
