@@ -12,7 +12,8 @@
 3. Meanwhile (seconds after the load starts): PostgreSQL stopped (`pg_ctl stop -m fast`) at 8 s and
    started again --outage s later; redis-server stopped at 30 s and started again --outage s later
    (it keeps no data: claims, published replies and conversation state are gone, as after a crash);
-   at 52 s one gunicorn worker that holds an open client connection (mid-request) is SIGKILLed
+   at 52 s one gunicorn worker that is mid-request (its main thread running, or blocked anywhere but
+   in select() on the listening socket: /proc/PID/stat and /proc/PID/wchan) is SIGKILLed
    (gunicorn starts another).
 4. Afterwards: wait for the workers to drain the spool (they try every 2 s), then run
    `python -m bot drain-spool` as a check, and count inbound rows per MsgId in the database.
@@ -158,20 +159,42 @@ def deliver(port, msg, sim, retries, t0):
         return
 
 
-def find_busy_worker(master_pid, port, wait=5.0):
-    """A gunicorn worker with an established client connection on ``port`` (mid-request), else any worker."""
+# Where an idle gunicorn sync worker's main thread sleeps: in select() on the listening socket.
+IDLE_WCHANS = {"do_select", "core_sys_select", "poll_schedule_timeout", "poll_schedule_timeout.constprop.0",
+               "ep_poll", "do_sys_poll", "do_epoll_wait"}
+
+
+def _main_thread_busy(pid):
+    """(busy, what) for a worker: running, or blocked anywhere but select() on the listener (mid-request)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read().strip()
+    except OSError:
+        return False, "gone"
+    if state == "R":
+        return True, "running"
+    return wchan not in IDLE_WCHANS and wchan not in ("", "0"), f"blocked in {wchan}"
+
+
+def find_busy_worker(master_pid, wait=5.0):
+    """A gunicorn worker in the middle of a request (running, or waiting on the database/Redis/client),
+    polled for up to ``wait`` s; else any worker."""
     deadline = time.time() + wait
     workers = []
     while time.time() < deadline:
         try:
             workers = [w.pid for w in psutil.Process(master_pid).children()]
         except psutil.Error:
-            return None, False
-        for c in psutil.net_connections(kind="tcp"):  # one snapshot of every socket, with its pid
-            if (c.pid in workers and c.status == psutil.CONN_ESTABLISHED and c.laddr
-                    and c.laddr.port == port):
-                return c.pid, True
-    return (workers[0] if workers else None), False
+            return None, "master gone"
+        random.shuffle(workers)
+        for pid in workers:
+            busy, what = _main_thread_busy(pid)
+            if busy:
+                return pid, what
+        time.sleep(0.001)
+    return (workers[0] if workers else None), "idle (no busy worker seen)"
 
 
 def spool_pending(path):
@@ -279,11 +302,11 @@ def main(argv=None):
         kill_info = {}
 
         def kill():
-            pid, busy = find_busy_worker(proc.pid, port)
+            pid, what = find_busy_worker(proc.pid)
             if pid:
                 os.kill(pid, signal.SIGKILL)
-            kill_info.update(pid=pid, mid_request=busy)
-            return f"pid {pid}, {'holding a client connection' if busy else 'idle'}"
+            kill_info.update(pid=pid, state=what)
+            return f"pid {pid}, {what}"
 
         at(52, "worker SIGKILLed", kill)
         for t in threads:
