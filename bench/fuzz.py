@@ -30,8 +30,9 @@ Every case is one request. Kinds (weights in KINDS):
   method       PUT/DELETE/PATCH/OPTIONS/HEAD on /wechat, and random content types
 
 Checks: zero 5xx, zero requests over --slow seconds (a hang; a watchdog aborts the run and prints
-the case if one request takes --hang seconds), no HTML page (a non-empty text/html body or one with
-<html>; Flask's automatic OPTIONS answer is an empty 200), no 200 for a request whose `signature`
+the case if one request takes --hang seconds), no HTML page (a non-empty body served as text/html; Flask's
+automatic OPTIONS answer is an empty 200, and an echostr or a reply that quotes "<!DOCTYPE html>" from
+what was sent is text/plain or XML), no 200 for a request whose `signature`
 is not valid, and no unexpected exception in the app's log ("push failed; answered success" or a
 lost spool write). Prints cases/s and the status histogram per kind. Exit 1 on any violation.
 """
@@ -373,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     hist: dict[str, collections.Counter[int]] = collections.defaultdict(collections.Counter)
     slow: list[tuple[int, str, float]] = []
     five: list[tuple[int, str, int]] = []
-    html: list[tuple[int, str, str, int]] = []
+    html: list[tuple[int, str, str, int, str, bytes]] = []
     unsigned_200: list[tuple[int, str, str]] = []
     times: list[float] = []
     kind_time: collections.Counter[str] = collections.Counter()
@@ -404,9 +405,11 @@ def main(argv: list[str] | None = None) -> int:
                 slow.append((i, kind, took))
             if status >= 500:
                 five.append((i, kind, status))
-            page = resp.get_data()[:2000].lower()
-            if page.strip() and (resp.mimetype == "text/html" or b"<html" in page or b"<!doctype" in page):
-                html.append((i, kind, method, status))
+            page = resp.get_data()[:2000].lstrip().lower()
+            # An HTML page is one served as text/html. A reply (XML) or a verification's echostr (text/plain)
+            # that quotes "<!DOCTYPE html>" from what the sender sent is not one.
+            if page and resp.mimetype == "text/html":
+                html.append((i, kind, method, status, resp.mimetype, page[:60]))
             if status == 200 and not signed and method in ("GET", "POST"):
                 unsigned_200.append((i, kind, qs[:300]))
             kind_time[kind] += took
