@@ -20,6 +20,7 @@ from bot.wechat.crypto import MessageCrypto
 from handlers.dedupe import Deduper
 from handlers.pipeline import Pipeline
 from handlers.sla import parse_working_days
+from handlers.store import is_transient
 from replies.library import Library
 
 KEY = "minsheng"
@@ -110,8 +111,12 @@ class Services:
                 if seal_every and time.monotonic() >= next_seal:
                     next_seal = time.monotonic() + seal_every
                     seal_all(app)
-            except Exception:
-                log.exception("background upkeep failed (spool drain or chain seal); retrying")
+            except Exception as exc:
+                if is_transient(exc):
+                    # The database is away: said once per attempt, without a traceback every 2 s.
+                    log.warning("background upkeep waiting for the database: %s", type(exc).__name__)
+                else:
+                    log.exception("background upkeep failed (spool drain or chain seal); retrying")
             time.sleep(interval)
 
     def close(self) -> None:
