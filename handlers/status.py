@@ -28,6 +28,8 @@ def answer(turn: Turn) -> bool:
     """Answer a status request (True), or leave the message to the other stages (False)."""
     word = bare(turn.msg.text)
     m = _BY_NUMBER.fullmatch(word)
+    if not m and word not in _LIST:
+        return False  # most messages: no query built
     own = select(Case.number, Case.status, Case.due_at, Case.sla_unit).join(Citizen, Citizen.id == Case.citizen_id)
     own = own.where(Citizen.openid == turn.msg.openid)
     if m:
