@@ -27,7 +27,8 @@ import collections
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -420,26 +421,44 @@ def hot_spots(
 
 
 def dashboard(
-    session: Session,
+    session: Session | Callable[[], Session],
     worker: Worker,
     period: Period,
     *,
     now: dt.datetime,
     department_names: dict[str, str] | None = None,
 ) -> Dashboard:
-    """Every figure of the dashboard for ``worker``'s scope over ``period`` (hot spots: the week before its end)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Grouping by a computed day leaves the planner unable to estimate the groups; with enough memory
-        # it aggregates in a hash table instead of sorting on disk. For this transaction only.
-        session.execute(text("SET LOCAL work_mem = '32MB'"))
+    """Every figure of the dashboard for ``worker``'s scope over ``period`` (hot spots: the week before its end).
+
+    Given a session factory instead of a session, the three independent parts (message counts,
+    case figures, hot spots) run at once on their own connections: the dashboard then takes about as
+    long as its slowest part rather than their sum.
+    """
     hot_end = min(period.end, now)
-    themes, places, read, truncated = hot_spots(session, worker, hot_end, department_names=department_names)
+    parts: dict[str, Callable[[Session], Any]] = {
+        "messages": lambda s: message_counts(s, worker, period),
+        "cases": lambda s: case_counts(s, worker, period, now),
+        "hot": lambda s: hot_spots(s, worker, hot_end, department_names=department_names),
+    }
+    if isinstance(session, Session):
+        results = {name: part(_tuned(session)) for name, part in parts.items()}
+    else:
+        factory = session
+
+        def run(part: Callable[[Session], Any]) -> Any:
+            with factory() as own:
+                return part(_tuned(own))
+
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            futures = {name: pool.submit(run, part) for name, part in parts.items()}
+            results = {name: future.result() for name, future in futures.items()}
+    themes, places, read, truncated = results["hot"]
     return Dashboard(
         start=period.start.isoformat(),
         end=period.end.isoformat(),
         days=period.days(),
-        messages=message_counts(session, worker, period),
-        cases=case_counts(session, worker, period, now),
+        messages=results["messages"],
+        cases=results["cases"],
         themes=themes,
         places=places,
         week_start=(hot_end - WEEK).isoformat(),
@@ -447,6 +466,14 @@ def dashboard(
         hot_truncated=truncated,
         generated_at=now.isoformat(),
     )
+
+
+def _tuned(session: Session) -> Session:
+    if session.get_bind().dialect.name == "postgresql":
+        # Grouping by a computed day leaves the planner unable to estimate the groups; with enough memory
+        # it aggregates in a hash table instead of sorting on disk. For this transaction only.
+        session.execute(text("SET LOCAL work_mem = '32MB'"))
+    return session
 
 
 def cache_key(worker: Worker, period: Period) -> str:

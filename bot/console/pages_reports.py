@@ -78,7 +78,7 @@ def _cached_dashboard(who: Worker, period: stats.Period, now: dt.datetime) -> tu
     raw = svc.redis.get(key)
     if raw is not None:
         return stats.Dashboard.from_json(json.loads(raw)), True
-    data = stats.dashboard(console_session(), who, period, now=now, department_names=DEPARTMENTS)
+    data = stats.dashboard(svc.sessions, who, period, now=now, department_names=DEPARTMENTS)
     svc.redis.set(key, json.dumps(data.to_json(), ensure_ascii=False), ex=CACHE_SECONDS)
     return data, False
 
