@@ -77,6 +77,11 @@ class FaqIndex:
         # message that merely mentions a FAQ's words must not look like that FAQ's question.
         self._unseen = math.log(n + 1) + 1.0
         self._docs = [(key, q, self._unit(grams)) for key, q, grams in docs]
+        # Postings (n-gram → questions that have it): a query touches only the questions it shares words with.
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        for i, (_, _, unit) in enumerate(self._docs):
+            for g, w in unit.items():
+                self._postings.setdefault(g, []).append((i, w))
 
     def _weights(self, grams: Counter[str]) -> dict[str, float]:
         return {g: (1.0 + math.log(c)) * self._idf.get(g, self._unseen) for g, c in grams.items()}
@@ -91,12 +96,17 @@ class FaqIndex:
         query = self._unit(_grams(text))
         if not query:
             return None
-        top: FaqMatch | None = None
-        for key, question, doc in self._docs:
-            score = sum(w * doc.get(g, 0.0) for g, w in query.items())
-            if top is None or score > top.score:
-                top = FaqMatch(key, score, question)
-        return top if top is not None and top.score > 0 else None
+        if not self._docs:
+            return None
+        scores = [0.0] * len(self._docs)
+        for g, w in query.items():
+            for i, dw in self._postings.get(g, ()):
+                scores[i] += w * dw
+        best = max(range(len(scores)), key=scores.__getitem__)  # the first of equals, as before
+        if scores[best] <= 0:
+            return None
+        key, question, _ = self._docs[best]
+        return FaqMatch(key, scores[best], question)
 
 
 @dataclasses.dataclass(frozen=True)
