@@ -48,7 +48,7 @@ ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 sys.path.insert(0, ROOT)
 import run as bench  # noqa: E402
-from private_services import HOST, PrivatePostgres, PrivateRedis  # noqa: E402
+from private_services import HOST, PrivatePostgres, PrivateRedis, percentile, server_env, tear_down  # noqa: E402
 
 PYTHON = sys.executable
 TOKEN = "outagetoken"
@@ -59,13 +59,6 @@ WECHAT_TIMEOUT_S = 5.0
 TEXTS = ["你好", "小区门口路灯坏了三个月没人修", "社保断缴了怎么补缴", "谢谢", "楼上天天半夜装修，吵得睡不着",
          "居住证怎么办理", "我家楼下垃圾没人清理", "好的", "公积金怎么提取", "单位拖欠工资半年了，去哪里投诉？",
          "楼下着火了，浓烟都冒上来了", "在吗", "违章停车堵住消防通道", "孩子上学需要准备哪些材料"]
-
-
-def pct(values, p):
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, round(p / 100.0 * len(values) + 0.5) - 1))]
 
 
 class Message:
@@ -236,12 +229,8 @@ def main(argv=None):
         pg.create_database()
         redis_srv = PrivateRedis()
         redis_srv.start()
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        env.update(DATABASE_URL=pg.url, REDIS_URL=redis_srv.url, REDIS_NAMESPACE="minsheng-outage",
-                   WECHAT_TOKEN=TOKEN, WECHAT_APP_ID=APP_ID, WECHAT_ENCODING_AES_KEY=AES_KEY,
-                   WECHAT_MESSAGE_MODE="safe", WECHAT_API_BASE="http://127.0.0.1:9", SPOOL_PATH=spool_path,
-                   EMBEDDED_REDIS_DB=os.path.join(tmp, "unused-redis.db"), LOG_LEVEL="WARNING",
-                   PYTHONUNBUFFERED="1")
+        env = server_env(dict(os.environ), pg, redis_srv, tmp, "minsheng-outage", WECHAT_TOKEN=TOKEN,
+                         WECHAT_APP_ID=APP_ID, WECHAT_ENCODING_AES_KEY=AES_KEY, LOG_LEVEL="WARNING")
         cp = subprocess.run([PYTHON, "-m", "bot", "init-db"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=180)
         if cp.returncode != 0:
@@ -355,14 +344,7 @@ def main(argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        if proc is not None:
-            bench.stop_server(proc)
-        if redis_srv is not None:
-            redis_srv.destroy()
-        if pg is not None:
-            pg.destroy()
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
+        tear_down(bench.stop_server, proc, pg, redis_srv, tmp)
 
     # --- report ---------------------------------------------------------------------------------------
     names = ["start"] + [name for _, name in events]
@@ -397,8 +379,8 @@ def main(argv=None):
             "retried": sum(1 for m in ms if m.attempts > 1),
             "retries": sum(m.attempts - 1 for m in ms),
             "five_xx": sum(m.five_xx for m in ms),
-            "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat) if lat else None,
-            "total_p99_ms": pct(tot, 99), "total_max_ms": max(tot) if tot else None,
+            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "max_ms": max(lat) if lat else None,
+            "total_p99_ms": percentile(tot, 99), "total_max_ms": max(tot) if tot else None,
         }
     errors = {}
     for m in messages:

@@ -15,6 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 HOST = "127.0.0.1"
 
@@ -148,3 +150,41 @@ class PrivateRedis:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """The nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(pct / 100.0 * len(ordered) + 0.5) - 1))]
+
+
+def server_env(base: dict[str, str], pg: PrivatePostgres, redis_srv: PrivateRedis, tmp: str, namespace: str,
+               **extra: str) -> dict[str, str]:
+    """The environment of ``serve`` on the private services: safe mode, spool in ``tmp``, nothing leaves the host."""
+    env = {k: v for k, v in base.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DATABASE_URL=pg.url,
+        REDIS_URL=redis_srv.url,
+        REDIS_NAMESPACE=namespace,
+        WECHAT_MESSAGE_MODE="safe",
+        WECHAT_API_BASE="http://127.0.0.1:9",
+        SPOOL_PATH=os.path.join(tmp, "spool.db"),
+        EMBEDDED_REDIS_DB=os.path.join(tmp, "unused-redis.db"),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def tear_down(stop_server: Callable[[Any], Any], proc: Any, pg: PrivatePostgres | None,
+              redis_srv: PrivateRedis | None, tmp: str) -> None:
+    """Stop serve, then the private Redis and PostgreSQL, and remove their files (in a ``finally``)."""
+    if proc is not None:
+        stop_server(proc)
+    if redis_srv is not None:
+        redis_srv.destroy()
+    if pg is not None:
+        pg.destroy()
+    shutil.rmtree(tmp, ignore_errors=True)

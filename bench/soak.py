@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -41,32 +40,9 @@ ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 import make_requests  # noqa: E402
 import run as bench  # noqa: E402
-from private_services import HOST, PrivatePostgres, PrivateRedis  # noqa: E402
+from private_services import HOST, PrivatePostgres, PrivateRedis, server_env, tear_down  # noqa: E402
 
 PYTHON = sys.executable
-
-
-def percentile(values, pct):
-    if not values:
-        return None
-    values = sorted(values)
-    k = max(0, min(len(values) - 1, round(pct / 100.0 * len(values) + 0.5) - 1))
-    return values[k]
-
-
-def server_env(pg, redis_srv, tmp):
-    env = bench.wechat_env(os.environ)
-    env.update(
-        DATABASE_URL=pg.url,
-        REDIS_URL=redis_srv.url,
-        REDIS_NAMESPACE="minsheng-soak",
-        WECHAT_MESSAGE_MODE="safe",
-        WECHAT_API_BASE="http://127.0.0.1:9",  # nothing leaves the host
-        SPOOL_PATH=os.path.join(tmp, "spool.db"),
-        EMBEDDED_REDIS_DB=os.path.join(tmp, "unused-redis.db"),
-        LOG_LEVEL=os.environ.get("SOAK_LOG_LEVEL", "WARNING"),
-    )
-    return env
 
 
 def rss_mb(pids):
@@ -202,7 +178,8 @@ def main(argv=None):
         pg.create_database()
         redis_srv = PrivateRedis()
         redis_srv.start()
-        env = server_env(pg, redis_srv, tmp)
+        env = server_env(bench.wechat_env(os.environ), pg, redis_srv, tmp, "minsheng-soak",
+                         LOG_LEVEL=os.environ.get("SOAK_LOG_LEVEL", "WARNING"))
         cp = subprocess.run([PYTHON, "-m", "bot", "init-db"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=180)
         if cp.returncode != 0:
@@ -261,13 +238,7 @@ def main(argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        if proc is not None:
-            bench.stop_server(proc)
-        if redis_srv is not None:
-            redis_srv.destroy()
-        if pg is not None:
-            pg.destroy()
-        shutil.rmtree(tmp, ignore_errors=True)
+        tear_down(bench.stop_server, proc, pg, redis_srv, tmp)
 
     # --- report
     def seg_errors(w):
