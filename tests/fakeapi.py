@@ -19,6 +19,12 @@ class FakeWeChat:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def __enter__(self) -> FakeWeChat:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """Shut the server down."""
         self.server.shutdown()

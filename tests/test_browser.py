@@ -7,6 +7,7 @@ reply. Screenshots of each step land in tests/artifacts/browser-<backend>/.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -34,18 +35,18 @@ def _browser_available() -> None:
         pytest.skip(f"{CHROMIUM} not installed")
 
 
-@pytest.fixture
-def live_console(backend: Backend, tmp_path: Path) -> Iterator[Live]:
-    """A ``serve`` on a database of its own, with three console accounts."""
+@contextlib.contextmanager
+def console_server(backend: Backend, tmp_path: Path, accounts: dict[str, list[str]], **settings: str) -> Iterator[Live]:
+    """A ``serve`` (2 workers) on a database of its own, with console ``accounts`` (name → roles)."""
     _browser_available()
     drop = None
     if backend.name == "sqlite":
         url = f"sqlite:///{tmp_path / 'browser.db'}"
     else:
         url, drop = _postgres_database(f"minsheng_browser_{uuid.uuid4().hex[:10]}")
-    server = _start(backend, tmp_path, workers=2, DATABASE_URL=url)
+    server = _start(backend, tmp_path, workers=2, DATABASE_URL=url, **settings)
     try:
-        for name, roles in (("wang", ["operator", "reviewer"]), ("li", ["reviewer"]), ("zhao", ["supervisor"])):
+        for name, roles in accounts.items():
             args = [PYTHON, "-m", "bot", "create-user", "--username", name]
             for role in roles:
                 args += ["--role", role]
@@ -58,6 +59,14 @@ def live_console(backend: Backend, tmp_path: Path) -> Iterator[Live]:
         if drop:
             drop()
         assert not problems, problems
+
+
+@pytest.fixture
+def live_console(backend: Backend, tmp_path: Path) -> Iterator[Live]:
+    """A ``serve`` with three console accounts."""
+    with console_server(backend, tmp_path, {"wang": ["operator", "reviewer"], "li": ["reviewer"],
+                                             "zhao": ["supervisor"]}) as server:
+        yield server
 
 
 def test_draft_review_publish_reply_and_trace_it_in_a_browser(live_console: Live, backend: Backend) -> None:

@@ -27,10 +27,10 @@ from sqlalchemy import update
 
 from bot.simulator import Simulator
 from models import User
-from tests.conftest import AES_KEY, APP_ID, ROOT, TOKEN, Backend, _postgres_database
+from tests.conftest import AES_KEY, APP_ID, ROOT, TOKEN, Backend
 from tests.fakeapi import FakeWeChat
-from tests.test_browser import ARTIFACTS, CHROMIUM, PASSWORD, _browser_available
-from tests.test_live import CASE_NUMBER, PYTHON, Live, _shutdown, _start
+from tests.test_browser import ARTIFACTS, CHROMIUM, PASSWORD, console_server
+from tests.test_live import CASE_NUMBER, PYTHON, Live
 
 SECRET = "minsheng-browser-app-secret"
 # username → (roles, departments; "" = every department)
@@ -57,39 +57,21 @@ SHOTS = [
 @pytest.fixture
 def fake_api() -> Iterator[FakeWeChat]:
     """The fake WeChat API (token, customer-service send) on a free local port."""
-    server = FakeWeChat(APP_ID, SECRET)
-    yield server
-    server.stop()
+    with FakeWeChat(APP_ID, SECRET) as server:
+        yield server
 
 
 @pytest.fixture
 def live_cases(backend: Backend, tmp_path: Path, fake_api: FakeWeChat) -> Iterator[Live]:
     """A ``serve`` on a database of its own, pointed at the fake API, with four department-scoped accounts."""
-    _browser_available()
-    drop = None
-    if backend.name == "sqlite":
-        url = f"sqlite:///{tmp_path / 'browser-cases.db'}"
-    else:
-        url, drop = _postgres_database(f"minsheng_bcases_{uuid.uuid4().hex[:10]}")
     # The worker gets exactly this environment too (Live.env).
-    server = _start(backend, tmp_path, workers=2, DATABASE_URL=url, WECHAT_API_BASE=fake_api.url,
-                    WECHAT_APP_SECRET=SECRET)
-    try:
-        for name, (roles, departments) in ACCOUNTS.items():
-            args = [PYTHON, "-m", "bot", "create-user", "--username", name]
-            for role in roles:
-                args += ["--role", role]
-            made = subprocess.run(args, input=PASSWORD + "\n", env=server.env, cwd=ROOT, capture_output=True,
-                                  text=True, timeout=60)
-            assert made.returncode == 0, made.stderr
-            with server.engine.begin() as conn:
+    accounts = {name: roles for name, (roles, _) in ACCOUNTS.items()}
+    with console_server(backend, tmp_path, accounts, WECHAT_API_BASE=fake_api.url,
+                        WECHAT_APP_SECRET=SECRET) as server:
+        with server.engine.begin() as conn:
+            for name, (_, departments) in ACCOUNTS.items():
                 conn.execute(update(User).where(User.username == name).values(departments=departments))
         yield server
-    finally:
-        problems = _shutdown(server)
-        if drop:
-            drop()
-        assert not problems, problems
 
 
 def _work(server: Live) -> str:

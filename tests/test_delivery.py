@@ -176,9 +176,8 @@ def _cleanup(app: Flask) -> None:
 @pytest.fixture
 def fake() -> Iterator[FakeWeChat]:
     """The fake WeChat API on a free local port."""
-    server = FakeWeChat(APP_ID, SECRET)
-    yield server
-    server.stop()
+    with FakeWeChat(APP_ID, SECRET) as server:
+        yield server
 
 
 @pytest.fixture
