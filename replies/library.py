@@ -106,11 +106,7 @@ class Library:
         ``traditional``: the citizen writes in Traditional characters; the text is converted after
         the checks passed.
         """
-        rendered = self._render(session, key, variables or {}, generation, deadline_with_time)
-        if traditional:
-            # The approved words, in the script the citizen wrote in; nothing else changes.
-            return dataclasses.replace(rendered, text=to_traditional(rendered.text))
-        return rendered
+        return _in_script(self._render(session, key, variables or {}, generation, deadline_with_time), traditional)
 
     def _render(
         self, session: Session, key: str, variables: dict[str, Any], generation: str | None, deadline_with_time: bool
@@ -130,10 +126,7 @@ class Library:
             text = fill(template.body, variables, self.tz, deadline_with_time=deadline_with_time)
         except KeyError as exc:
             return self._fallback(session, published, f"template {key}@{template.version}: missing value {exc}")
-        trusted = _trusted(variables)
-        found = guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted, use_model=False)
-        found += self._model_verdict(template, text)
-        violations = [v for v in found if v.rule not in template.accepted]
+        violations = _unaccepted(template, text, variables, self._model_verdict(template, text))
         if violations:
             rules = ", ".join(sorted({v.rule for v in violations}))
             return self._fallback(session, published, f"template {key}@{template.version} failed the guard: {rules}")
@@ -163,9 +156,7 @@ class Library:
             rendered = Rendered(BUILTIN_FALLBACK, FALLBACK_KEY, 0, True)
         else:
             rendered = Rendered(template.body, template.key, template.version, template.key == FALLBACK_KEY)
-        if traditional:
-            return dataclasses.replace(rendered, text=to_traditional(rendered.text))
-        return rendered
+        return _in_script(rendered, traditional)
 
     def _fallback(self, session: Session, published: dict[str, Published], reason: str | None) -> Rendered:
         if reason is not None:
@@ -210,15 +201,31 @@ def render_chosen(
         text = fill(template.body, variables, library.tz)
     except KeyError as exc:
         raise NotSendable(f"不允许的字段：{exc}") from None
-    trusted = _trusted(variables)
-    problems = [
-        v
-        for v in guard.check_text(text, has_deadline="deadline" in variables, trusted=trusted)
-        if v.rule not in template.accepted
-    ]
+    # The model runs on this text itself: a person chose its values.
+    problems = _unaccepted(template, text, variables, None)
     if problems:
         raise NotSendable("发送前检查未通过：" + "；".join(p.message for p in problems))
-    return Rendered(to_traditional(text) if traditional else text, key, template.version)
+    return _in_script(Rendered(text, key, template.version), traditional)
+
+
+def _unaccepted(
+    template: Published, text: str, variables: dict[str, Any], model: list[guard.Violation] | None
+) -> list[guard.Violation]:
+    """The checks' findings on a rendered ``text`` that no reviewer accepted for its version.
+
+    ``model``: the language model's findings when already known for the version (None: run it here).
+    """
+    found = guard.check_text(
+        text, has_deadline="deadline" in variables, trusted=_trusted(variables), use_model=model is None
+    )
+    if model is not None:
+        found += model
+    return [v for v in found if v.rule not in template.accepted]
+
+
+def _in_script(rendered: Rendered, traditional: bool) -> Rendered:
+    """The approved words, in the script the citizen wrote in; nothing else changes."""
+    return dataclasses.replace(rendered, text=to_traditional(rendered.text)) if traditional else rendered
 
 
 def _trusted(variables: dict[str, Any]) -> tuple[str, ...]:
