@@ -29,7 +29,6 @@ from replies.variables import DEPARTMENT_NAMES
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-DUE_SOON = loop.DUE_SOON
 TYPE_NAMES = {
     "inquiry": "咨询",
     "help": "求助",
@@ -275,12 +274,11 @@ def case_supervise(case_id: int, action: str) -> Response:
 
 
 def counts(now: dt.datetime) -> dict[str, int]:
-    """How many open cases in the user's scope are overdue and due within a day (for the home page)."""
+    """How many cases in the user's scope the list's overdue and due-soon views hold (for the home page)."""
     db = console_session()
-    base = loop.scoped(select(func.count()).select_from(Case), worker()).where(
-        Case.status.in_(list(loop.OPEN)), Case.answered_at.is_(None)
-    )
-    return {
-        "overdue": db.scalar(base.where(Case.due_at < now)) or 0,
-        "due_soon": db.scalar(base.where(Case.due_at >= now, Case.due_at < now + DUE_SOON)) or 0,
-    }
+
+    def count(view: str) -> int:
+        query = loop.scoped(select(func.count()).select_from(Case), worker())
+        return db.scalar(query.where(*loop.list_filters({view: "1"}, now))) or 0
+
+    return {"overdue": count("overdue"), "due_soon": count("due_soon")}
