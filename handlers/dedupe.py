@@ -2,7 +2,8 @@
 
 WeChat delivers a message up to three times, a retry possibly arriving while the first is still
 running. The first delivery claims the key with Redis ``SET NX`` at arrival; a retry finds the claim,
-waits for the reply to be published, and answers with the same reply. The claim expires on its own if
+waits for the reply to be published, and answers with the same reply; a retry that waits in vain (the
+first delivery's worker died) processes the message itself. The claim expires on its own if
 the worker that took it dies, so a later retry can take over. If Redis is unreachable the unique
 ``dedup_key`` in the database is the only guard, and it is enough to store each message once.
 """
@@ -150,10 +151,12 @@ class Deduper:
                 if value and not _text(value).startswith(_PENDING):
                     return Claim(key, None, gen, answered=True, reply=_decode(value))
                 if time.monotonic() >= deadline:
-                    log.warning(
-                        "retry of %s still unanswered by the first delivery; answering empty", loggable(msg.dedup_key)
-                    )
-                    return Claim(key, None, gen, answered=True, reply=None)
+                    # The delivery holding the claim never published: its worker may have died before
+                    # storing the message (SIGKILL, OOM). Answering empty would acknowledge a message
+                    # nobody stored, so this delivery processes it (without the claim); if the first one
+                    # did store it, the database's unique dedup key turns that into its stored reply.
+                    log.warning("retry of %s outwaited its first delivery; processing it", loggable(msg.dedup_key))
+                    return Claim(key, None, gen)
                 time.sleep(self.poll)
         except redis.RedisError as exc:
             log.warning("redis unavailable for dedup (%s); relying on the database constraint", exc)

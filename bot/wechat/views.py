@@ -73,13 +73,7 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
     if claim.replayed:
         raise Forbidden("timestamp and nonce already used for another message")
     if claim.answered:
-        if claim.reply is not None or time.monotonic() - arrived < svc.deduper.wait:
-            return claim.reply
-        # Waited the whole time and the delivery holding the claim never published: its worker may have
-        # died before storing the message (SIGKILL, OOM). Answering empty would acknowledge a message
-        # nobody stored; store it here instead. If the first delivery did store it, the database's
-        # unique dedup key turns this into its stored reply (or it is in the spool: the same reply).
-        log.warning("retry of %s outwaited its first delivery; storing it itself", loggable(msg.dedup_key))
+        return claim.reply
     session = message_session()
     try:
         reply = svc.pipeline.run(msg, session, claim, redis=client)
