@@ -160,10 +160,19 @@ class Conversations:
         burst_seconds: int = BURST_SECONDS,
     ) -> None:
         self.namespace = namespace
-        self.forms = forms if forms is not None else shipped_forms()
+        # None: the shipped forms, read on the first message rather than while the app is built.
+        self._forms = forms
         self.ttl = ttl
         self.burst_seconds = burst_seconds
-        self._by_intent = {intent: form for form in self.forms.values() for intent in form.intents}
+
+    @functools.cached_property
+    def forms(self) -> dict[str, Form]:
+        """The intake forms by code."""
+        return self._forms if self._forms is not None else shipped_forms()
+
+    @functools.cached_property
+    def _by_intent(self) -> dict[str, Form]:
+        return {intent: form for form in self.forms.values() for intent in form.intents}
 
     # -- state in Redis ------------------------------------------------------------------------
 
