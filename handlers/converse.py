@@ -183,16 +183,24 @@ class Conversations:
     def _lapse_key(self, openid: str) -> str:
         return f"{self.namespace}:converse-open:{openid}"
 
+    def keys(self, openid: str) -> tuple[str, str]:
+        """The keys ``load`` reads: a caller can read them ahead, with its own round trip (``turn.prefetched``)."""
+        return self.key(openid), self._lapse_key(openid)
+
     def load(self, turn: Turn) -> None:
-        """Read the citizen's open form into ``turn.conversation`` (one round trip; Redis down: none)."""
+        """Read the citizen's open form into ``turn.conversation`` (read ahead, or one round trip; Redis down: none)."""
         if turn.redis is None:
             return
-        try:
-            raw, open_marker = turn.redis.mget(self.key(turn.msg.openid), self._lapse_key(turn.msg.openid))
-        except redis.RedisError as exc:
-            log.warning("redis unavailable for conversation state (%s); single-turn replies", exc)
-            turn.redis = None
-            return
+        state_key, lapse_key = self.keys(turn.msg.openid)
+        if turn.prefetched is not None and state_key in turn.prefetched and lapse_key in turn.prefetched:
+            raw, open_marker = turn.prefetched[state_key], turn.prefetched[lapse_key]
+        else:
+            try:
+                raw, open_marker = turn.redis.mget(state_key, lapse_key)
+            except redis.RedisError as exc:
+                log.warning("redis unavailable for conversation state (%s); single-turn replies", exc)
+                turn.redis = None
+                return
         if raw is not None:
             state = json.loads(raw)
             if state.get("form") in self.forms:
@@ -203,19 +211,26 @@ class Conversations:
         if open_marker in self.forms:
             turn.conversation_lapsed = open_marker
 
-    def save(self, turn: Turn) -> None:
-        """Write (or delete) the state the turn decided, after the message was stored."""
+    def save(self, turn: Turn, pipe: Any = None) -> None:
+        """Write (or delete) the state the turn decided, after the message was stored.
+
+        ``pipe``: a Redis pipeline to queue the commands on (its owner executes it, with other
+        commands, in one round trip, and handles its errors); without one they are sent here.
+        """
         if not turn.conversation_changed or turn.redis is None:
             return
         openid = turn.msg.openid
         try:
-            pipe = turn.redis.pipeline(transaction=True)
+            own = pipe is None
+            if own:
+                pipe = turn.redis.pipeline(transaction=True)
             if turn.conversation is None:
                 pipe.delete(self.key(openid), self._lapse_key(openid))
             else:
                 pipe.set(self.key(openid), json.dumps(turn.conversation, ensure_ascii=False), ex=self.ttl)
                 pipe.set(self._lapse_key(openid), turn.conversation["form"], ex=LAPSE_MEMORY)
-            pipe.execute()
+            if own:
+                pipe.execute()
         except redis.RedisError as exc:
             # The citizen's next message starts afresh: worse than continuing, better than failing.
             log.warning("could not save conversation state: %s", exc)

@@ -27,13 +27,15 @@ log = logging.getLogger(__name__)
 NO_REPLY = "none"
 _PENDING = "pending:"
 # Claim and read in one command: SET NX, the library generation, and (if taken) the current value.
-# With a third key, the request's timestamp+nonce is remembered for the signature window: the same
-# nonce carrying another message is a replayed signature (plaintext mode signs only the query).
+# With a nonce value (ARGV[4]), the request's timestamp+nonce (KEYS[3]) is remembered for the signature
+# window: the same nonce carrying another message is a replayed signature (plaintext mode signs only the
+# query). Keys after the third are read in the same round trip for the caller (conversation state):
+# each Redis round trip costs a message more CPU than most of the stages do.
 # The generation is a random token, never a counter: after a Redis restart a fresh token makes every
 # worker reload the library, where a counter restarting at 0 could match a stale cache.
 # Lua tables stop at the first nil, so missing values come back as "".
 _CLAIM = """
-if KEYS[3] then
+if ARGV[4] ~= '' then
   local seen = redis.call('GET', KEYS[3])
   if seen and seen ~= ARGV[4] then return {2, '', ''} end
   if not seen then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5]) end
@@ -44,8 +46,10 @@ if not gen then
   redis.call('SET', KEYS[2], ARGV[3], 'NX')
   gen = redis.call('GET', KEYS[2])
 end
-if won then return {1, gen, ''} end
-return {0, gen, redis.call('GET', KEYS[1]) or ''}
+local out = {won and 1 or 0, gen, ''}
+if not won then out[3] = redis.call('GET', KEYS[1]) or '' end
+for i = 4, #KEYS do out[i] = redis.call('GET', KEYS[i]) or '' end
+return out
 """
 # Delete the claim only if it is still ours (a slow first delivery must not drop a retry's claim).
 _RELEASE = """
@@ -65,6 +69,8 @@ class Claim:
     replayed: bool = False  # this timestamp+nonce already carried a different message
     reply: OutboundReply | None = None
     redis_ok: bool = True
+    # The values of the keys the caller asked to ``read`` with the claim (None: not read, Redis down).
+    read: dict[str, bytes | None] | None = None
 
 
 def loggable(key: str) -> str:
@@ -123,11 +129,13 @@ class Deduper:
         msg: InboundMessage,
         arrived: float | None = None,
         replay_key: str | None = None,
+        read: tuple[str, ...] = (),
     ) -> Claim:
         """Claim ``msg`` at arrival, or wait (up to ``wait`` after ``arrived``, monotonic) for its first reply.
 
         ``replay_key`` (the request's timestamp and nonce) is checked in the same call: seen before
-        with another message, the claim comes back ``replayed`` and nothing is claimed.
+        with another message, the claim comes back ``replayed`` and nothing is claimed. The keys in
+        ``read`` are read in the same round trip; their values come back in ``Claim.read``.
         """
         key = self._key(msg)
         token = _PENDING + uuid.uuid4().hex
@@ -135,19 +143,19 @@ class Deduper:
         try:
             if self._script is None:
                 self._script = client.register_script(_CLAIM)
-            keys = [key, self.generation_key()]
+            nonce_key = f"{self.namespace}:nonce:{msg.account}:{replay_key}" if replay_key else key
+            keys = [key, self.generation_key(), nonce_key, *read]
             args: list[Any] = [token, self.claim_ttl_ms, uuid.uuid4().hex]
-            if replay_key:
-                keys.append(f"{self.namespace}:nonce:{msg.account}:{replay_key}")
-                args += [msg.dedup_key, self.replay_window]
+            args += [msg.dedup_key, self.replay_window] if replay_key else ["", 0]
             while True:
-                won, generation, value = self._script(keys=keys, args=args, client=client)
+                won, generation, value, *values = self._script(keys=keys, args=args, client=client)
                 if won == 2:
                     log.warning("signature replayed with another message (%s)", loggable(msg.dedup_key))
                     return Claim(key, None, None, replayed=True)
                 gen = _text(generation)
                 if won:
-                    return Claim(key, token, gen)
+                    # Lua cannot return nil inside a table: an empty string is a key that was not there.
+                    return Claim(key, token, gen, read={k: v or None for k, v in zip(read, values, strict=True)})
                 if value and not _text(value).startswith(_PENDING):
                     return Claim(key, None, gen, answered=True, reply=_decode(value))
                 if time.monotonic() >= deadline:
@@ -156,7 +164,7 @@ class Deduper:
                     # nobody stored, so this delivery processes it (without the claim); if the first one
                     # did store it, the database's unique dedup key turns that into its stored reply.
                     log.warning("retry of %s outwaited its first delivery; processing it", loggable(msg.dedup_key))
-                    return Claim(key, None, gen)
+                    return Claim(key, None, gen, read={k: v or None for k, v in zip(read, values, strict=True)})
                 time.sleep(self.poll)
         except redis.RedisError as exc:
             log.warning("redis unavailable for dedup (%s); relying on the database constraint", exc)
@@ -171,7 +179,10 @@ class Deduper:
         client.set(self.generation_key(), uuid.uuid4().hex)
 
     def publish(self, client: redis.Redis, claim: Claim, reply: OutboundReply | None) -> None:
-        """Store the reply for retries (after the database commit)."""
+        """Store the reply for retries (after the database commit).
+
+        ``client`` may be a pipeline: the command is queued, and whoever executes it handles errors.
+        """
         if not claim.redis_ok or claim.token is None:
             return
         try:

@@ -2,14 +2,14 @@
 
 The caller owns the claim (``handlers.dedupe.Deduper``) and the transaction::
 
-    claim = deduper.claim(redis, msg, arrived)  # a retry gets the first delivery's reply here
-    if claim.answered: return claim.reply
+    claim = deduper.claim(redis, msg, arrived, read=conversations.keys(openid))  # a retry gets the
+    if claim.answered: return claim.reply                                       # first reply here
     try:
-        reply = pipeline.run(msg, session, claim, redis=redis)
+        turn = pipeline.process(msg, session, claim, redis=redis)
         session.commit()
     except Exception:
         session.rollback(); deduper.release(redis, claim); raise
-    deduper.publish(redis, claim, reply)        # only after the commit
+    settle(redis, deduper, claim, turn, conversations)  # reply for retries + form state, after the commit
 
 If deciding or rendering fails (a bug, a bad template), the message is still stored and the fixed
 safe fallback goes out, with an alert: a citizen's message is never lost to a bug in our rules.
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from handlers.act import EMERGENCY_TEMPLATES, Actor
 from handlers.converse import Conversations
-from handlers.dedupe import Claim, loggable
+from handlers.dedupe import Claim, Deduper, loggable
 from handlers.normalize import normalize
 from handlers.respond import Responder
 from handlers.store import Duplicate, Store, StoreError, is_transient, store_for
@@ -76,25 +76,42 @@ class Pipeline:
     def run(
         self, msg: InboundMessage, session: Session, claim: Claim, *, redis: redis_lib.Redis | None = None
     ) -> OutboundReply | None:
-        """record → act → respond → persist, then save the conversation. Only flushes; the caller commits."""
+        """record → act → respond → persist, then save the conversation. Only flushes; the caller commits.
+
+        The message path uses :meth:`process` and :func:`settle` instead, to save the conversation
+        after the commit and in the same round trip as the reply for retries.
+        """
+        turn = self.process(msg, session, claim, redis=redis)
+        self.conversations.save(turn)
+        return turn.reply
+
+    def process(
+        self, msg: InboundMessage, session: Session, claim: Claim, *, redis: redis_lib.Redis | None = None
+    ) -> Turn:
+        """record → act → respond → persist; the turn carries the reply and the conversation to save.
+
+        Only flushes; the caller commits, then saves the conversation (:func:`settle`): a failed
+        write must not advance the citizen's form.
+        """
         turn = Turn(
             msg=msg,
             session=session,
             now=self.clock(),
             generation=claim.generation,
             redis=redis if claim.redis_ok else None,
+            prefetched=claim.read,
         )
         try:
             self.store.record(turn)
             self._decide(turn)
-            reply = self.store.persist(turn)
-            # Only once the message is stored: a failed write must not advance the citizen's form.
-            self.conversations.save(turn)
-            return reply
+            self.store.persist(turn)
         except Duplicate as dup:
-            return dup.reply
+            # Stored before (a retry that outwaited its first delivery): its reply, and nothing to save.
+            turn.reply = dup.reply
+            turn.conversation_changed = False
         finally:
             self.store.release(turn)
+        return turn
 
     def _decide(self, turn: Turn) -> None:
         try:
@@ -160,3 +177,18 @@ class Pipeline:
             return owed, turn.inbound_id
         finally:
             self.store.release(turn)
+
+
+def settle(client: redis_lib.Redis, deduper: Deduper, claim: Claim, turn: Turn, conversations: Conversations) -> None:
+    """After the commit, in one round trip: the reply for retries and the citizen's conversation state."""
+    pipe = client.pipeline(transaction=False)
+    deduper.publish(pipe, claim, turn.reply)
+    conversations.save(turn, pipe)
+    if not len(pipe):
+        return
+    try:
+        pipe.execute()
+    except redis_lib.RedisError as exc:
+        # The message is stored and answered: a retry processes it again and finds it stored, and the
+        # citizen's next message starts its form afresh.
+        log.warning("could not publish the reply and conversation state: %s", exc)

@@ -41,6 +41,8 @@ class Turn:
     reply: OutboundReply | None = None
     # Redis for conversation state and reply limits; None (not given, or failed) means single-turn replies.
     redis: Any = None
+    # Redis values read ahead with the claim (key → value or None), so loading them costs no round trip.
+    prefetched: dict[str, Any] | None = None
     # The citizen's open intake form (JSON state, see handlers/converse.py), as loaded and then as decided;
     # written back after the message is stored, and only if ``conversation_changed``.
     conversation: dict[str, Any] | None = None

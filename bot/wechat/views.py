@@ -16,6 +16,7 @@ from bot.errors import Forbidden, MinshengError, Unparseable
 from bot.extensions import message_session, services
 from bot.wechat.edge import SUCCESS, Edge
 from handlers.dedupe import loggable
+from handlers.pipeline import settle
 from handlers.store import is_transient
 from handlers.types import InboundMessage, OutboundReply
 from models import utcnow
@@ -66,7 +67,8 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
     if client is None:
         claim = svc.deduper.without_redis(msg)
     else:
-        claim = svc.deduper.claim(client, msg, arrived, replay_key)
+        # The citizen's conversation state is read with the claim: one round trip, not two.
+        claim = svc.deduper.claim(client, msg, arrived, replay_key, read=svc.pipeline.conversations.keys(msg.openid))
         if not claim.redis_ok:
             svc.redis_failed()
             client = None
@@ -76,8 +78,9 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
         return claim.reply
     session = message_session()
     try:
-        reply = svc.pipeline.run(msg, session, claim, redis=client)
+        turn = svc.pipeline.process(msg, session, claim, redis=client)
         session.commit()
+        reply = turn.reply
     except Exception as exc:
         session.rollback()
         reply = _spool(msg, exc) if is_transient(exc) else None
@@ -85,8 +88,11 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
             if client is not None:
                 svc.deduper.release(client, claim)
             raise
-    if client is not None:
-        svc.deduper.publish(client, claim, reply)
+        if client is not None:
+            svc.deduper.publish(client, claim, reply)  # spooled: retries get the same "received" reply
+    else:
+        if client is not None:
+            settle(client, svc.deduper, claim, turn, svc.pipeline.conversations)
     log.info(
         "%s %s from %s → %s",
         msg.kind,
