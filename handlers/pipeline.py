@@ -181,6 +181,9 @@ class Pipeline:
 
 def settle(client: redis_lib.Redis, deduper: Deduper, claim: Claim, turn: Turn, conversations: Conversations) -> None:
     """After the commit, in one round trip: the reply for retries and the citizen's conversation state."""
+    if not turn.conversation_changed:
+        deduper.publish(client, claim, turn.reply)  # a pipeline costs more CPU than the command
+        return
     pipe = client.pipeline(transaction=False)
     deduper.publish(pipe, claim, turn.reply)
     conversations.save(turn, pipe)

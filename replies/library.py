@@ -78,6 +78,9 @@ class Library:
         # dates, department names), so the model runs once per version and every rule-based check
         # runs on every rendered text.
         self._model_verdicts: dict[tuple[str, int], list[guard.Violation]] = {}
+        # The findings on a version rendered without values (a FAQ answer, the welcome): the same text
+        # every time, so it is checked once per version and generation, like the model's verdict.
+        self._constant_findings: dict[tuple[str, int], list[guard.Violation]] = {}
 
     def published(self, session: Session, generation: str | None) -> dict[str, Published]:
         """All enabled, published templates by key, as of ``generation`` (None: unknown, read afresh)."""
@@ -89,6 +92,7 @@ class Library:
             with self._lock:
                 self._generation, self._published = generation, fresh
                 self._model_verdicts = {}
+                self._constant_findings = {}
         return fresh
 
     def render(
@@ -126,11 +130,22 @@ class Library:
             text = fill(template.body, variables, self.tz, deadline_with_time=deadline_with_time)
         except KeyError as exc:
             return self._fallback(session, published, f"template {key}@{template.version}: missing value {exc}")
-        violations = _unaccepted(template, text, variables, self._model_verdict(template, text))
+        violations = self._findings(template, text, variables)
         if violations:
             rules = ", ".join(sorted({v.rule for v in violations}))
             return self._fallback(session, published, f"template {key}@{template.version} failed the guard: {rules}")
         return Rendered(text, key, template.version)
+
+    def _findings(self, template: Published, text: str, variables: dict[str, Any]) -> list[guard.Violation]:
+        if variables:
+            return _unaccepted(template, text, variables, self._model_verdict(template, text))
+        key = (template.key, template.version)
+        found = self._constant_findings.get(key)
+        if found is None:
+            found = _unaccepted(template, text, variables, self._model_verdict(template, text))
+            with self._lock:
+                self._constant_findings[key] = found
+        return found
 
     def _model_verdict(self, template: Published, text: str) -> list[guard.Violation]:
         key = (template.key, template.version)
