@@ -23,7 +23,16 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from bot.training.datasets import Example, department_dev, department_train, intents
-from handlers.classify import MODEL_DIR, ModelClassifier, department_input, emergency_rule, intent_input, place_only
+from handlers.classify import (
+    MODEL_DIR,
+    NOT_NOW_MODEL_THRESHOLD,
+    ModelClassifier,
+    department_input,
+    emergency_rule,
+    intent_input,
+    not_now,
+    place_only,
+)
 from handlers.normalize import normalize
 from replies.linear import LinearTextModel
 
@@ -93,11 +102,15 @@ def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> 
         for i in test_idx:
             p_emergency[i] = model.predict(texts[i]).probabilities["emergency"]
     is_emergency = labels == "emergency"
-    rule = np.array([emergency_rule(t) is not None for t in texts])
+    # The rules read the normalised text as the classifier does (with its spaces and punctuation).
+    rule = np.array([emergency_rule(normalize(t).text) is not None for t in raw])
     place = np.array([place_only(t) for t in texts])  # a bare place never counts as the model's emergency
+    # A message that says it is not happening now needs NOT_NOW_MODEL_THRESHOLD from the model.
+    past = np.array([not_now(normalize(t).text) for t in raw])
     best: tuple[float, float, float] | None = None  # (recall, threshold, false alarms)
     for threshold in sorted(set(np.round(p_emergency, 6)), reverse=True):
-        flagged = rule | ((p_emergency >= threshold) & ~place)
+        needed = np.where(past & ~rule, max(threshold, NOT_NOW_MODEL_THRESHOLD), threshold)
+        flagged = rule | ((p_emergency >= needed) & ~place)
         false_alarms = float(flagged[~is_emergency].mean())
         if false_alarms > 0.02:
             break
