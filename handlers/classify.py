@@ -181,7 +181,8 @@ class ModelClassifier:
         model_emergency = p_emergency >= threshold
         if p_emergency >= self.emergency_threshold and not model_emergency:
             reasons.append(f"rule:not_now:model_needs:{threshold:.2f}")
-        if model_emergency and rule is None and place_only(t):
+        bare_place = rule is None and place_only(t)
+        if model_emergency and bare_place:
             model_emergency = False
             reasons.append("rule:place_only:not_emergency")
         if rule is not None or model_emergency:
@@ -211,8 +212,9 @@ class ModelClassifier:
                         reasons.append(f"rule:explicit:{explicit}:{m.group(0)}")
                         label, conf = explicit, max(conf, intent.probabilities.get(explicit, 0.0), MIN_CONFIDENCE)
                         break
-            if label == "chitchat" and conf < MIN_CONFIDENCE and len(t) >= 8:
-                # Unsure, and long enough to be about something: a person reads it rather than nobody.
+            if label == "chitchat" and conf < MIN_CONFIDENCE and len(t) >= 8 and not bare_place:
+                # Unsure, and long enough to be about something: a person reads it rather than nobody
+                # (a bare place is about nothing yet, however long).
                 label, conf = sorted(
                     ((k, v) for k, v in intent.probabilities.items() if k not in ("chitchat", "emergency")),
                     key=lambda kv: -kv[1],
