@@ -228,24 +228,27 @@ def _data_option(help_text: str) -> Any:
 
 @cli.command()
 @_data_option("The shared data folder (departments/).")
-def train(data: Path) -> None:
+@click.option("--dev-only", is_flag=True, help="Development run: report the dev sets, leave the held-out set unread.")
+@click.option("--intent-only", is_flag=True, help="Train the intent and emergency-kind models only.")
+def train(data: Path, dev_only: bool, intent_only: bool) -> None:
     """Train the intent and department classifiers into handlers/model/ and print the metrics report."""
     from bot.training.train import train as run_training
 
     if not (data / "departments" / "train_segmented.csv").exists():
         raise click.UsageError(f"{data}/departments/train_segmented.csv not found (pass --data)")
-    report = run_training(data)
+    report = run_training(data, heldout=not dev_only, department=not intent_only)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
 
 
 @cli.command()
 @_data_option("The shared data folder; without it only the intent figures are printed.")
-def evaluate(data: Path) -> None:
-    """Print the classifiers' target figures (held-out intents, department dev set, speed, memory)."""
+@click.option("--dev-only", is_flag=True, help="Report the dev sets only, leaving the held-out set unread.")
+def evaluate(data: Path, dev_only: bool) -> None:
+    """Print the classifiers' target figures (held-out and dev intents, department dev set, speed, memory)."""
     from bot.training.train import evaluate as run_evaluation
 
     shared = data if (data / "departments" / "dev_raw.csv").exists() else None
-    click.echo(json.dumps(run_evaluation(shared), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(run_evaluation(shared, heldout=not dev_only), ensure_ascii=False, indent=2))
 
 
 @cli.command()

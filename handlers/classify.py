@@ -43,21 +43,45 @@ _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
     "fire": re.compile(
         r"着火|起火|失火|火灾|烧起来|在烧|烧着了|火.{0,4}(烧到|窜|蹿|蔓延)|火光|爆燃|自燃|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|浓烟|好浓的烟|都是烟|"
         r"煤气味|燃气味|瓦斯味|煤气泄|燃气泄|液化气泄|天然气泄|漏气|(燃气|煤气|天然气).{0,6}漏|闻到.{0,4}(煤气|燃气|天然气)|"
-        r"被困|困在.{0,6}(家|楼|屋|里|车|电梯)|水还在涨|卡在.{0,4}(中间|电梯)|掉(河|江|湖|水)里"
+        r"被困|困在.{0,6}(家|楼|屋|里|车|电梯)|水还在涨|卡在.{0,4}(中间|电梯)|掉(河|江|湖|水)里|"
+        # Trapped by water, fire or smoke, or stuck by a limb: 119 rescue.
+        r"(淹|水|火|烟).{0,10}(" + _PERSON[1:-1] + r"|一家|全家|大家).{0,6}(出不去|出不来|逃不出|跑不出)|"
+        r"淹(到|过|没)了?.{0,2}(腰|胸|脖子|肩膀|头)|"
+        r"卡在.{0,6}(栏杆|护栏|缝|洞)|卡.{0,10}拔不出"
     ),
     "medical": re.compile(
         r"晕倒|昏倒|昏迷|晕过去|昏过去|不省人事|叫不醒|叫也没反应|没(有)?呼吸|没气了|没反应|一动不动|不动了|心跳停|"
         r"心脏骤停|心脏病发|抽搐|休克|大出血|流了好多血|血流不止|血.{0,4}止不住|一直(在)?流血|满脸是血|倒地不起|突然倒|"
         r"喘不(上|过)气|嘴唇发(紫|青|乌)|哮喘(犯|发作)|说不出话|说话不清|半边身子|嘴.?歪了|胸口.{0,2}痛|羊水破|要生了|中毒|"
-        r"喝了?农药|吞了|吃了.{0,6}(安眠药|整瓶|药当糖)|割腕|要自杀|想自杀|溺水|落水|触电|噎住"
+        r"喝了?农药|吞了|吃了.{0,6}(安眠药|整瓶|药当糖)|割腕|要自杀|想自杀|溺水|落水|触电|噎住|"
+        r"没(有)?(脉搏|心跳)|心肺复苏|人工呼吸|大面积(烫|烧)伤"
     ),
 }
 _NOT_NOW = re.compile(
-    r"上个?月|去年|前年|昨天|前天|前几天|上周|上礼拜|上星期|以前|之前|曾经|过去|上次|那次|预防|演练|宣传|消防通道|"
+    r"上个?月|去年|前年|昨天|前天|前几天|上周|上礼拜|上星期|以前|之前|曾经|过去(的|[一二两三四五六七八九十几半好多]|那|曾)|(事情|事|都)过去了|上次|那次|预防|演练|宣传|消防通道|"
     r"消防栓|灭火器|防火|车祸多发|事故多发|怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|理赔|赔偿|鉴定|"
     # Recurring nuisances and what-ifs ("烧烤摊每晚冒烟", "万一起火") are complaints, not events now.
-    r"每天|每晚|每次|天天|经常|老是|总是|三天两头|隔三差五|万一|一旦|假如|年初|年前|出过|发生过"
+    r"每天|每晚|每次|天天|经常|老是|总是|三天两头|隔三差五|万一|一旦|假如|年初|年前|出过|发生过|一下雨|每逢|每到|"
+    # Found afterwards ("孩子回来胳膊上有手指印"): harm already over, a complaint to investigate.
+    r"(?<![没不])回(来|家)(后|以后|之后)?.{0,4}(发现|身上|胳膊|脸上|腿上|手上|背上)"
 )
+# Long-standing problems ("好几个晚上了", "三个月了都没人修"): no rule needs them, but the model's emergency
+# reading of a message that carries one or a not-now word needs more than the usual threshold.
+_LONG_STANDING = re.compile(
+    r"(好几|好多)(次|回|个晚上|天了)|一周好几|[一两三四五六七八九十半几]+个?多?(月|年)(了|多|都|没|还)"
+)
+# The probability the model's emergency needs when the message says it is not happening now.
+NOT_NOW_MODEL_THRESHOLD = 0.5
+# A crash with a hurt person is 122 even when the words for the injury are a medical rule's.
+_CRASH = re.compile(
+    r"(车|摩托|电瓶|自行|单车|三轮|货车|卡车|公交|大巴|渣土).{0,8}撞|撞(到|上|了).{0,6}(车|护栏|树|墙|电线杆|桥墩|隔离带)|"
+    r"车祸|追尾|翻车"
+)
+# Voice input sometimes arrives as pinyin ("wo jia zhao huo le"): the unmistakable events only.
+_PINYIN_RULES: dict[str, re.Pattern[str]] = {
+    "fire": re.compile(r"zhaohuo|qihuo|shihuo|maoyan|meiqixie|ranqixie"),
+    "medical": re.compile(r"yundao|hundao|hunmi|jiaobuxing|meihuxi|meiqile"),
+}
 
 # A bare place, number or time ("幸福路88号", "人民路", "我家在幸福小区3栋", "3栋402"): what a citizen
 # sends to answer "where?" or to add a detail. Without an event it is not an emergency, whatever the
@@ -87,10 +111,10 @@ _EXPLICIT: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "inquiry",
         re.compile(
-            r"(投诉|举报|反映)(电话|热线|渠道|方式|邮箱)|(怎么|如何|去哪|在哪|哪里|向谁)(能|可以)?(投诉|举报|反映)"
+            r"(投诉|举报|检举|反映)(电话|热线|渠道|方式|邮箱)|(怎么|如何|去哪|在哪|哪里|向谁)(能|可以)?(投诉|举报|检举|反映)"
         ),
     ),
-    ("complaint", re.compile(r"投诉|举报|曝光|没人管|不作为")),
+    ("complaint", re.compile(r"投诉|举报|检举|曝光|没人管|不作为")),
     ("suggestion", re.compile(r"建议|提议|希望(能|可以)?(增加|增设|开通|安装|改善)")),
     ("inquiry", re.compile(r"请问|咨询|怎么办理|如何办理|需要什么材料|在哪里办")),
     # A question about a service (hours, contact, place, procedure) read as chitchat is an inquiry.
@@ -101,6 +125,13 @@ _EXPLICIT: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(开门|上班|休息|营业|开放|办公)|假日|周末|多少钱|收费|多久|流程|手续|材料|条件|有开"
         ),
     ),
+)
+
+# A bare acknowledgement or thanks ("谢谢", "收到了 谢谢", "好滴 谢啦", "唔该") thanks no one for anything in
+# particular: chitchat (the labelling rules), however often 谢谢 opens a real praise message.
+_ACKNOWLEDGEMENT = re.compile(
+    r"(好的?|好滴|好嘞|好吧|行|嗯+|哦+|噢+|喔+|ok|okay|收到了?|知道了?|明白了?|了解了?|懂了|谢谢|多谢|感谢|感恩|谢啦|谢了|谢|"
+    r"辛苦了?|唔该|晒|你们?|您|大家|啊|呀|哈+|啦|了|哒|咯|啰|嘛|呢|哟)+"
 )
 
 
@@ -144,8 +175,14 @@ class ModelClassifier:
         rule = emergency_rule(t)
         p_emergency = intent.probabilities.get("emergency", 0.0)
         emergency_kind = None
-        model_emergency = p_emergency >= self.emergency_threshold
-        if model_emergency and rule is None and place_only(t):
+        threshold = self.emergency_threshold
+        if rule is None and not_now(t):
+            threshold = max(threshold, NOT_NOW_MODEL_THRESHOLD)
+        model_emergency = p_emergency >= threshold
+        if p_emergency >= self.emergency_threshold and not model_emergency:
+            reasons.append(f"rule:not_now:model_needs:{threshold:.2f}")
+        bare_place = rule is None and place_only(t)
+        if model_emergency and bare_place:
             model_emergency = False
             reasons.append("rule:place_only:not_emergency")
         if rule is not None or model_emergency:
@@ -165,6 +202,9 @@ class ModelClassifier:
                 label, conf = sorted(
                     ((k, v) for k, v in intent.probabilities.items() if k != "emergency"), key=lambda kv: -kv[1]
                 )[0]
+            if label != "chitchat" and is_acknowledgement(features, norm.stickers):
+                reasons.append(f"rule:acknowledgement:{label}")
+                label, conf = "chitchat", max(intent.probabilities.get("chitchat", 0.0), MIN_CONFIDENCE)
             if label == "chitchat" or conf < MIN_CONFIDENCE:
                 for explicit, pattern in _EXPLICIT:
                     m = pattern.search(t)
@@ -172,8 +212,9 @@ class ModelClassifier:
                         reasons.append(f"rule:explicit:{explicit}:{m.group(0)}")
                         label, conf = explicit, max(conf, intent.probabilities.get(explicit, 0.0), MIN_CONFIDENCE)
                         break
-            if label == "chitchat" and conf < MIN_CONFIDENCE and len(t) >= 8:
-                # Unsure, and long enough to be about something: a person reads it rather than nobody.
+            if label == "chitchat" and conf < MIN_CONFIDENCE and len(t) >= 8 and not bare_place:
+                # Unsure, and long enough to be about something: a person reads it rather than nobody
+                # (a bare place is about nothing yet, however long).
                 label, conf = sorted(
                     ((k, v) for k, v in intent.probabilities.items() if k not in ("chitchat", "emergency")),
                     key=lambda kv: -kv[1],
@@ -235,12 +276,34 @@ def place_only(text: str) -> bool:
     return _PLACE_ONLY.fullmatch(bare) is not None
 
 
+def is_acknowledgement(features: str, stickers: tuple[str, ...] = ()) -> bool:
+    """True for bare thanks or an acknowledgement, emoji and stickers aside ("收到了 謝謝👍")."""
+    bare = features.lower()
+    for sticker in stickers:
+        bare = bare.replace(sticker.lower(), "")
+    bare = _NON_WORD.sub("", bare)
+    return bool(bare) and _ACKNOWLEDGEMENT.fullmatch(bare) is not None
+
+
+def not_now(text: str) -> bool:
+    """True when the message says its event is past, recurring, long-standing or hypothetical."""
+    return _NOT_NOW.search(text) is not None or _LONG_STANDING.search(text) is not None
+
+
 def emergency_rule(text: str) -> tuple[str, str] | None:
     """The emergency kind and the words that show it is happening now, or None."""
     if _NOT_NOW.search(text):
         return None
     for kind, rule in _EMERGENCY_RULES.items():
         m = rule.search(text)
+        if m:
+            crash = _CRASH.search(text) if kind == "medical" else None
+            if crash:
+                return "traffic", f"{crash.group(0)}+{m.group(0)}"
+            return kind, m.group(0)
+    bare = re.sub(r"[^a-z]", "", text.lower())
+    for kind, rule in _PINYIN_RULES.items():
+        m = rule.search(bare)
         if m:
             return kind, m.group(0)
     return None
