@@ -42,10 +42,11 @@ def worker_cmd(burst: bool) -> None:
     from rq import SimpleWorker
 
     from bot.cli import _app
-    from bot.jobs import delivery_queue
+    from bot.jobs import delivery_queue, fail_interrupted
     from bot.redis_store import EmbeddedRedis
 
     app = _app()  # validate the configuration first, as every command does
+    fail_interrupted(app)  # sends a killed worker left half done: reported, not repeated
     embedded: EmbeddedRedis | None = None
     url = app.config["REDIS_URL"]
     if not url:

@@ -9,11 +9,17 @@ with WeChat's error code and what the staff should do instead.
 Network errors, HTTP 5xx and WeChat's "system busy" (-1) are retried by RQ with a backoff; the last
 try records ``failed`` with the reason. Any other error code fails at once: retrying 45015 or 45047
 cannot succeed.
+
+A send that never finished (its worker killed between the claim and the outcome) would stay
+``sending`` for ever. :func:`fail_interrupted` records such rows as ``failed`` once they are older than
+any job can run, saying that the citizen may or may not have received the message: sending it again
+unasked could say the same thing twice, so a person decides (``deliver-queued`` and ``worker`` run it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import os
 import uuid
@@ -39,6 +45,9 @@ QUEUE = "delivery"
 # Seconds before each retry of a transient failure (network, HTTP 5xx, WeChat busy): 3 retries, 4 tries.
 RETRY_INTERVALS: tuple[int, ...] = (10, 60, 300)
 JOB_TIMEOUT = 120
+# A send still "sending" after this long was interrupted: RQ has stopped the job (JOB_TIMEOUT) long before.
+INTERRUPTED_AFTER = dt.timedelta(seconds=JOB_TIMEOUT * 5)
+INTERRUPTED = "发送过程中断（处理程序意外停止），无法确认群众是否已收到：请在会话中核实，必要时重新发送或电话联系群众"
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600
 
@@ -95,12 +104,37 @@ def enqueue_delivery(app: Flask, message_id: int) -> str | None:
 
 
 def enqueue_pending(app: Flask) -> int:
-    """Queue every outbound message still ``queued`` (after a Redis outage); returns how many."""
+    """Queue every outbound message still ``queued`` (after a Redis outage); returns how many.
+
+    Sends interrupted for good are recorded as failed first (:func:`fail_interrupted`).
+    """
+    fail_interrupted(app)
     with services(app).sessions() as session:
         ids = session.scalars(
             select(Message.id).where(Message.direction == Direction.OUT, Message.delivery_status == "queued")
         ).all()
     return sum(1 for message_id in ids if enqueue_delivery(app, message_id))
+
+
+def fail_interrupted(app: Flask, now: dt.datetime | None = None) -> int:
+    """Record sends that never finished (``sending`` past :data:`INTERRUPTED_AFTER`) as failed; returns how many."""
+    cutoff = (now or utcnow()) - INTERRUPTED_AFTER
+    with services(app).sessions() as session:
+        stuck = session.scalars(
+            select(Message)
+            .where(
+                Message.direction == Direction.OUT,
+                Message.delivery_status == "sending",
+                # Rows claimed before the start time was kept have none: they are older than any job.
+                (Message.delivery_started_at < cutoff) | Message.delivery_started_at.is_(None),
+            )
+            .with_for_update(skip_locked=True)
+        ).all()
+        for message in stuck:
+            _record(session, message, Outcome("failed", INTERRUPTED))
+            log.error("message %s: its send was interrupted; recorded as failed for a person to check", message.id)
+        session.commit()
+    return len(stuck)
 
 
 def job_app() -> Flask:
@@ -162,7 +196,7 @@ def _claim(session: Session, message_id: int) -> bool:
     result: Any = session.execute(
         update(Message)
         .where(Message.id == message_id, Message.direction == Direction.OUT, Message.delivery_status == "queued")
-        .values(delivery_status="sending")
+        .values(delivery_status="sending", delivery_started_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     session.commit()

@@ -61,11 +61,13 @@ class Message(Base):
     confidence_department: Mapped[float | None] = mapped_column(Float)
     emergency_kind: Mapped[str | None] = mapped_column(String(16))
     reasons: Mapped[str | None] = mapped_column(Text)  # JSON list
-    # Customer-service messages (sent later through WeChat's API by a job): queued → sent | failed,
-    # with WeChat's error code and what to do instead. NULL for passive replies.
+    # Customer-service messages (sent later through WeChat's API by a job): queued → sending → sent |
+    # failed, with WeChat's error code and what to do instead. NULL for passive replies.
     delivery_status: Mapped[str | None] = mapped_column(String(12), index=True)
     delivery_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
+    # When the send began ("sending"): a send that never finished (its worker killed) is found by it.
+    delivery_started_at: Mapped[dt.datetime | None] = mapped_column()
     # Tamper evidence (handlers/chain.py): a digest of the text as received, and the row's link in
     # the keyed hash chain, both set by the sealer shortly after the row is written.
     content_hash: Mapped[str | None] = mapped_column(String(64))

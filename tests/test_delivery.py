@@ -521,3 +521,54 @@ def test_run_all_delivers_through_its_worker_and_fake_and_ctrl_c_leaves_nothing(
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", p))
+
+
+def _claimed(app: Flask, queued: Queued, ago: dt.timedelta | None) -> None:
+    """The row as a worker that was killed mid-send left it: ``sending``, claimed ``ago``."""
+    with services(app).sessions() as db:
+        row = db.get(Message, queued.message_id)
+        assert row is not None
+        row.delivery_status = "sending"
+        row.delivery_started_at = None if ago is None else utcnow() - ago
+        db.commit()
+
+
+def test_a_send_interrupted_for_good_is_reported_failed_not_repeated_and_a_running_one_is_left(
+    delivery: Delivery,
+) -> None:
+    killed = delivery.queue()
+    legacy = delivery.queue()  # claimed before the start time was kept
+    running = delivery.queue()
+    _claimed(delivery.app, killed, dt.timedelta(minutes=30))
+    _claimed(delivery.app, legacy, None)
+    _claimed(delivery.app, running, dt.timedelta(seconds=20))
+
+    done = subprocess.run([PYTHON, "-m", "bot", "deliver-queued"], env=delivery.env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    for q in (killed, legacy):
+        row = delivery.message(q)
+        assert row.delivery_status == "failed"
+        assert row.delivery_error == jobs.INTERRUPTED and "无法确认群众是否已收到" in row.delivery_error
+        # The case is not answered by a message nobody knows arrived, and its history says so.
+        assert delivery.case(q).status == CaseStatus.IN_PROGRESS
+        assert delivery.events(q) == [("answer_failed", "wu", "in_progress", "in_progress", jobs.INTERRUPTED)]
+    assert delivery.message(running).delivery_status == "sending"
+    assert delivery.events(running) == []
+    assert delivery.fake.sent() == []  # nothing was sent again
+
+    # A worker sweeps at start too; a row already failed stays as it is.
+    delivery.work()
+    assert delivery.message(killed).delivery_status == "failed"
+    assert [e[0] for e in delivery.events(killed)] == ["answer_failed"]
+
+
+def test_a_claim_records_when_the_send_began(delivery: Delivery) -> None:
+    queued = delivery.queue()
+    before = utcnow()
+    delivery.enqueue(queued)
+    delivery.work()
+    row = delivery.message(queued)
+    assert row.delivery_status == "sent"
+    assert row.delivery_started_at is not None and before <= row.delivery_started_at <= row.sent_at
