@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "WECHAT_ENCODING_AES_KEY": DEMO_AES_KEY,
     "WECHAT_ENCODING_AES_KEY_PREVIOUS": "",
     "WECHAT_API_BASE": "https://api.weixin.qq.com",
+    # Seconds to wait for WeChat's API (customer-service sends, tokens). A send not answered in time
+    # is reported for a person to check, not retried: it may have been delivered.
+    "WECHAT_API_TIMEOUT": 10,
     "WECHAT_TIMESTAMP_WINDOW": 300,
     "WECHAT_MESSAGE_MODE": "any",
     "DATABASE_URL": f"sqlite:///{VAR_DIR / 'minsheng.db'}",
@@ -70,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
 _REQUIRED_IN_PRODUCTION = ("WECHAT_TOKEN", "WECHAT_APP_ID", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
 _INT_KEYS = {
     "WECHAT_TIMESTAMP_WINDOW",
+    "WECHAT_API_TIMEOUT",
     "CASE_REOPEN_DAYS",
     "SPOOL_DRAIN_SECONDS",
     "CHAIN_SEAL_SECONDS",

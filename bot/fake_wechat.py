@@ -60,11 +60,16 @@ ERRMSG = {
 
 @dataclasses.dataclass
 class Rule:
-    """A programmed failure: answer ``errcode`` (or an HTTP status) ``times`` more times."""
+    """A programmed failure: answer ``errcode`` (or an HTTP status) ``times`` more times.
+
+    With ``delay`` instead, the message is accepted (recorded as sent) and the answer comes only
+    after ``delay`` seconds: what a client whose read times out cannot tell from a lost request.
+    """
 
     times: int
     errcode: int | None = None
     http_status: int | None = None
+    delay: float = 0.0
     openid: str | None = None
     endpoint: str = "send"
 
@@ -178,7 +183,7 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             return _error(47001)
         with state.lock:
             rule = state.take_rule("send", touser)
-            if rule:
+            if rule and not rule.delay:
                 return _ruled(rule)
             if content is not None and len(content.encode("utf-8")) > MAX_TEXT_BYTES:
                 return _error(45002)
@@ -193,18 +198,22 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             if state.record is not None:
                 with state.record.open("a", encoding="utf-8") as out:
                     out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        if rule and rule.delay:
+            time.sleep(rule.delay)
         return jsonify({"errcode": 0, "errmsg": "ok"})
 
     @app.post("/_fake/fail")
     def fail() -> ResponseReturnValue:
         spec = request.get_json(force=True, silent=True) or {}
-        errcode, http_status = spec.get("errcode"), spec.get("http_status")
-        if not isinstance(errcode, int) and not isinstance(http_status, int):
-            return jsonify({"error": "give errcode (int) or http_status (int)"}), 400
+        errcode, http_status, delay = spec.get("errcode"), spec.get("http_status"), spec.get("delay")
+        slow = isinstance(delay, int | float) and 0 < delay <= 60
+        if not isinstance(errcode, int) and not isinstance(http_status, int) and not slow:
+            return jsonify({"error": "give errcode (int), http_status (int) or delay (seconds, at most 60)"}), 400
         rule = Rule(
             times=int(spec.get("times", 1)),
             errcode=errcode if isinstance(errcode, int) else None,
             http_status=http_status if isinstance(http_status, int) else None,
+            delay=float(delay) if slow else 0.0,
             openid=spec.get("openid") or None,
             endpoint="token" if spec.get("endpoint") == "token" else "send",
         )

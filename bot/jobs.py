@@ -8,7 +8,8 @@ with WeChat's error code and what the staff should do instead.
 
 Network errors, HTTP 5xx and WeChat's "system busy" (-1) are retried by RQ with a backoff; the last
 try records ``failed`` with the reason. Any other error code fails at once: retrying 45015 or 45047
-cannot succeed.
+cannot succeed. A request WeChat received but did not answer in time (a read timeout) is not retried
+either: it may have been delivered, and the citizen must not get the same answer twice.
 
 A send that never finished (its worker killed between the claim and the outcome) would stay
 ``sending`` for ever. :func:`fail_interrupted` records such rows as ``failed`` once they are older than
@@ -48,6 +49,8 @@ JOB_TIMEOUT = 120
 # A send still "sending" after this long was interrupted: RQ has stopped the job (JOB_TIMEOUT) long before.
 INTERRUPTED_AFTER = dt.timedelta(seconds=JOB_TIMEOUT * 5)
 INTERRUPTED = "发送过程中断（处理程序意外停止），无法确认群众是否已收到：请在会话中核实，必要时重新发送或电话联系群众"
+# The request reached WeChat but no answer came back in time: it may have been delivered.
+UNCONFIRMED = "微信接口未在时限内答复，无法确认群众是否已收到：为免重复发送未自动重试，请在会话中核实，必要时重新发送或电话联系群众"
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600
 
@@ -234,6 +237,9 @@ def _send(client: SharedTokenClient, openid: str, text: str) -> Outcome:
         return Outcome("failed", "未配置WECHAT_APP_SECRET，无法获取access_token：请管理员配置后重新发送")
     except TokenUnavailable as exc:
         return _transient(f"未能取得access_token（{exc}）", tried, more)
+    except requests.ReadTimeout:
+        # Sent, unanswered: WeChat may have delivered it, and a retry could say it twice.
+        return Outcome("failed", UNCONFIRMED)
     except requests.RequestException as exc:
         return _transient(f"网络错误，无法连接微信接口（{type(exc).__name__}）", tried, more)
     return Outcome("sent")

@@ -572,3 +572,17 @@ def test_a_claim_records_when_the_send_began(delivery: Delivery) -> None:
     row = delivery.message(queued)
     assert row.delivery_status == "sent"
     assert row.delivery_started_at is not None and before <= row.delivery_started_at <= row.sent_at
+
+
+def test_an_answer_wechat_took_but_did_not_confirm_in_time_is_not_sent_twice(delivery: Delivery) -> None:
+    slow = delivery.queue()
+    # WeChat takes the message, then answers after the worker stopped waiting (WECHAT_API_TIMEOUT=1).
+    delivery.fake.fail(delay=3, openid=slow.openid, times=1)
+    delivery.enqueue(slow)
+
+    delivery.work(WECHAT_API_TIMEOUT="1")
+
+    assert [s["touser"] for s in delivery.fake.sent()] == [slow.openid]  # once, not once per retry
+    row = delivery.message(slow)
+    assert row.delivery_status == "failed" and row.delivery_error == jobs.UNCONFIRMED
+    assert delivery.events(slow) == [("answer_failed", "wu", "in_progress", "in_progress", jobs.UNCONFIRMED)]

@@ -180,5 +180,5 @@ def client_for_app(app: Flask, redis_client: redis.Redis | None = None) -> Share
         api_base=cfg["WECHAT_API_BASE"],
         redis_client=redis_client if redis_client is not None else services(app).redis,
         prefix=f"{cfg['REDIS_NAMESPACE']}:wechat",
-        timeout=float(cfg.get("WECHAT_API_TIMEOUT", DEFAULT_TIMEOUT)),
+        timeout=float(cfg["WECHAT_API_TIMEOUT"]),
     )
