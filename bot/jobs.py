@@ -50,7 +50,10 @@ JOB_TIMEOUT = 120
 INTERRUPTED_AFTER = dt.timedelta(seconds=JOB_TIMEOUT * 5)
 INTERRUPTED = "发送过程中断（处理程序意外停止），无法确认群众是否已收到：请在会话中核实，必要时重新发送或电话联系群众"
 # The request reached WeChat but no answer came back in time: it may have been delivered.
-UNCONFIRMED = "微信接口未在时限内答复，无法确认群众是否已收到：为免重复发送未自动重试，请在会话中核实，必要时重新发送或电话联系群众"
+UNCONFIRMED = (
+    "微信接口未在时限内答复，无法确认群众是否已收到："
+    "为免重复发送未自动重试，请在会话中核实，必要时重新发送或电话联系群众"
+)
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600
 
