@@ -1,9 +1,11 @@
 """The classification stage: intent, department, emergencies, with confidences and readable reasons.
 
-Two linear models over character n-grams (``handlers/model/``, trained by ``python -m bot train``)
-read the normalised text; high-recall rules catch emergencies, because a missed fire costs more
-than a false alarm. Every decision carries its reasons: the rule that fired and the n-grams that
-weighed most, for a supervisor to read.
+Linear models (``handlers/model/``, trained by ``python -m bot train``) read the normalised text:
+intent and emergency kind over character n-grams, the department over the message's jieba words
+(stop words dropped, as its public training file was prepared) as character and word n-grams.
+High-recall rules catch emergencies, because a missed fire costs more than a false alarm. Every
+decision carries its reasons: the rule that fired and the n-grams that weighed most, for a
+supervisor to read.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 
 from handlers.normalize import normalize
 from handlers.triage import MIN_CONFIDENCE, Triage
-from replies.linear import LinearTextModel
+from replies.linear import LinearTextModel, Prediction
+from replies.segment import Segmenter
 
 MODEL_DIR = Path(__file__).with_name("model")
+SEGMENTER_FILE = "department_words.json.gz"  # the department model's word dictionary and stop words
 
 # Happening now, to someone, here. Words for the same things in everyday complaints ("消防通道",
 # "车祸多发") and in the past ("上个月着过火") are excluded below.
@@ -144,11 +148,13 @@ class ModelClassifier:
         department: LinearTextModel,
         kind: LinearTextModel,
         emergency_threshold: float = 0.5,
+        segmenter: Segmenter | None = None,
     ) -> None:
         self.intent = intent
         self.department = department
         self.kind = kind
         self.emergency_threshold = emergency_threshold
+        self.segmenter = segmenter
 
     @classmethod
     def load(cls, directory: Path = MODEL_DIR) -> ModelClassifier:
@@ -159,7 +165,19 @@ class ModelClassifier:
             LinearTextModel.load(directory / "department"),
             LinearTextModel.load(directory / "emergency_kind"),
             float(settings["emergency_threshold"]),
+            Segmenter.load(directory / SEGMENTER_FILE) if (directory / SEGMENTER_FILE).exists() else None,
         )
+
+    def department_of(self, normalized: str) -> Prediction:
+        """The department of a normalised message (``normalize(text).text``).
+
+        With a segmenter (the shipped department model), the message is read as the public training
+        file was prepared: jieba words, stop words dropped, both as characters and as words.
+        """
+        if self.segmenter is not None and self.department.reads_words:
+            words = self.segmenter.words(normalized)
+            return self.department.predict("".join(words), words=words)
+        return self.department.predict(department_text(features_text(normalized)))
 
     def classify(self, text: str) -> Triage:
         """Triage one message as the citizen wrote it."""
@@ -224,7 +242,7 @@ class ModelClassifier:
         if label == "chitchat":
             return Triage(label, "none", confidence_intent=round(conf, 3), confidence_department=round(conf, 3),
                           reasons=tuple(reasons))  # fmt: skip
-        dept = self.department.predict(department_text(features))
+        dept = self.department_of(t)
         reasons.append(f"department:{dept.label}:{dept.confidence:.2f}:{'/'.join(dept.evidence)}")
         return Triage(
             label,
@@ -256,11 +274,6 @@ _NON_WORD = re.compile(r"[\W_]+")
 def intent_input(text: str) -> str:
     """A citizen's text as the intent and emergency-kind models read it (training and inference)."""
     return features_text(normalize(text).text)
-
-
-def department_input(text: str) -> str:
-    """A citizen's text as the department model reads it (training and inference)."""
-    return department_text(intent_input(text))
 
 
 def department_text(features: str) -> str:

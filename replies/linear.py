@@ -1,10 +1,14 @@
-"""A linear text classifier over character n-grams, loaded from plain weights.
+"""A linear text classifier over character n-grams (and optionally word n-grams), from plain weights.
 
 The model is trained with scikit-learn (``bot/training``) and shipped as two files: a JSON header
 (classes, n-gram range, vocabulary) and an ``.npz`` of arrays (idf, coefficients, intercepts),
 loaded with ``allow_pickle=False`` — nothing executable is ever unpickled. Inference reproduces
-``TfidfVectorizer(analyzer="char", sublinear_tf=True, norm="l2")`` followed by a multinomial
-logistic regression, in numpy, in well under a millisecond.
+``TfidfVectorizer(analyzer="char", sublinear_tf=True, norm="l2")`` followed by a linear model's
+scores turned into probabilities by a softmax, in numpy, in well under a millisecond.
+
+A model with a word block (the department model) also reads the message's words: a second
+``TfidfVectorizer(analyzer="word")`` block over word n-grams ("a b" for a bigram), normalised on its
+own and placed after the character block, as ``scipy.sparse.hstack`` of the two blocks.
 """
 
 from __future__ import annotations
@@ -42,13 +46,25 @@ class LinearTextModel:
         coef: np.ndarray,
         intercept: np.ndarray,
         ngram_range: tuple[int, int],
+        word_vocabulary: dict[str, int] | None = None,
+        word_ngram_range: tuple[int, int] | None = None,
     ) -> None:
+        """``idf`` and ``coef`` hold the character block's columns first, then the word block's
+        (``word_vocabulary`` indices count from 0 within their block)."""
         self.classes = classes
         self.vocabulary = vocabulary
         self.idf = idf.astype(np.float32)
         self.coef = coef.astype(np.float32)
         self.intercept = intercept.astype(np.float32)
         self.ngram_range = ngram_range
+        self.word_vocabulary = word_vocabulary or {}
+        self.word_ngram_range = word_ngram_range
+        self._word_offset = len(vocabulary)
+
+    @property
+    def reads_words(self) -> bool:
+        """True when the model has a word block (its ``predict`` then wants the message's words)."""
+        return self.word_ngram_range is not None
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -60,14 +76,29 @@ class LinearTextModel:
             idf, coef, intercept = arrays["idf"], arrays["coef"], arrays["intercept"]
         vocabulary = {gram: i for i, gram in enumerate(header["vocabulary"])}
         lo, hi = header["ngram_range"]
-        return cls(header["classes"], vocabulary, idf, coef, intercept, (int(lo), int(hi)))
+        words, word_range = None, None
+        if header.get("word_ngram_range"):
+            words = {gram: i for i, gram in enumerate(header["word_vocabulary"])}
+            wlo, whi = header["word_ngram_range"]
+            word_range = (int(wlo), int(whi))
+        return cls(header["classes"], vocabulary, idf, coef, intercept, (int(lo), int(hi)), words, word_range)
 
     def save(self, stem: Path, extra: dict[str, object] | None = None) -> None:
         """Write ``stem.json`` + ``stem.npz``; weights as float16 to keep the artifact small."""
         grams = [""] * len(self.vocabulary)
         for gram, i in self.vocabulary.items():
             grams[i] = gram
-        header = {"classes": self.classes, "ngram_range": list(self.ngram_range), "vocabulary": grams, **(extra or {})}
+        header: dict[str, object] = {
+            "classes": self.classes,
+            "ngram_range": list(self.ngram_range),
+            "vocabulary": grams,
+        }
+        if self.word_ngram_range is not None:
+            words = [""] * len(self.word_vocabulary)
+            for gram, i in self.word_vocabulary.items():
+                words[i] = gram
+            header.update(word_ngram_range=list(self.word_ngram_range), word_vocabulary=words)
+        header.update(extra or {})
         stem.parent.mkdir(parents=True, exist_ok=True)
         stem.with_suffix(".json").write_text(json.dumps(header, ensure_ascii=False), encoding="utf-8")
         np.savez_compressed(
@@ -88,25 +119,46 @@ class LinearTextModel:
             grams.extend(doc[i : i + n] for i in range(len(doc) - n + 1))
         return grams
 
-    def predict(self, text: str, evidence: int = 3) -> Prediction:
-        """Class probabilities of ``text`` and its strongest features for the winning class."""
-        counts = Counter(g for g in self.ngrams(text) if g in self.vocabulary)
+    def word_ngrams(self, words: list[str]) -> list[str]:
+        """Word n-grams as scikit-learn's ``analyzer="word"`` makes them from space-joined words."""
+        assert self.word_ngram_range is not None
+        lo, hi = self.word_ngram_range
+        grams: list[str] = []
+        for n in range(lo, hi + 1):
+            grams.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+        return grams
+
+    def _block(
+        self, grams: list[str], vocabulary: dict[str, int], offset: int
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        counts = Counter(g for g in grams if g in vocabulary)
+        keys = list(counts)
+        idx = np.fromiter((vocabulary[g] + offset for g in keys), dtype=np.int64, count=len(keys))
+        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float32, count=len(keys))
+        weights = tf * self.idf[idx]
+        norm = float(np.linalg.norm(weights))
+        if norm:
+            weights /= norm
+        return keys, idx, weights
+
+    def predict(self, text: str, evidence: int = 3, words: list[str] | None = None) -> Prediction:
+        """Class probabilities of ``text`` and its strongest features for the winning class.
+
+        ``words``: the message's words, for a model with a word block (ignored by one without).
+        """
+        grams, idx, weights = self._block(self.ngrams(text), self.vocabulary, 0)
+        if self.word_ngram_range is not None and words:
+            wgrams, widx, wweights = self._block(self.word_ngrams(words), self.word_vocabulary, self._word_offset)
+            grams, idx, weights = grams + wgrams, np.concatenate([idx, widx]), np.concatenate([weights, wweights])
         scores = self.intercept.copy()
         top: tuple[str, ...] = ()
-        if counts:
-            grams = list(counts)
-            idx = np.fromiter((self.vocabulary[g] for g in grams), dtype=np.int64, count=len(grams))
-            tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float32, count=len(grams))
-            weights = tf * self.idf[idx]
-            norm = float(np.linalg.norm(weights))
-            if norm:
-                weights /= norm
+        if grams:
             contributions = self.coef[:, idx] * weights
             scores = scores + contributions.sum(axis=1)
         shifted = np.exp(scores - scores.max())
         probs = shifted / shifted.sum()
         best = int(probs.argmax())
-        if counts:
+        if grams:
             order = np.argsort(-contributions[best])[:evidence]
             top = tuple(grams[i] for i in order if contributions[best][i] > 0)
         return Prediction(

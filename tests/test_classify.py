@@ -46,6 +46,49 @@ def test_exported_model_predicts_exactly_like_scikit_learn(tmp_path):
     assert sklearn is not None
 
 
+def test_a_model_with_a_word_block_predicts_exactly_like_scikit_learn(tmp_path):
+    pytest.importorskip("sklearn")
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    from bot.training.train import _DepartmentFeatures
+
+    docs = [["路灯", "坏", "没人", "修"], ["社保", "怎么", "缴"], ["公交", "线路", "少"], ["学校", "收费"],
+            ["医院", "排队"], ["噪音", "扰民"], ["社保", "断缴", "补缴"], ["公交", "司机", "态度"]] * 3  # fmt: skip
+    labels = ["urban", "labor", "transport", "education", "health", "environment", "labor", "transport"] * 3
+    config = {"ngram_range": (1, 2), "min_df": 1, "max_features": None,
+              "word_ngram_range": (1, 2), "word_min_df": 1, "word_max_features": None}  # fmt: skip
+    features = _DepartmentFeatures(config)
+    clf = LogisticRegression(C=10, max_iter=2000).fit(features.fit_transform(docs), labels)
+    model = LinearTextModel(
+        [str(c) for c in clf.classes_], {str(k): int(v) for k, v in features.chars.vocabulary_.items()},
+        np.concatenate([features.chars.idf_, features.words.idf_]), clf.coef_, clf.intercept_, (1, 2),
+        {str(k): int(v) for k, v in features.words.vocabulary_.items()}, (1, 2),
+    )  # fmt: skip
+    model.save(tmp_path / "m")
+    loaded = LinearTextModel.load(tmp_path / "m")
+    assert loaded.reads_words
+    for words in [["路灯", "坏"], ["社保", "断缴", "怎么", "办"], ["完全", "没见过"], []]:
+        expected = clf.predict_proba(sp.csr_matrix(features.transform([words])))[0]
+        got = loaded.predict("".join(words), words=words).probabilities
+        assert np.allclose([got[c] for c in clf.classes_], expected, atol=2e-3), words
+
+
+def test_the_department_segmenter_drops_stop_words_and_round_trips(tmp_path):
+    pytest.importorskip("jieba")
+    from replies.segment import Segmenter
+
+    segmenter = Segmenter({"路灯": 100, "坏": 50, "了": 1000, "三个月": 20, "小区": 80}, 10000, ["了"])
+    assert segmenter.words("小区路灯坏了3个月!") == ["小区", "路灯", "坏", "0", "个", "月"]
+    segmenter.save(tmp_path / "words.json.gz")
+    assert Segmenter.load(tmp_path / "words.json.gz").words("小区路灯坏了") == ["小区", "路灯", "坏"]
+
+
+def test_the_shipped_department_model_reads_words(shipped):
+    assert shipped.segmenter is not None and shipped.department.reads_words
+    assert shipped.department_of(normalize("社保断缴了怎么补缴").text).label == "labor_social_security"
+
+
 # -- the shipped classifier on the hard cases the issue names ------------------------------------
 
 HARD_CASES = [

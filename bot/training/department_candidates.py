@@ -1,0 +1,111 @@
+"""The department candidates of the fourth round (2026-11-28): cross-validated as the runtime reads text.
+
+``python -m bot.training.department_candidates ../shared/data [--dev]`` prints the 5-fold CV macro-F1
+(7 public departments) of the candidates in MODEL_CARD.md's table: each test fold of the public
+training file re-joined into raw text and segmented by a jieba segmenter rebuilt from the training
+folds (stop words dropped), our own raw examples in every training fold. ``--dev`` also scores
+dev_raw (for the final candidates only; nothing is to be chosen on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
+
+from bot.training.datasets import DEPARTMENT_LABELS, _read, department_dev
+from bot.training.department_experiment import build_segmenter, jieba_dictionary
+from bot.training.train import DEPARTMENT_CONFIG, SEED, _DepartmentFeatures, nbsvm, own_department_examples
+from handlers.normalize import normalize
+from replies.segment import clean_words
+
+
+class _CharsOnly(_DepartmentFeatures):
+    """The character block alone."""
+
+    def fit_transform(self, docs: Sequence[list[str]]) -> Any:
+        return self.chars.fit_transform(["".join(d) for d in docs])
+
+    def transform(self, docs: Sequence[list[str]]) -> Any:
+        return self.chars.transform(["".join(d) for d in docs])
+
+
+Fit = Callable[[Any, Sequence[str]], Callable[[Any], np.ndarray]]
+
+
+def _nbsvm(config: dict[str, Any]) -> Fit:
+    def fit(matrix: Any, labels: Sequence[str]) -> Callable[[Any], np.ndarray]:
+        classes, coef, intercept = nbsvm(matrix, labels, config["C"], config["nb_alpha"])
+        return lambda m: np.array(classes)[np.asarray(m @ coef.T + intercept).argmax(axis=1)]
+
+    return fit
+
+
+def _sklearn(make: Callable[[], Any]) -> Fit:
+    def fit(matrix: Any, labels: Sequence[str]) -> Callable[[Any], np.ndarray]:
+        return make().fit(matrix, list(labels)).predict  # type: ignore[no-any-return]
+
+    return fit
+
+
+def candidates() -> dict[str, tuple[type[_DepartmentFeatures], Fit]]:
+    chosen = DEPARTMENT_CONFIG
+    chars_only, both = _CharsOnly, _DepartmentFeatures
+    return {
+        "char 1-2, linear SVM C=0.5": (chars_only, _sklearn(lambda: LinearSVC(C=0.5, random_state=SEED))),
+        "char 1-2 + word 1-2, linear SVM C=0.5": (both, _sklearn(lambda: LinearSVC(C=0.5, random_state=SEED))),
+        "char 1-2 + word 1-2, LR C=50": (both, _sklearn(lambda: LogisticRegression(C=50, max_iter=3000))),
+        "char 1-2, NB-SVM": (chars_only, _nbsvm(chosen)),
+        "char 1-2 + word 1-2, NB-SVM (shipped)": (both, _nbsvm(chosen)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("shared", type=Path)
+    parser.add_argument("--dev", action="store_true", help="also score dev_raw.csv (evaluation only)")
+    parser.add_argument("--only", help="run the candidates whose name contains this")
+    args = parser.parse_args()
+    rows = _read(args.shared / "departments" / "train_segmented.csv")
+    segmented = [r["text_segmented"] for r in rows]
+    public = [clean_words(normalize(t).text.split()) for t in segmented]
+    gold = np.array([DEPARTMENT_LABELS[r["label"]] for r in rows])
+    ours = own_department_examples()
+    jieba_words = jieba_dictionary()
+    folds = []
+    for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=SEED).split(public, gold):
+        segmenter = build_segmenter([segmented[i] for i in train_idx], jieba_words)
+        own = [clean_words(segmenter.words(normalize(e.text).text)) for e in ours]
+        test = [clean_words(segmenter.words(normalize(segmented[i].replace(" ", "")).text)) for i in test_idx]
+        folds.append((train_idx, test_idx, own, test))
+    labels = sorted(set(gold))
+    for name, (make_features, fit) in candidates().items():
+        if args.only and args.only not in name:
+            continue
+        predicted = np.empty(len(public), dtype=object)
+        for train_idx, test_idx, own, test in folds:
+            features = make_features(DEPARTMENT_CONFIG)
+            matrix = features.fit_transform([public[i] for i in train_idx] + own)
+            predict = fit(matrix, gold[train_idx].tolist() + [e.label for e in ours])
+            predicted[test_idx] = predict(features.transform(test))
+        line = f"{name}: CV {f1_score(gold, predicted, labels=labels, average='macro'):.4f}"
+        if args.dev:
+            segmenter = build_segmenter(segmented, jieba_words)
+            features = make_features(DEPARTMENT_CONFIG)
+            own = [clean_words(segmenter.words(normalize(e.text).text)) for e in ours]
+            predict = fit(features.fit_transform(public + own), gold.tolist() + [e.label for e in ours])
+            dev = department_dev(args.shared)
+            dev_pred = predict(features.transform([clean_words(segmenter.words(normalize(e.text).text)) for e in dev]))
+            line += f", dev_raw {f1_score([e.label for e in dev], dev_pred, labels=labels, average='macro'):.4f}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
