@@ -41,6 +41,8 @@ SEED = 20261127
 INTENT_CONFIG: dict[str, Any] = {
     "ngram_range": (1, 2), "min_df": 1, "max_features": 60000, "C": 20.0, "class_weight": "balanced",
 }  # fmt: skip
+# The cross-validated false-alarm rate the emergency threshold may reach: half the 2% target (a margin).
+FALSE_ALARM_CAP = 0.01
 KIND_CONFIG: dict[str, Any] = {"ngram_range": (1, 3), "min_df": 1, "max_features": 20000, "C": 20.0}
 DEPARTMENT_CONFIG: dict[str, Any] = {
     "ngram_range": (1, 2), "min_df": 2, "max_features": 50000, "C": 100.0,
@@ -88,9 +90,10 @@ def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> 
     """The P(emergency) threshold, from 5-fold cross-validation on the training examples only.
 
     Emergencies are flagged by the rules or by the model at this threshold; of the thresholds that
-    keep cross-validated false alarms of the whole system at or under 2% (the target), the one that
-    catches the most emergencies, then the lowest: a missed fire costs more than a false alarm, so
-    the whole false-alarm budget is spent on catching what the training folds did not show.
+    keep cross-validated false alarms of the whole system at or under ``FALSE_ALARM_CAP`` (half the 2%
+    target), the one that catches the most emergencies, then the lowest: a missed fire costs more than
+    a false alarm. The other half of the budget is a safety margin: two rounds running, fresh held-out
+    messages raised more false alarms than the training folds (2.0% in CV, 3.4% and 2.85% held-out).
     """
     raw = [e.text for e in examples]
     texts = [intent_input(t) for t in raw]
@@ -112,7 +115,7 @@ def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> 
         needed = np.where(past & ~rule, max(threshold, NOT_NOW_MODEL_THRESHOLD), threshold)
         flagged = rule | ((p_emergency >= needed) & ~place)
         false_alarms = float(flagged[~is_emergency].mean())
-        if false_alarms > 0.02:
+        if false_alarms > FALSE_ALARM_CAP:
             break
         recall = float(flagged[is_emergency].mean())
         if best is None or recall >= best[0]:
