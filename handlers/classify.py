@@ -34,31 +34,38 @@ _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
         + _PERSON
         + r"|撞飞|撞(了|伤)"
         + _PERSON
-        + r"|翻车|车翻了|翻覆|"
+        + r"|撞(咗|亲)|翻车|车翻了|翻覆|把.{0,6}撞(了|倒|飞|伤)|(碾|轧)(过|到|了).{0,8}人|"
         r"卡在车|追尾了?.{0,6}(受伤|流血|人)|交通事故.{0,6}(受伤|流血|人)"
     ),
     "police": re.compile(
         r"持刀|拿刀|拿着.{0,2}(刀|棍|棒)|拿著.{0,2}(刀|棍|棒)|砍人|捅人|杀人|要杀|弄死|抢劫|打劫|抢(包|手机|东西)|绑架|挟持|"
-        r"家暴|打(孩子|老婆|老公)|正在打|被人打|打人|打架|围殴|入室|闯进|撬(门|锁)|踹门|砸(门|车|东西)|进贼|小偷在|正在偷|"
+        r"家暴|打(孩子|老婆|老公)|正在打|被人打|被(人)?抢了|打人|打架|围殴|互殴|斗殴|群殴|械斗|"
+        r"抄(着|起)?.{0,2}(刀|棍|棒|钢管|铁棍|砖)|入室|闯进|撬(门|锁)|踹门|砸(门|车|东西)|进贼|小偷在|正在偷|"
         r"拐卖|抢孩子|往车上塞|被跟踪|跟踪我|非法拘禁|(被|把我).{0,4}关在|燃烧瓶|寻死|跳楼|往下跳|要跳下去|"
         + _PERSON
-        + r".{0,6}(不见了|找不到了|没回来|联系不上了)"
+        + r".{0,14}(不见了|找不到了|没回来|没回家|联系不上了|走丢了|走失了)"
     ),
     "fire": re.compile(
-        r"着火|起火|失火|火灾|烧起来|在烧|烧着了|火.{0,4}(烧到|窜|蹿|蔓延)|火光|爆燃|自燃|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|浓烟|好浓的烟|都是烟|"
+        r"着火|起火|失火|火灾|烧起来|在烧|烧着了|火.{0,4}(烧到|窜|蹿|蔓延)|火光|爆燃|自燃|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|(全|都)是(黑|浓)烟|烟滚滚|浓烟|好浓的烟|都是烟|"
         r"煤气味|燃气味|瓦斯味|煤气泄|燃气泄|液化气泄|天然气泄|漏气|(燃气|煤气|天然气).{0,6}漏|闻到.{0,4}(煤气|燃气|天然气)|"
+        r"(燃气|煤气|天然气|液化气)(管|罐|瓶).{0,8}(断|破|裂|爆|喷)|"
+        # Stuck in a lift or in flood water with people inside: 119 rescue.
+        r"电梯.{0,4}(卡住|停住|困住|不动了|掉下).{0,16}(在里面|在里头|出不来|出不去|打不开)|"
+        r"(被淹|淹在|泡在水).{0,10}(还在|困在|出不来).{0,4}(车|屋|房|里)|"
         r"被困|困在.{0,6}(家|楼|屋|里|车|电梯)|水还在涨|卡在.{0,4}(中间|电梯)|掉(河|江|湖|水)里|"
         # Trapped by water, fire or smoke, or stuck by a limb: 119 rescue.
-        r"(淹|水|火|烟).{0,10}(" + _PERSON[1:-1] + r"|一家|全家|大家).{0,6}(出不去|出不来|逃不出|跑不出)|"
+        r"(淹|水|火|烟).{0,10}(" + _PERSON[1:-1] + r"|一家|全家|大家).{0,6}(出不去|出不来|逃不出|跑不出|下不去|下不来)|"
         r"淹(到|过|没)了?.{0,2}(腰|胸|脖子|肩膀|头)|"
         r"卡在.{0,6}(栏杆|护栏|缝|洞)|卡.{0,10}拔不出"
     ),
     "medical": re.compile(
-        r"晕倒|昏倒|昏迷|晕过去|昏过去|不省人事|叫不醒|叫也没反应|没(有)?呼吸|没气了|没反应|一动不动|不动了|心跳停|"
+        r"晕倒|昏倒|昏迷|晕过去|昏过去|不省人事|叫不醒|叫也没反应|没(有)?呼吸|"
+        + _PERSON
+        + r".{0,4}没气了|快没气了|没反应|一动不动|不动了|心跳停|"
         r"心脏骤停|心脏病发|抽搐|休克|大出血|流了好多血|血流不止|血.{0,4}止不住|一直(在)?流血|满脸是血|倒地不起|突然倒|"
         r"喘不(上|过)气|嘴唇发(紫|青|乌)|哮喘(犯|发作)|说不出话|说话不清|半边身子|嘴.?歪了|胸口.{0,2}痛|羊水破|要生了|中毒|"
         r"喝了?农药|吞了|吃了.{0,6}(安眠药|整瓶|药当糖)|割腕|要自杀|想自杀|溺水|落水|触电|噎住|"
-        r"没(有)?(脉搏|心跳)|心肺复苏|人工呼吸|大面积(烫|烧)伤"
+        r"没(有)?(脉搏|心跳)|心肺复苏|人工呼吸|大面积(烫|烧)伤|血肉模糊|躺着不动|透不过气|唞唔到气|呼吸困难|药当糖|见红|郁唔到|冇反应|晕咗"
     ),
 }
 _NOT_NOW = re.compile(
@@ -66,6 +73,7 @@ _NOT_NOW = re.compile(
     r"消防栓|灭火器|防火|车祸多发|事故多发|怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|理赔|赔偿|鉴定|"
     # Recurring nuisances and what-ifs ("烧烤摊每晚冒烟", "万一起火") are complaints, not events now.
     r"每天|每晚|每次|天天|经常|老是|总是|三天两头|隔三差五|万一|一旦|假如|年初|年前|出过|发生过|一下雨|每逢|每到|"
+    r"(要是|如果|若是|倘若).{0,6}(着火|起火|失火|火灾|烧起来|出事|爆炸|漏气|塌)|"
     # Found afterwards ("孩子回来胳膊上有手指印"): harm already over, a complaint to investigate.
     r"(?<![没不])回(来|家)(后|以后|之后)?.{0,4}(发现|身上|胳膊|脸上|腿上|手上|背上)"
 )
@@ -78,7 +86,7 @@ _LONG_STANDING = re.compile(
 NOT_NOW_MODEL_THRESHOLD = 0.5
 # A crash with a hurt person is 122 even when the words for the injury are a medical rule's.
 _CRASH = re.compile(
-    r"(车|摩托|电瓶|自行|单车|三轮|货车|卡车|公交|大巴|渣土).{0,8}撞|撞(到|上|了).{0,6}(车|护栏|树|墙|电线杆|桥墩|隔离带)|"
+    r"(车|摩托|电瓶|自行|单车|三轮|货车|卡车|公交|大巴|渣土|的士|巴士).{0,8}撞|撞(到|上|了).{0,6}(车|护栏|树|墙|电线杆|桥墩|隔离带)|"
     r"车祸|追尾|翻车"
 )
 # Voice input sometimes arrives as pinyin ("wo jia zhao huo le"): the unmistakable events only.
@@ -91,18 +99,30 @@ _PINYIN_RULES: dict[str, re.Pattern[str]] = {
 # sends to answer "where?" or to add a detail. Without an event it is not an emergency, whatever the
 # model's emergency probability (places are frequent in emergency training texts).
 _PLACE_SUFFIX = (
-    r"(路|街|道|巷|弄|胡同|大道|段|小区|社区|花园|新村|新城|家园|公寓|宿舍|家属院|大厦|广场|公园|市场|菜市场|商场|超市|"
+    r"(路|街|道|巷子|巷|弄|胡同|大道|段|小区|社区|花园|新村|新城|家园|公寓|宿舍|家属院|大厦|广场|停车场|公园|市场|菜市场|商场|超市|"
     r"医院|学校|中学|小学|幼儿园|车站|火车站|地铁站|站|出口|入口|路口|交叉口|苑|园|湾|城|庄|村|屯|寨|组|镇|乡|区|县|市|"
     r"门|栋|幢|座|单元|号楼|楼|层|室|户|号|巷口|村口|河边|江边|湖边|桥下|桥上|桥)"
 )
 _PLACE_PART = (
     r"(\d+|[a-z]+|[东西南北][门面边侧段]?|(旁边|附近|对面|边上|那边|这边|那里|这里|里面|门口|楼下|楼上|后面|前面|隔壁|"
-    r"往[东西南北]|[一二三四五六七八九十百几]+[米站]|[一二三四五六七八九十]+楼|第[一二三四五六七八九十\d]+个)|"
+    r"往[东西南北]|[一二三四五六七八九十百几]+[米站]|[一二三四五六七八九十]+楼|第[一二三四五六七八九十\d]+个|"
+    # Directions ("东门进来右手边", "电梯出来左边") and Cantonese (喺屋企楼下: at home, downstairs).
+    r"进来|出来|进去|出去|[左右]手?边|[左右]手|[左右]拐|拐弯|直走|一直走|电梯|楼梯|楼道|屋企)|"
     r"[\u4e00-\u9fff]{0,8}?" + _PLACE_SUFFIX + r")"
 )
 _PLACE_ONLY = re.compile(
-    r"(我家|我们家|我们|我|家|地址|位置|定位|就是|就|是|在|住|住在|于)*" + r"(" + _PLACE_PART + r"[和与跟的]?)+"
+    r"(我家|我们家|我们|我|家|地址|位置|定位|就是|就|是|在|喺|住|住在|于)*" + r"(" + _PLACE_PART + r"[和与跟的]?)+"
 )
+# A bare time or duration ("已经三天了", "每天晚上", "前天夜里十一点来钟", "差不多半个多月了吧"): the answer to
+# "since when?", with nothing wrong in it yet (the labelling rules: chitchat).
+_TIME_ONLY = re.compile(
+    r"((已经|都|差不多|大概|大约|快|将近|有|就|是|从|到|至|和|跟|每|每个|这个|上个|那个|了|吧|啦|呢|啊|呀|多|左右|来钟|"
+    r"来|半|整|前后|以来|开始|之后|以后|时候|的|"
+    r"今天|昨天|前天|明天|今晚|昨晚|今早|刚才|刚刚|每天|每晚|天天|晚上|早上|上午|下午|中午|夜里|半夜|凌晨|傍晚|夜晚|白天|深夜|周末|"
+    r"[周星期礼拜]{1,2}[一二三四五六日天末]|"
+    r"[\d一二两三四五六七八九十百几半]+多?个?多?(天|日|号|周|星期|礼拜|月|年|小时|钟头|分钟|分|点钟|点半|点|刻)?))+"
+)
+_TIME_UNIT = re.compile(r"[天日号周期拜月年时钟分点刻晚早午夜晨昏]|刚")
 # Anything that could be an event keeps the model's say: fire, harm, violence, vehicles, people in danger.
 _EVENT_CHARS = re.compile(
     r"[火烟烧燃炸爆撞翻倒晕昏血伤痛疼死打抢砍刀枪偷撬闯困掉淹溺漏味救喊跳抽吐摔跌卡压碾轧追祸事警急命病毒药电塌杀拐绑"
@@ -199,7 +219,8 @@ class ModelClassifier:
         model_emergency = p_emergency >= threshold
         if p_emergency >= self.emergency_threshold and not model_emergency:
             reasons.append(f"rule:not_now:model_needs:{threshold:.2f}")
-        bare_place = rule is None and place_only(t)
+        bare_time = rule is None and time_only(t)
+        bare_place = rule is None and (bare_time or place_only(t))
         if model_emergency and bare_place:
             model_emergency = False
             reasons.append("rule:place_only:not_emergency")
@@ -223,13 +244,22 @@ class ModelClassifier:
             if label != "chitchat" and is_acknowledgement(features, norm.stickers):
                 reasons.append(f"rule:acknowledgement:{label}")
                 label, conf = "chitchat", max(intent.probabilities.get("chitchat", 0.0), MIN_CONFIDENCE)
+            explicit_found = False
             if label == "chitchat" or conf < MIN_CONFIDENCE:
                 for explicit, pattern in _EXPLICIT:
                     m = pattern.search(t)
                     if m:
                         reasons.append(f"rule:explicit:{explicit}:{m.group(0)}")
                         label, conf = explicit, max(conf, intent.probabilities.get(explicit, 0.0), MIN_CONFIDENCE)
+                        explicit_found = True
                         break
+            unsure_place = bare_place and conf < MIN_CONFIDENCE and not explicit_found and _CJK.search(t) is not None
+            if label != "chitchat" and (bare_time or unsure_place):
+                # A bare time or duration, or a bare place the model is unsure about, says nothing is wrong
+                # yet: the answer to "since when?" or "where?" (the labelling rules: chitchat). Pinyin is
+                # left to the model: place_only reads any Latin letters as a place.
+                reasons.append(f"rule:fragment:{'time' if bare_time else 'place'}:{label}")
+                label, conf = "chitchat", max(intent.probabilities.get("chitchat", 0.0), MIN_CONFIDENCE)
             if label == "chitchat" and conf < MIN_CONFIDENCE and len(t) >= 8 and not bare_place:
                 # Unsure, and long enough to be about something: a person reads it rather than nobody
                 # (a bare place is about nothing yet, however long).
@@ -256,6 +286,7 @@ class ModelClassifier:
 
 
 _DIGITS = re.compile(r"\d+")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 # Spaces and punctuation: how a message was typed or dictated (voice-to-text has none), not what it says.
@@ -284,9 +315,17 @@ def department_text(features: str) -> str:
 def place_only(text: str) -> bool:
     """True for a bare place, number or time with no event in it ("幸福路88号", "我家在幸福小区3栋")."""
     bare = _NON_WORD.sub("", text).lower()
-    if not bare or len(bare) > 30 or _EVENT_CHARS.search(bare):
+    if not bare or len(bare) > 30 or _EVENT_CHARS.search(bare.replace("电梯", "")):  # a lift is a place
         return False
     return _PLACE_ONLY.fullmatch(bare) is not None
+
+
+def time_only(text: str) -> bool:
+    """True for a bare time or duration with nothing happening in it ("已经三天了", "每天晚上")."""
+    bare = _NON_WORD.sub("", text).lower()
+    if not bare or len(bare) > 20 or not _TIME_UNIT.search(bare):
+        return False
+    return _TIME_ONLY.fullmatch(bare) is not None
 
 
 def is_acknowledgement(features: str, stickers: tuple[str, ...] = ()) -> bool:

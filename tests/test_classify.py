@@ -228,21 +228,65 @@ def test_thanks_for_something_is_still_praise(shipped):
     assert shipped.classify("谢谢你们把我们村的路修好了，晚上走路安心多了").intent == "praise"
 
 
-def test_evaluate_reports_both_dev_sets_and_no_heldout_without_v3(monkeypatch):
+def test_evaluate_reports_the_dev_sets_and_no_heldout_without_v4(monkeypatch):
     from bot.training import train
 
     monkeypatch.setattr(train, "HELDOUT", "heldout_absent_for_this_test")
     report = train.evaluate(None)
     assert "heldout_all" not in report and "targets" not in report
-    assert report["dev_all"]["n"] > 0 and report["dev_v2_all"]["n"] > 0
-    assert "false_alarms" in report["dev_v2_all"]
+    assert report["dev_all"]["n"] > 0 and report["dev_v2_all"]["n"] > 0 and report["dev_v3_all"]["n"] > 0
+    for dev in ("dev_all", "dev_v2_all", "dev_v3_all"):
+        assert "false_alarms" in report[dev] and "missed_emergencies" in report[dev]
 
 
 def test_evaluate_scores_the_heldout_set_when_present_without_listing_its_examples(monkeypatch):
     from bot.training import train
 
-    monkeypatch.setattr(train, "HELDOUT", "heldout_v2")  # stands in for intents_heldout_v3.csv
+    monkeypatch.setattr(train, "HELDOUT", "heldout_v2")  # stands in for intents_heldout_v4.csv
     report = train.evaluate(None)
     assert set(report["targets"]) >= {"macro_f1", "emergency_recall", "emergency_false_alarm_rate"}
     assert "missed_emergencies" not in report["heldout_all"] and "false_alarms" not in report["heldout_all"]
     assert train.evaluate(None, heldout=False).get("heldout_all") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("天然气管道被挖断了 正在往外喷", "fire"),
+        ("电梯卡住了 我和孩子在里面出不来", "fire"),
+        ("车被淹在隧道里 司机还在车里", "fire"),
+        ("门口一群人在互殴 有人抄着钢管", "police"),
+        ("的士撞咗個阿伯", "traffic"),
+    ],
+)
+def test_fourth_round_rules_read_what_is_happening_now(text, kind):
+    from handlers.classify import emergency_rule
+    from handlers.normalize import normalize
+
+    found = emergency_rule(normalize(text).text)
+    assert found is not None and found[0] == kind, found
+
+
+@pytest.mark.parametrize(
+    "text", ["楼道堆满杂物 要是着火了咋整", "天然气卡里没气了 去哪充值", "感谢民警帮我们找回了走失的老人"]
+)
+def test_what_ifs_gas_cards_and_found_people_are_no_rule_emergency(text):
+    from handlers.classify import emergency_rule
+    from handlers.normalize import normalize
+
+    assert emergency_rule(normalize(text).text) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["已经三天了", "每天晚上", "差不多半個多月了吧", "东门进来右手边", "在7樓 電梯出來左邊"]
+)
+def test_a_bare_time_or_direction_is_chitchat(shipped, text):
+    result = shipped.classify(text)
+    assert result.intent == "chitchat" and not result.emergency, result.reasons
+
+
+def test_time_only_needs_a_time_and_nothing_else():
+    from handlers.classify import time_only
+
+    assert time_only("已经三天了") and time_only("前天夜里十一点来钟") and time_only("周一到周五都有")
+    assert not time_only("三天了还没人修") and not time_only("好的") and not time_only("已经着火三天了")

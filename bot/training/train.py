@@ -50,6 +50,8 @@ WORD_MAX_FEATURES = 100000
 INTENT_CONFIG: dict[str, Any] = {
     "ngram_range": (1, 2), "min_df": 1, "max_features": 60000, "C": 20.0, "class_weight": "balanced",
 }  # fmt: skip
+# The cross-validated false-alarm rate the emergency threshold may reach: half the 2% target (a margin).
+FALSE_ALARM_CAP = 0.01
 KIND_CONFIG: dict[str, Any] = {"ngram_range": (1, 3), "min_df": 1, "max_features": 20000, "C": 20.0}
 # Chosen by 5-fold cross-validation on the public training file (MODEL_CARD.md, department section).
 DEPARTMENT_CONFIG: dict[str, Any] = {
@@ -220,9 +222,10 @@ def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> 
     """The P(emergency) threshold, from 5-fold cross-validation on the training examples only.
 
     Emergencies are flagged by the rules or by the model at this threshold; of the thresholds that
-    keep cross-validated false alarms of the whole system at or under 2% (the target), the one that
-    catches the most emergencies, then the lowest: a missed fire costs more than a false alarm, so
-    the whole false-alarm budget is spent on catching what the training folds did not show.
+    keep cross-validated false alarms of the whole system at or under ``FALSE_ALARM_CAP`` (half the 2%
+    target), the one that catches the most emergencies, then the lowest: a missed fire costs more than
+    a false alarm. The other half of the budget is a safety margin: two rounds running, fresh held-out
+    messages raised more false alarms than the training folds (2.0% in CV, 3.4% and 2.85% held-out).
     """
     raw = [e.text for e in examples]
     texts = [intent_input(t) for t in raw]
@@ -244,7 +247,7 @@ def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> 
         needed = np.where(past & ~rule, max(threshold, NOT_NOW_MODEL_THRESHOLD), threshold)
         flagged = rule | ((p_emergency >= needed) & ~place)
         false_alarms = float(flagged[~is_emergency].mean())
-        if false_alarms > 0.02:
+        if false_alarms > FALSE_ALARM_CAP:
             break
         recall = float(flagged[is_emergency].mean())
         if best is None or recall >= best[0]:
@@ -293,24 +296,25 @@ def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
-# The held-out set: intents_heldout_v3.csv, written by someone who has not seen the training rows, and
-# merged in separately; never tuned on. Until it is there, no held-out figures are reported. The two
-# earlier held-out files are dev sets: both were scored and looked at per example during development.
-HELDOUT = "heldout_v3"
-DEVS = {"dev": "heldout", "dev_v2": "heldout_v2"}
+# The held-out set: intents_heldout_v4.csv, written by someone who has not seen the training rows, and
+# merged in separately; never tuned on. Without it no held-out figures are reported. The three earlier
+# held-out files are dev sets: all were scored and looked at per example during development.
+HELDOUT = "heldout_v4"
+DEVS = {"dev": "heldout", "dev_v2": "heldout_v2", "dev_v3": "heldout_v3"}
 DEV = "heldout"  # the sample timed for the speed figure
 TARGETS = {"macro_f1": (">=", 0.90), "complaint_vs_inquiry_accuracy": (">=", 0.95),
            "emergency_recall": (">=", 1.0), "emergency_false_alarm_rate": ("<=", 0.02)}  # fmt: skip
 
 
 def heldout_available() -> bool:
-    """Whether the held-out file (``intents_heldout_v3.csv``) is in the repository yet."""
+    """Whether the held-out file (``intents_heldout_v4.csv``) is in the repository."""
     return (DATA_DIR / f"intents_{HELDOUT}.csv").exists()
 
 
 def evaluate(shared: Path | None, directory: Path = MODEL_DIR, heldout: bool = True) -> dict[str, Any]:
-    """The target figures for the models in ``directory``: held-out (``intents_heldout_v3.csv``, when
-    present) and the two dev sets (``intents_heldout.csv`` as ``dev``, ``intents_heldout_v2.csv`` as ``dev_v2``).
+    """The target figures for the models in ``directory``: held-out (``intents_heldout_v4.csv``, when
+    present) and the three dev sets (``intents_heldout.csv`` as ``dev``, ``intents_heldout_v2.csv`` as
+    ``dev_v2``, ``intents_heldout_v3.csv`` as ``dev_v3``).
 
     ``heldout=False`` leaves the held-out set alone (for development runs); so does its absence.
     """
@@ -396,8 +400,8 @@ def _intent_figures(rows: list[Example], classify: Callable[[str], Any], keep_mi
     others = [r for e, r in zip(rows, results, strict=True) if e.label != "emergency"]
     kinds = [(e.emergency_kind, r.emergency_kind) for e, r in emergencies if e.emergency_kind]
     recall = sum(r.emergency for _, r in emergencies) / len(emergencies) if emergencies else None
-    missed = [e.text for e, r in emergencies if not r.emergency][:10]
-    false_alarms = [e.text for e, r in zip(rows, results, strict=True) if e.label != "emergency" and r.emergency][:10]
+    missed = [e.text for e, r in emergencies if not r.emergency][:30]
+    false_alarms = [e.text for e, r in zip(rows, results, strict=True) if e.label != "emergency" and r.emergency][:30]
     return {
         "n": len(rows),
         "macro_f1": round(float(f1_score(gold, pred, average="macro")), 4),
