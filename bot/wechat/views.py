@@ -79,7 +79,10 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
     session = message_session()
     try:
         turn = svc.pipeline.process(msg, session, claim, redis=client)
-        session.commit()
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            # On PostgreSQL the message was written (and committed) by the store's own statement; the
+            # session holds only what is rare (an alert, a library reload), and an empty commit costs CPU.
+            session.commit()
         reply = turn.reply
     except Exception as exc:
         session.rollback()
