@@ -110,17 +110,18 @@ _PLACE_PART = (
     r"进来|出来|进去|出去|[左右]手?边|[左右]手|[左右]拐|拐弯|直走|一直走|电梯|楼梯|楼道|屋企)|"
     r"[\u4e00-\u9fff]{0,8}?" + _PLACE_SUFFIX + r")"
 )
-_PLACE_ONLY = re.compile(
-    r"(我家|我们家|我们|我|家|地址|位置|定位|就是|就|是|在|喺|住|住在|于)*" + r"(" + _PLACE_PART + r"[和与跟的]?)+"
-)
+# A bare place is any number of these words, then one or more place parts (see ``_tiled``).
+_PLACE_LEAD = re.compile(r"我家|我们家|我们|我|家|地址|位置|定位|就是|就|是|在|喺|住|住在|于")
+_PLACE_PIECE = re.compile(_PLACE_PART + r"[和与跟的]?")
 # A bare time or duration ("已经三天了", "每天晚上", "前天夜里十一点来钟", "差不多半个多月了吧"): the answer to
 # "since when?", with nothing wrong in it yet (the labelling rules: chitchat).
-_TIME_ONLY = re.compile(
-    r"((已经|都|差不多|大概|大约|快|将近|有|就|是|从|到|至|和|跟|每|每个|这个|上个|那个|了|吧|啦|呢|啊|呀|多|左右|来钟|"
+# One or more of these, end to end (see ``_tiled``).
+_TIME_PIECE = re.compile(
+    r"(已经|都|差不多|大概|大约|快|将近|有|就|是|从|到|至|和|跟|每|每个|这个|上个|那个|了|吧|啦|呢|啊|呀|多|左右|来钟|"
     r"来|半|整|前后|以来|开始|之后|以后|时候|的|"
     r"今天|昨天|前天|明天|今晚|昨晚|今早|刚才|刚刚|每天|每晚|天天|晚上|早上|上午|下午|中午|夜里|半夜|凌晨|傍晚|夜晚|白天|深夜|周末|"
     r"[周星期礼拜]{1,2}[一二三四五六日天末]|"
-    r"[\d一二两三四五六七八九十百几半]+多?个?多?(天|日|号|周|星期|礼拜|月|年|小时|钟头|分钟|分|点钟|点半|点|刻)?))+"
+    r"[\d一二两三四五六七八九十百几半]+多?个?多?(天|日|号|周|星期|礼拜|月|年|小时|钟头|分钟|分|点钟|点半|点|刻)?)"
 )
 _TIME_UNIT = re.compile(r"[天日号周期拜月年时钟分点刻晚早午夜晨昏]|刚")
 # Anything that could be an event keeps the model's say: fire, harm, violence, vehicles, people in danger.
@@ -153,10 +154,38 @@ _EXPLICIT: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 # A bare acknowledgement or thanks ("谢谢", "收到了 谢谢", "好滴 谢啦", "唔该") thanks no one for anything in
 # particular: chitchat (the labelling rules), however often 谢谢 opens a real praise message.
-_ACKNOWLEDGEMENT = re.compile(
-    r"(好的?|好滴|好嘞|好吧|行|嗯+|哦+|噢+|喔+|ok|okay|收到了?|知道了?|明白了?|了解了?|懂了|谢谢|多谢|感谢|感恩|谢啦|谢了|谢|"
-    r"辛苦了?|唔该|晒|你们?|您|大家|啊|呀|哈+|啦|了|哒|咯|啰|嘛|呢|哟)+"
+# One or more of these, end to end (see ``_tiled``); nothing longer than ACKNOWLEDGEMENT_MAX is a bare thanks.
+_ACKNOWLEDGEMENT_PIECE = re.compile(
+    r"好的?|好滴|好嘞|好吧|行|嗯+|哦+|噢+|喔+|ok|okay|收到了?|知道了?|明白了?|了解了?|懂了|谢谢|多谢|感谢|感恩|谢啦|谢了|谢|"
+    r"辛苦了?|唔该|晒|你们?|您|大家|啊|呀|哈+|啦|了|哒|咯|啰|嘛|呢|哟"
 )
+ACKNOWLEDGEMENT_MAX = 40
+
+
+def _tiled(piece: re.Pattern[str], text: str, starts: tuple[int, ...] = (0,)) -> set[int]:
+    """The positions of ``text`` reachable from ``starts`` by one or more ``piece``s laid end to end.
+
+    What ``(piece)+`` would match, found by dynamic programming over positions instead: Python's
+    ``re`` tries every way of cutting a string into overlapping pieces ("嗯嗯嗯…", "三十三十…", "楼门楼门…")
+    and takes exponential time on one that fails at the end, a message that could stall a worker for
+    minutes. Here each (start, end) pair is tried once: at most len(text)² short matches.
+    """
+    reached: set[int] = set()
+    frontier = list(dict.fromkeys(starts))
+    while frontier:
+        i = frontier.pop()
+        if piece.match(text, i) is None:  # nothing starts here: skip the ends
+            continue
+        for j in range(i + 1, len(text) + 1):
+            if j not in reached and piece.fullmatch(text, i, j):
+                reached.add(j)
+                frontier.append(j)
+    return reached
+
+
+def _pieces_only(piece: re.Pattern[str], text: str, starts: tuple[int, ...] = (0,)) -> bool:
+    """True when ``text`` (from one of ``starts``) is one or more ``piece``s and nothing else."""
+    return len(text) in _tiled(piece, text, starts)
 
 
 class ModelClassifier:
@@ -317,7 +346,8 @@ def place_only(text: str) -> bool:
     bare = _NON_WORD.sub("", text).lower()
     if not bare or len(bare) > 30 or _EVENT_CHARS.search(bare.replace("电梯", "")):  # a lift is a place
         return False
-    return _PLACE_ONLY.fullmatch(bare) is not None
+    after_lead = (0, *sorted(_tiled(_PLACE_LEAD, bare)))
+    return _pieces_only(_PLACE_PIECE, bare, after_lead)
 
 
 def time_only(text: str) -> bool:
@@ -325,7 +355,7 @@ def time_only(text: str) -> bool:
     bare = _NON_WORD.sub("", text).lower()
     if not bare or len(bare) > 20 or not _TIME_UNIT.search(bare):
         return False
-    return _TIME_ONLY.fullmatch(bare) is not None
+    return _pieces_only(_TIME_PIECE, bare)
 
 
 def is_acknowledgement(features: str, stickers: tuple[str, ...] = ()) -> bool:
@@ -334,7 +364,7 @@ def is_acknowledgement(features: str, stickers: tuple[str, ...] = ()) -> bool:
     for sticker in stickers:
         bare = bare.replace(sticker.lower(), "")
     bare = _NON_WORD.sub("", bare)
-    return bool(bare) and _ACKNOWLEDGEMENT.fullmatch(bare) is not None
+    return 0 < len(bare) <= ACKNOWLEDGEMENT_MAX and _pieces_only(_ACKNOWLEDGEMENT_PIECE, bare)
 
 
 def not_now(text: str) -> bool:
