@@ -317,3 +317,55 @@ def test_the_piecewise_matchers_still_accept_what_they_should():
     assert is_acknowledgement("嗯嗯嗯好的谢谢") and is_acknowledgement("收到了谢谢哈哈哈") and not is_acknowledgement("好的吗")
     assert place_only("东门口") and place_only("我家在幸福小区3栋2单元") and place_only("3栋402")
     assert time_only("三十三天了") and not time_only("三十三天了吗")
+
+
+# -- issue 3, fifth round: indirect descriptions of what is happening now -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("我婆婆糊涂了好几年了 刚才自己走出去 半天没找着", "police"),  # a long-standing condition, missing now
+        ("有个男的一路跟着我 我躲进药店了", "police"),
+        ("他把我按在墙上掐脖子", "police"),
+        ("被两个人堵在楼道里 要我把手机交出来", "police"),
+        ("楼梯间一直往上飘烟 我们不敢下去", "fire"),
+        ("一股电线烧焦的味道 墙摸着发烫", "fire"),
+        ("一辆车冲进河里了 里面还有人", "fire"),
+        ("孩子被锁在车里了 太阳底下晒着", "fire"),
+        ("有人从三楼阳台上摔下来了", "medical"),
+        ("我爸胸口闷 现在叫他也不答应", "medical"),
+        ("孩子误喝了洗衣液", "medical"),
+        ("大狗把老人扑倒了 腿上全是血", "medical"),
+        ("一个老人被车刮倒了 躺着起不来", "traffic"),
+        ("电动车被货车碰了 骑车的人倒在地上", "traffic"),
+    ],
+)
+def test_fifth_round_rules_read_indirect_descriptions(text, kind):
+    from handlers.classify import emergency_rule
+    from handlers.normalize import normalize
+
+    found = emergency_rule(normalize(text).text)
+    assert found is not None and found[0] == kind, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "老人走丢了好几年了 还能登记寻亲吗",  # missing for years
+        "上个礼拜我被车撞了 对方不肯赔",  # 上个礼拜 is the past
+        "請問食物中毒要向邊個部門舉報",  # whom to report to
+        "想问问家暴可以去哪里求助",
+        "家里煤气灶打不着火",  # 打不着火 is no fire
+        "楼道里有人抽烟 二手烟呛死了",  # smoking, not smoke from a fire
+        "有人在空地上烧垃圾",  # a nuisance, not a fire
+        "隔壁厂子一到晚上就排废气 一股塑料烧焦的味",  # recurring
+        "我的车停在楼下被别的车刮了 人不在车上",  # damage, nobody hurt
+        "小孩子在河边玩 车子一打滑就可能冲进河里",  # a what-if
+    ],
+)
+def test_fifth_round_look_alikes_are_no_rule_emergency(text):
+    from handlers.classify import emergency_rule
+    from handlers.normalize import normalize
+
+    assert emergency_rule(normalize(text).text) is None
