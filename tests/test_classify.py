@@ -314,7 +314,11 @@ def test_a_message_built_to_make_the_matchers_backtrack_is_classified_at_once(sh
 def test_the_piecewise_matchers_still_accept_what_they_should():
     from handlers.classify import is_acknowledgement, place_only, time_only
 
-    assert is_acknowledgement("嗯嗯嗯好的谢谢") and is_acknowledgement("收到了谢谢哈哈哈") and not is_acknowledgement("好的吗")
+    assert (
+        is_acknowledgement("嗯嗯嗯好的谢谢")
+        and is_acknowledgement("收到了谢谢哈哈哈")
+        and not is_acknowledgement("好的吗")
+    )
     assert place_only("东门口") and place_only("我家在幸福小区3栋2单元") and place_only("3栋402")
     assert time_only("三十三天了") and not time_only("三十三天了吗")
 
@@ -362,6 +366,16 @@ def test_fifth_round_rules_read_indirect_descriptions(text, kind):
         "隔壁厂子一到晚上就排废气 一股塑料烧焦的味",  # recurring
         "我的车停在楼下被别的车刮了 人不在车上",  # damage, nobody hurt
         "小孩子在河边玩 车子一打滑就可能冲进河里",  # a what-if
+        "楼上装修吵得我不想活了",  # hyperbole about noise
+        "告别仪式在殡仪馆几楼",
+        "我手机掉河里了 能补办电话卡吗",
+        "气得我脸都青了",
+        "一氧化碳报警器哪里能买到",
+        "公园里一群人围着打牌赌钱",
+        "楼道里禁烟也没人管 烟道也堵了",
+        "敲门喊都喊不应 楼上漏水没人管",
+        "楼上装修吵得人迷迷糊糊的 一晚上没睡",
+        "小区里几个小孩拿着水枪乱喷",
     ],
 )
 def test_fifth_round_look_alikes_are_no_rule_emergency(text):
