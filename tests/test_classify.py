@@ -343,6 +343,8 @@ def test_the_piecewise_matchers_still_accept_what_they_should():
         ("大狗把老人扑倒了 腿上全是血", "medical"),
         ("一个老人被车刮倒了 躺着起不来", "traffic"),
         ("电动车被货车碰了 骑车的人倒在地上", "traffic"),
+        ("我被人关在车里 不知道要去哪", "police"),  # a person shut in a car is still 110
+        ("沟塌了 两个工人没爬上来", "fire"),
     ],
 )
 def test_fifth_round_rules_read_indirect_descriptions(text, kind):
@@ -376,6 +378,7 @@ def test_fifth_round_rules_read_indirect_descriptions(text, kind):
         "敲门喊都喊不应 楼上漏水没人管",
         "楼上装修吵得人迷迷糊糊的 一晚上没睡",
         "小区里几个小孩拿着水枪乱喷",
+        "我爸被车撞过以后腿脚一直不好 能办残疾证吗",  # 撞过以后: the past
     ],
 )
 def test_fifth_round_look_alikes_are_no_rule_emergency(text):
