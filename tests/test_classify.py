@@ -228,21 +228,21 @@ def test_thanks_for_something_is_still_praise(shipped):
     assert shipped.classify("谢谢你们把我们村的路修好了，晚上走路安心多了").intent == "praise"
 
 
-def test_evaluate_reports_the_dev_sets_and_no_heldout_without_v4(monkeypatch):
+def test_evaluate_reports_the_dev_sets_and_no_heldout_without_v5(monkeypatch):
     from bot.training import train
 
     monkeypatch.setattr(train, "HELDOUT", "heldout_absent_for_this_test")
     report = train.evaluate(None)
     assert "heldout_all" not in report and "targets" not in report
-    assert report["dev_all"]["n"] > 0 and report["dev_v2_all"]["n"] > 0 and report["dev_v3_all"]["n"] > 0
-    for dev in ("dev_all", "dev_v2_all", "dev_v3_all"):
+    for dev in ("dev_all", "dev_v2_all", "dev_v3_all", "dev_v4_all"):
+        assert report[dev]["n"] > 0
         assert "false_alarms" in report[dev] and "missed_emergencies" in report[dev]
 
 
 def test_evaluate_scores_the_heldout_set_when_present_without_listing_its_examples(monkeypatch):
     from bot.training import train
 
-    monkeypatch.setattr(train, "HELDOUT", "heldout_v2")  # stands in for intents_heldout_v4.csv
+    monkeypatch.setattr(train, "HELDOUT", "heldout_v2")  # stands in for intents_heldout_v5.csv
     report = train.evaluate(None)
     assert set(report["targets"]) >= {"macro_f1", "emergency_recall", "emergency_false_alarm_rate"}
     assert "missed_emergencies" not in report["heldout_all"] and "false_alarms" not in report["heldout_all"]
@@ -314,6 +314,75 @@ def test_a_message_built_to_make_the_matchers_backtrack_is_classified_at_once(sh
 def test_the_piecewise_matchers_still_accept_what_they_should():
     from handlers.classify import is_acknowledgement, place_only, time_only
 
-    assert is_acknowledgement("嗯嗯嗯好的谢谢") and is_acknowledgement("收到了谢谢哈哈哈") and not is_acknowledgement("好的吗")
+    assert (
+        is_acknowledgement("嗯嗯嗯好的谢谢")
+        and is_acknowledgement("收到了谢谢哈哈哈")
+        and not is_acknowledgement("好的吗")
+    )
     assert place_only("东门口") and place_only("我家在幸福小区3栋2单元") and place_only("3栋402")
     assert time_only("三十三天了") and not time_only("三十三天了吗")
+
+
+# -- issue 3, fifth round: indirect descriptions of what is happening now -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("我婆婆糊涂了好几年了 刚才自己走出去 半天没找着", "police"),  # a long-standing condition, missing now
+        ("有个男的一路跟着我 我躲进药店了", "police"),
+        ("他把我按在墙上掐脖子", "police"),
+        ("被两个人堵在楼道里 要我把手机交出来", "police"),
+        ("楼梯间一直往上飘烟 我们不敢下去", "fire"),
+        ("一股电线烧焦的味道 墙摸着发烫", "fire"),
+        ("一辆车冲进河里了 里面还有人", "fire"),
+        ("孩子被锁在车里了 太阳底下晒着", "fire"),
+        ("有人从三楼阳台上摔下来了", "medical"),
+        ("我爸胸口闷 现在叫他也不答应", "medical"),
+        ("孩子误喝了洗衣液", "medical"),
+        ("大狗把老人扑倒了 腿上全是血", "medical"),
+        ("一个老人被车刮倒了 躺着起不来", "traffic"),
+        ("电动车被货车碰了 骑车的人倒在地上", "traffic"),
+        ("我被人关在车里 不知道要去哪", "police"),  # a person shut in a car is still 110
+        ("沟塌了 两个工人没爬上来", "fire"),
+    ],
+)
+def test_fifth_round_rules_read_indirect_descriptions(text, kind):
+    from handlers.classify import emergency_rule
+    from handlers.normalize import normalize
+
+    found = emergency_rule(normalize(text).text)
+    assert found is not None and found[0] == kind, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "老人走丢了好几年了 还能登记寻亲吗",  # missing for years
+        "上个礼拜我被车撞了 对方不肯赔",  # 上个礼拜 is the past
+        "請問食物中毒要向邊個部門舉報",  # whom to report to
+        "想问问家暴可以去哪里求助",
+        "家里煤气灶打不着火",  # 打不着火 is no fire
+        "楼道里有人抽烟 二手烟呛死了",  # smoking, not smoke from a fire
+        "有人在空地上烧垃圾",  # a nuisance, not a fire
+        "隔壁厂子一到晚上就排废气 一股塑料烧焦的味",  # recurring
+        "我的车停在楼下被别的车刮了 人不在车上",  # damage, nobody hurt
+        "小孩子在河边玩 车子一打滑就可能冲进河里",  # a what-if
+        "楼上装修吵得我不想活了",  # hyperbole about noise
+        "告别仪式在殡仪馆几楼",
+        "我手机掉河里了 能补办电话卡吗",
+        "气得我脸都青了",
+        "一氧化碳报警器哪里能买到",
+        "公园里一群人围着打牌赌钱",
+        "楼道里禁烟也没人管 烟道也堵了",
+        "敲门喊都喊不应 楼上漏水没人管",
+        "楼上装修吵得人迷迷糊糊的 一晚上没睡",
+        "小区里几个小孩拿着水枪乱喷",
+        "我爸被车撞过以后腿脚一直不好 能办残疾证吗",  # 撞过以后: the past
+    ],
+)
+def test_fifth_round_look_alikes_are_no_rule_emergency(text):
+    from handlers.classify import emergency_rule
+    from handlers.normalize import normalize
+
+    assert emergency_rule(normalize(text).text) is None
