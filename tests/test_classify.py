@@ -199,6 +199,28 @@ def test_place_only_needs_no_event_at_all():
         ("孩子的手卡在栏杆里拔不出来", "fire"),
         ("两辆车撞了 骑车的人一动不动", "traffic"),  # a crash with an injury is 122
         ("wo jia zhao huo le", "fire"),
+        ("天然气管道被挖断了 正在往外喷", "fire"),
+        ("电梯卡住了 我和孩子在里面出不来", "fire"),
+        ("车被淹在隧道里 司机还在车里", "fire"),
+        ("门口一群人在互殴 有人抄着钢管", "police"),
+        ("的士撞咗個阿伯", "traffic"),
+        # Told indirectly, without 着火 / 救命 / 晕倒:
+        ("我婆婆糊涂了好几年了 刚才自己走出去 半天没找着", "police"),  # a long-standing condition, missing now
+        ("有个男的一路跟着我 我躲进药店了", "police"),
+        ("他把我按在墙上掐脖子", "police"),
+        ("被两个人堵在楼道里 要我把手机交出来", "police"),
+        ("楼梯间一直往上飘烟 我们不敢下去", "fire"),
+        ("一股电线烧焦的味道 墙摸着发烫", "fire"),
+        ("一辆车冲进河里了 里面还有人", "fire"),
+        ("孩子被锁在车里了 太阳底下晒着", "fire"),
+        ("有人从三楼阳台上摔下来了", "medical"),
+        ("我爸胸口闷 现在叫他也不答应", "medical"),
+        ("孩子误喝了洗衣液", "medical"),
+        ("大狗把老人扑倒了 腿上全是血", "medical"),
+        ("一个老人被车刮倒了 躺着起不来", "traffic"),
+        ("电动车被货车碰了 骑车的人倒在地上", "traffic"),
+        ("我被人关在车里 不知道要去哪", "police"),  # a person shut in a car is still 110
+        ("沟塌了 两个工人没爬上来", "fire"),
     ],
 )
 def test_emergency_rules_read_what_is_happening_now(text, kind):
@@ -210,9 +232,17 @@ def test_emergency_rules_read_what_is_happening_now(text, kind):
 
 
 @pytest.mark.parametrize(
-    "text", ["老师打孩子 孩子回来胳膊上有印子", "一下雨就淹到腰 三年了没人管", "下水道堵了 水出不去"]
+    "text",
+    [
+        "老师打孩子 孩子回来胳膊上有印子",
+        "一下雨就淹到腰 三年了没人管",
+        "下水道堵了 水出不去",
+        "楼道堆满杂物 要是着火了咋整",
+        "天然气卡里没气了 去哪充值",
+        "感谢民警帮我们找回了走失的老人",
+    ],
 )
-def test_harm_found_afterwards_or_recurring_is_no_rule_emergency(text):
+def test_harm_found_afterwards_recurring_or_hypothetical_is_no_rule_emergency(text):
     from handlers.classify import emergency_rule
     from handlers.normalize import normalize
 
@@ -247,34 +277,6 @@ def test_evaluate_scores_the_heldout_set_when_present_without_listing_its_exampl
     assert set(report["targets"]) >= {"macro_f1", "emergency_recall", "emergency_false_alarm_rate"}
     assert "missed_emergencies" not in report["heldout_all"] and "false_alarms" not in report["heldout_all"]
     assert train.evaluate(None, heldout=False).get("heldout_all") is None
-
-
-@pytest.mark.parametrize(
-    ("text", "kind"),
-    [
-        ("天然气管道被挖断了 正在往外喷", "fire"),
-        ("电梯卡住了 我和孩子在里面出不来", "fire"),
-        ("车被淹在隧道里 司机还在车里", "fire"),
-        ("门口一群人在互殴 有人抄着钢管", "police"),
-        ("的士撞咗個阿伯", "traffic"),
-    ],
-)
-def test_fourth_round_rules_read_what_is_happening_now(text, kind):
-    from handlers.classify import emergency_rule
-    from handlers.normalize import normalize
-
-    found = emergency_rule(normalize(text).text)
-    assert found is not None and found[0] == kind, found
-
-
-@pytest.mark.parametrize(
-    "text", ["楼道堆满杂物 要是着火了咋整", "天然气卡里没气了 去哪充值", "感谢民警帮我们找回了走失的老人"]
-)
-def test_what_ifs_gas_cards_and_found_people_are_no_rule_emergency(text):
-    from handlers.classify import emergency_rule
-    from handlers.normalize import normalize
-
-    assert emergency_rule(normalize(text).text) is None
 
 
 @pytest.mark.parametrize(
@@ -324,35 +326,6 @@ def test_the_piecewise_matchers_still_accept_what_they_should():
 
 
 # -- issue 3, fifth round: indirect descriptions of what is happening now -------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "kind"),
-    [
-        ("我婆婆糊涂了好几年了 刚才自己走出去 半天没找着", "police"),  # a long-standing condition, missing now
-        ("有个男的一路跟着我 我躲进药店了", "police"),
-        ("他把我按在墙上掐脖子", "police"),
-        ("被两个人堵在楼道里 要我把手机交出来", "police"),
-        ("楼梯间一直往上飘烟 我们不敢下去", "fire"),
-        ("一股电线烧焦的味道 墙摸着发烫", "fire"),
-        ("一辆车冲进河里了 里面还有人", "fire"),
-        ("孩子被锁在车里了 太阳底下晒着", "fire"),
-        ("有人从三楼阳台上摔下来了", "medical"),
-        ("我爸胸口闷 现在叫他也不答应", "medical"),
-        ("孩子误喝了洗衣液", "medical"),
-        ("大狗把老人扑倒了 腿上全是血", "medical"),
-        ("一个老人被车刮倒了 躺着起不来", "traffic"),
-        ("电动车被货车碰了 骑车的人倒在地上", "traffic"),
-        ("我被人关在车里 不知道要去哪", "police"),  # a person shut in a car is still 110
-        ("沟塌了 两个工人没爬上来", "fire"),
-    ],
-)
-def test_fifth_round_rules_read_indirect_descriptions(text, kind):
-    from handlers.classify import emergency_rule
-    from handlers.normalize import normalize
-
-    found = emergency_rule(normalize(text).text)
-    assert found is not None and found[0] == kind, found
 
 
 @pytest.mark.parametrize(
