@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import random
 import signal
@@ -424,11 +423,7 @@ def main(argv=None):
            "lost": [{"index": m.index, "msg_id": m.msg_id, "answer": m.answer, "attempts": m.attempts,
                      "errors": m.errors, "first_sent": m.first_sent} for m in lost],
            "duplicated": [m.msg_id for m in dups]}
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as fh:
-        json.dump(doc, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    print(f"wrote {os.path.relpath(args.output, ROOT)}")
+    bench.write_results(args.output, doc)
     return 0 if ok else 1
 
 

@@ -729,11 +729,18 @@ def main(argv=None):
         "results": [{k: v for k, v in r.items() if k != "wrk_output"} for r in results],
         "wrk_output": {r["target"]: r.get("wrk_output") for r in results if r.get("wrk_output")},
     }
-    with open(args.output, "w") as f:
+    print()
+    write_results(args.output, doc)
+    return 1 if any("error" in r for r in results) else 0
+
+
+def write_results(path, doc):
+    """Write a run's figures as JSON (creating the folder) and say where; shared by the bench suites."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
         json.dump(doc, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    print(f"\nwrote {os.path.relpath(args.output, ROOT)}")
-    return 1 if any("error" in r for r in results) else 0
+    print(f"wrote {os.path.relpath(path, ROOT)}")
 
 
 if __name__ == "__main__":

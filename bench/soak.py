@@ -23,7 +23,6 @@ there were errors (the target: zero), or if the server's RSS grew by more than -
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -315,11 +314,7 @@ def main(argv=None):
     print()
     print("soak: " + ("PASS (zero errors, flat memory)" if not verdict else "FAIL: " + "; ".join(verdict))
           + f"  (server RSS {growth:+.1f} MB first->last minute)")
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(doc, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    print(f"wrote {os.path.relpath(args.output, ROOT)}")
+    bench.write_results(args.output, doc)
     return 1 if verdict else 0
 
 
