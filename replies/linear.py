@@ -85,19 +85,15 @@ class LinearTextModel:
 
     def save(self, stem: Path, extra: dict[str, object] | None = None) -> None:
         """Write ``stem.json`` + ``stem.npz``; weights as float16 to keep the artifact small."""
-        grams = [""] * len(self.vocabulary)
-        for gram, i in self.vocabulary.items():
-            grams[i] = gram
         header: dict[str, object] = {
             "classes": self.classes,
             "ngram_range": list(self.ngram_range),
-            "vocabulary": grams,
+            "vocabulary": _in_index_order(self.vocabulary),
         }
         if self.word_ngram_range is not None:
-            words = [""] * len(self.word_vocabulary)
-            for gram, i in self.word_vocabulary.items():
-                words[i] = gram
-            header.update(word_ngram_range=list(self.word_ngram_range), word_vocabulary=words)
+            header.update(
+                word_ngram_range=list(self.word_ngram_range), word_vocabulary=_in_index_order(self.word_vocabulary)
+            )
         header.update(extra or {})
         stem.parent.mkdir(parents=True, exist_ok=True)
         stem.with_suffix(".json").write_text(json.dumps(header, ensure_ascii=False), encoding="utf-8")
@@ -167,3 +163,11 @@ class LinearTextModel:
             {c: float(p) for c, p in zip(self.classes, probs, strict=True)},
             top,
         )
+
+
+def _in_index_order(vocabulary: dict[str, int]) -> list[str]:
+    """The n-grams of a vocabulary as a list, each at its index (how the header stores them)."""
+    grams = [""] * len(vocabulary)
+    for gram, i in vocabulary.items():
+        grams[i] = gram
+    return grams

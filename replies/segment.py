@@ -48,7 +48,6 @@ class Segmenter:
         # Handing the dictionary over directly: jieba neither reads its own dictionary nor writes a cache.
         tokenizer.FREQ, tokenizer.total, tokenizer.initialized = prefixes, max(int(total), 1), True
         self._tokenizer = tokenizer
-        self.words_freq = dict(words)
         self.total = int(total)
         self.stop_words = frozenset(stop_words)
 
@@ -64,6 +63,8 @@ class Segmenter:
         return cls(data["words"], data["total"], data["stop_words"])
 
     def save(self, path: Path) -> None:
-        data = {"total": self.total, "stop_words": sorted(self.stop_words), "words": self.words_freq}
+        # The words are the dictionary's entries with a frequency; the zeros are prefixes (jieba's DAG).
+        words = {w: f for w, f in self._tokenizer.FREQ.items() if f}
+        data = {"total": self.total, "stop_words": sorted(self.stop_words), "words": words}
         raw = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
         path.write_bytes(gzip.compress(raw, mtime=0))
