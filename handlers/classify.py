@@ -243,8 +243,8 @@ class ModelClassifier:
         intent: LinearTextModel,
         department: LinearTextModel,
         kind: LinearTextModel,
-        emergency_threshold: float = 0.5,
-        segmenter: Segmenter | None = None,
+        emergency_threshold: float,
+        segmenter: Segmenter,
     ) -> None:
         self.intent = intent
         self.department = department
@@ -261,19 +261,14 @@ class ModelClassifier:
             LinearTextModel.load(directory / "department"),
             LinearTextModel.load(directory / "emergency_kind"),
             float(settings["emergency_threshold"]),
-            Segmenter.load(directory / SEGMENTER_FILE) if (directory / SEGMENTER_FILE).exists() else None,
+            Segmenter.load(directory / SEGMENTER_FILE),
         )
 
     def department_of(self, normalized: str) -> Prediction:
-        """The department of a normalised message (``normalize(text).text``).
-
-        With a segmenter (the shipped department model), the message is read as the public training
-        file was prepared: jieba words, stop words dropped, both as characters and as words.
-        """
-        if self.segmenter is not None and self.department.reads_words:
-            words = self.segmenter.words(normalized)
-            return self.department.predict("".join(words), words=words)
-        return self.department.predict(department_text(features_text(normalized)))
+        """The department of a normalised message (``normalize(text).text``), read as the public training
+        file was prepared: jieba words, stop words dropped, both as characters and as words."""
+        words = self.segmenter.words(normalized)
+        return self.department.predict("".join(words), words=words)
 
     def classify(self, text: str) -> Triage:
         """Triage one message as the citizen wrote it."""
@@ -381,11 +376,6 @@ _NON_WORD = re.compile(r"[\W_]+")
 def intent_input(text: str) -> str:
     """A citizen's text as the intent and emergency-kind models read it (training and inference)."""
     return features_text(normalize(text).text)
-
-
-def department_text(features: str) -> str:
-    """What the department model reads: no punctuation or spaces (its training text has none)."""
-    return _NON_WORD.sub("", features)
 
 
 def place_only(text: str) -> bool:
