@@ -59,6 +59,8 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
         from bot.extensions import services
 
         app = worker.wsgi
+        # In each worker, after the fork and before it accepts: not while the app is built.
+        services(app).pipeline.actor.load_classifier()
         if app.config["SPOOL_DRAIN_SECONDS"] or app.config["CHAIN_SEAL_SECONDS"]:
             services(app).start_drainer(app, app.config["SPOOL_DRAIN_SECONDS"] or 2)
 

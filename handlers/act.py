@@ -241,6 +241,11 @@ class Actor:
         """Triage ``text`` with the configured classifier (no database needed)."""
         return self._classify(text)
 
+    def load_classifier(self) -> None:
+        """Load the shipped classifier now (about 0.4 s), rather than during a citizen's first message."""
+        if self._classifier is None:
+            shipped()
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _set_subscribed(self, turn: Turn, value: bool) -> None:
