@@ -9,7 +9,7 @@ The caller owns the claim (``handlers.dedupe.Deduper``) and the transaction::
         session.commit()
     except Exception:
         session.rollback(); deduper.release(redis, claim); raise
-    settle(redis, deduper, claim, turn, conversations)  # reply for retries + form state, after the commit
+    pipeline.settle(redis, deduper, claim, turn)  # reply for retries + form state, after the commit
 
 If deciding or rendering fails (a bug, a bad template), the message is still stored and the fixed
 safe fallback goes out, with an alert: a citizen's message is never lost to a bug in our rules.
@@ -73,24 +73,12 @@ class Pipeline:
         )
         self.responder = Responder(library)
 
-    def run(
-        self, msg: InboundMessage, session: Session, claim: Claim, *, redis: redis_lib.Redis | None = None
-    ) -> OutboundReply | None:
-        """record → act → respond → persist, then save the conversation. Only flushes; the caller commits.
-
-        The message path uses :meth:`process` and :func:`settle` instead, to save the conversation
-        after the commit and in the same round trip as the reply for retries.
-        """
-        turn = self.process(msg, session, claim, redis=redis)
-        self.conversations.save(turn)
-        return turn.reply
-
     def process(
         self, msg: InboundMessage, session: Session, claim: Claim, *, redis: redis_lib.Redis | None = None
     ) -> Turn:
         """record → act → respond → persist; the turn carries the reply and the conversation to save.
 
-        Only flushes; the caller commits, then saves the conversation (:func:`settle`): a failed
+        Only flushes; the caller commits, then saves the conversation (:meth:`settle`): a failed
         write must not advance the citizen's form.
         """
         turn = Turn(
@@ -112,6 +100,23 @@ class Pipeline:
         finally:
             self.store.release(turn)
         return turn
+
+    def settle(self, client: redis_lib.Redis, deduper: Deduper, claim: Claim, turn: Turn) -> None:
+        """After the commit, in one round trip: the reply for retries and the citizen's conversation state."""
+        if not turn.conversation_changed:
+            deduper.publish(client, claim, turn.reply)  # a pipeline costs more CPU than the command
+            return
+        pipe = client.pipeline(transaction=False)
+        deduper.publish(pipe, claim, turn.reply)
+        self.conversations.save(turn, pipe)
+        if not len(pipe):
+            return
+        try:
+            pipe.execute()
+        except redis_lib.RedisError as exc:
+            # The message is stored and answered: a retry processes it again and finds it stored, and the
+            # citizen's next message starts its form afresh.
+            log.warning("could not publish the reply and conversation state: %s", exc)
 
     def _decide(self, turn: Turn) -> None:
         try:
@@ -177,21 +182,3 @@ class Pipeline:
             return owed, turn.inbound_id
         finally:
             self.store.release(turn)
-
-
-def settle(client: redis_lib.Redis, deduper: Deduper, claim: Claim, turn: Turn, conversations: Conversations) -> None:
-    """After the commit, in one round trip: the reply for retries and the citizen's conversation state."""
-    if not turn.conversation_changed:
-        deduper.publish(client, claim, turn.reply)  # a pipeline costs more CPU than the command
-        return
-    pipe = client.pipeline(transaction=False)
-    deduper.publish(pipe, claim, turn.reply)
-    conversations.save(turn, pipe)
-    if not len(pipe):
-        return
-    try:
-        pipe.execute()
-    except redis_lib.RedisError as exc:
-        # The message is stored and answered: a retry processes it again and finds it stored, and the
-        # citizen's next message starts its form afresh.
-        log.warning("could not publish the reply and conversation state: %s", exc)

@@ -242,7 +242,7 @@ def test_without_redis_a_complaint_is_filed_in_one_turn(clean_app, db):
     msg = InboundMessage(kind="text", openid="oDown", account="gh", create_time=dt.datetime.now(dt.UTC),
                          dedup_key="m:991", msg_id=991, text="路灯坏了三个月没人修")  # fmt: skip
     with svc.message_sessions() as session:
-        reply = svc.pipeline.run(msg, session, Claim("k", "t", None), redis=broken)
+        reply = svc.pipeline.process(msg, session, Claim("k", "t", None), redis=broken).reply
         session.commit()
     case = _only_case(db)
     assert reply is not None and reply.template_key == "complaint_ack" and case.number in reply.text

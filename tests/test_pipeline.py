@@ -26,7 +26,7 @@ def _run_without_redis(app, text: str, msg_id: int, openid: str = "oNoRedis"):
     msg = InboundMessage(kind="text", openid=openid, account="gh", create_time=dt.datetime.now(dt.UTC),
                          dedup_key=f"m:{msg_id}", msg_id=msg_id, text=text)  # fmt: skip
     with svc.message_sessions() as session:
-        reply = svc.pipeline.run(msg, session, Claim("k", None, None, redis_ok=False), redis=svc.redis)
+        reply = svc.pipeline.process(msg, session, Claim("k", None, None, redis_ok=False), redis=svc.redis).reply
         session.commit()
     return reply
 
@@ -214,4 +214,4 @@ def test_postgres_write_refuses_a_transactional_session(clean_app, backend):
     msg = InboundMessage(kind="text", openid="oTx", account="gh", create_time=dt.datetime.now(dt.UTC),
                          dedup_key="m:424242", msg_id=424242, text="路灯坏了没人修")  # fmt: skip
     with svc.sessions() as session, pytest.raises(StoreError):
-        svc.pipeline.run(msg, session, Claim("k", "t", "g"))
+        svc.pipeline.process(msg, session, Claim("k", "t", "g"))

@@ -16,7 +16,6 @@ from bot.errors import Forbidden, MinshengError, Unparseable
 from bot.extensions import message_session, services
 from bot.wechat.edge import SUCCESS, Edge
 from handlers.dedupe import loggable
-from handlers.pipeline import settle
 from handlers.store import is_transient
 from handlers.types import InboundMessage, OutboundReply
 from models import utcnow
@@ -95,7 +94,7 @@ def handle(msg: InboundMessage, arrived: float, replay_key: str | None = None) -
             svc.deduper.publish(client, claim, reply)  # spooled: retries get the same "received" reply
     else:
         if client is not None:
-            settle(client, svc.deduper, claim, turn, svc.pipeline.conversations)
+            svc.pipeline.settle(client, svc.deduper, claim, turn)
     log.info(
         "%s %s from %s → %s",
         msg.kind,
