@@ -30,11 +30,11 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from bot.training.datasets import DEPARTMENT_LABELS, Example, _read, department_dev, intents
+from bot.training.train import build_segmenter as _build_segmenter
+from bot.training.train import jieba_dictionary
 from handlers.normalize import normalize
 from replies.segment import Segmenter as ShippedSegmenter
 
-STOP_TOP_WORDS = 5000  # stop words: jieba's most frequent words that the training file never shows
-DICT_MIN_FREQ = 50  # the shipped-size dictionary: training words, stop words, and jieba words this frequent
 _NON_WORD = re.compile(r"[\W_]+")
 _DIGITS = re.compile(r"\d+")
 
@@ -50,23 +50,9 @@ class Segmenter(ShippedSegmenter):
         return [w for w in self._tokenizer.lcut(normalized) if w not in self.stop_words and not _NON_WORD.fullmatch(w)]
 
 
-def jieba_dictionary() -> dict[str, int]:
-    import jieba
-
-    words: dict[str, int] = {}
-    with (Path(jieba.__file__).parent / "dict.txt").open(encoding="utf-8") as fh:
-        for line in fh:
-            word, freq = line.split()[:2]
-            words[word] = int(freq)
-    return words
-
-
 def build_segmenter(segmented: Sequence[str], jieba_words: Mapping[str, int]) -> Segmenter:
-    used = {w for text in segmented for w in text.split()}
-    ranked = sorted(jieba_words, key=lambda w: (-jieba_words[w], w))
-    stop_words = {w for w in ranked[:STOP_TOP_WORDS] if w not in used}
-    kept = {w: f for w, f in jieba_words.items() if w in used or w in stop_words or f >= DICT_MIN_FREQ}
-    return Segmenter(kept, sum(jieba_words.values()), stop_words)
+    """The shipped construction (``train.build_segmenter``), with this experiment's reading of words."""
+    return _build_segmenter(segmented, jieba_words, Segmenter)  # type: ignore[return-value]
 
 
 def joined(words: Iterable[str]) -> str:

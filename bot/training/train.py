@@ -15,7 +15,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,25 +99,37 @@ def own_department_examples() -> list[Example]:
     ]
 
 
-def department_segmenter(shared: Path) -> Segmenter:
-    """jieba over the words the public training file uses, the stop words and jieba's frequent words.
-
-    Stop words: of jieba's 5,000 most frequent words, those the training file never shows (it was
-    segmented with jieba and had its stop words removed). Derived from the training file alone.
-    """
+def jieba_dictionary() -> dict[str, int]:
+    """jieba's own dictionary: word → frequency (the pinned jieba's ``dict.txt``)."""
     import jieba  # type: ignore[import-untyped]
 
-    jieba_words: dict[str, int] = {}
+    words: dict[str, int] = {}
     with (Path(jieba.__file__).parent / "dict.txt").open(encoding="utf-8") as fh:
         for line in fh:
             word, freq = line.split()[:2]
-            jieba_words[word] = int(freq)
-    rows = _read(shared / "departments" / "train_segmented.csv")
-    used = {w for r in rows for w in r["text_segmented"].split()}
+            words[word] = int(freq)
+    return words
+
+
+def build_segmenter(
+    segmented: Sequence[str], jieba_words: Mapping[str, int], kind: type[Segmenter] = Segmenter
+) -> Segmenter:
+    """jieba over the words ``segmented`` (space-separated texts) uses, the stop words and jieba's frequent words.
+
+    Stop words: of jieba's STOP_TOP_WORDS most frequent words, those the segmented texts never show (the
+    public file was segmented with jieba and had its stop words removed).
+    """
+    used = {w for text in segmented for w in text.split()}
     ranked = sorted(jieba_words, key=lambda w: (-jieba_words[w], w))
     stop_words = {w for w in ranked[:STOP_TOP_WORDS] if w not in used}
     kept = {w: f for w, f in jieba_words.items() if w in used or w in stop_words or f >= DICT_MIN_FREQ}
-    return Segmenter(kept, sum(jieba_words.values()), stop_words)
+    return kind(kept, sum(jieba_words.values()), stop_words)
+
+
+def department_segmenter(shared: Path) -> Segmenter:
+    """The shipped segmenter, derived from the public training file alone (see :func:`build_segmenter`)."""
+    rows = _read(shared / "departments" / "train_segmented.csv")
+    return build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary())
 
 
 def department_documents(shared: Path, segmenter: Segmenter) -> tuple[list[list[str]], list[str], int]:
