@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from bot.extensions import services
-from bot.wechat.views import _edge
+from bot.wechat.endpoint import endpoint_of
 from models import Citizen, Direction, Message
 from tests.conftest import WeChat
 
@@ -45,8 +45,7 @@ def test_a_retry_after_the_first_delivery_died_holding_its_claim_stores_the_mess
     push = wechat.sim.sign(xml, encrypt=encrypt, openid=openid)
     svc = services(clean_app)
     # The first delivery: decoded and claimed by a worker that is then killed before it stores anything.
-    with clean_app.test_request_context():
-        decoded = _edge().decode(push.query, push.body)
+    decoded = endpoint_of(clean_app).edge.decode(push.query, push.body)
     claim = svc.deduper.claim(svc.redis, decoded.message, replay_key=f"{decoded.timestamp}:{decoded.nonce}")
     assert claim.token is not None  # the dead worker's claim, pending for 4.5 s
 
