@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import xmltodict
+from wechatpy import parse_message
 
 from bot.wechat import codec
 from models import Direction, Message
@@ -184,3 +185,17 @@ def test_unhandled_events_are_stored_and_answered_success(wechat: WeChat, db, na
     again = wechat.xml(xml, encrypt=encrypt)
     assert (again.status, again.body) == (200, "success")
     assert len(_inbound(db)) == 1
+
+
+@pytest.mark.parametrize("sample", SAMPLES, indirect=True)
+def test_fast_reading_of_flat_samples_is_what_xmltodict_reads(sample):
+    """The C ElementTree path gives wechatpy's mapping exactly, or steps aside for xmltodict."""
+    _record, xml = sample
+    xml = codec.clean(xml)
+    fast = codec.flat_fields(xml)
+    if fast is not None:
+        assert fast == dict(_fields(xml))
+    fields = _fields(xml)
+    message = codec.to_inbound(xml)
+    if str(fields.get("MsgType", "")).lower() != "event":
+        assert message.parsed_as == type(parse_message(xml)).__name__

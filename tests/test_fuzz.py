@@ -28,6 +28,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request as WerkzeugRequest
 
+from bot.wechat import codec
 from bot.wechat.crypto import signature
 from models import Direction, Message
 from tests.conftest import TOKEN, WeChat, count
@@ -46,7 +47,6 @@ FUZZ = settings(
 # Fresh MsgIds / CreateTimes for every execution (hypothesis replays examples while shrinking; a
 # replayed MsgId would be a duplicate delivery and get the cached reply).
 _fresh = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
-_fresh_seconds = itertools.count(1_600_000_000 + int(time.time() * 1000) % 10**8)  # CreateTime values
 _fresh_seconds = itertools.count(1_600_000_000 + int(time.time() * 1000) % 10**8)  # CreateTime values
 
 # Fragments that break naive XML handling, mixed into arbitrary text.
@@ -497,3 +497,27 @@ def test_citizen_text_quoting_doctype_in_cdata_is_answered(wechat: WeChat, db, t
     assert sent.status == 200, (sent.status, sent.body)
     assert sent.reply
     assert count(db, Message, Message.direction == Direction.IN, Message.content == text) == 1
+
+
+def _field_xml(name: str, text: str, cdata: bool) -> str:
+    if cdata:
+        return f"<{name}><![CDATA[{text.replace(']]>', ']]]]><![CDATA[>')}]]></{name}>"
+    return f"<{name}>{text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</{name}>"
+
+
+@settings(FUZZ, max_examples=300)
+@given(
+    fields=st.lists(
+        st.tuples(st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event",
+                                   "Encrypt", "a", "b:c"]), text_st, st.booleans()),
+        max_size=8,
+    ),
+    gap=st.sampled_from(["", "\n", " \t", "\r\n  "]),
+)
+def test_fast_flat_reading_equals_xmltodict_or_steps_aside(fields: list[tuple[str, str, bool]], gap: str):
+    """Whatever the text, the ElementTree reading of a push is xmltodict's, or None (xmltodict then decides)."""
+    xml = codec.clean("<xml>" + gap + gap.join(_field_xml(n, t, c) for n, t, c in fields) + gap + "</xml>")
+    fast = codec.flat_fields(xml)
+    if fast is None:
+        return
+    assert fast == dict(xmltodict.parse(xml, disable_entities=True)["xml"] or {})
