@@ -127,14 +127,15 @@ class LinearTextModel:
     def _block(
         self, grams: list[str], vocabulary: dict[str, int], offset: int
     ) -> tuple[list[str], np.ndarray, np.ndarray]:
-        counts = Counter(g for g in grams if g in vocabulary)
-        keys = list(counts)
-        idx = np.fromiter((vocabulary[g] + offset for g in keys), dtype=np.int64, count=len(keys))
-        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float32, count=len(keys))
+        # Counted in C first, then filtered: fewer dictionary lookups than filtering every n-gram.
+        counts = Counter(grams)
+        keys = [g for g in counts if g in vocabulary]
+        idx = np.array([vocabulary[g] for g in keys], dtype=np.int64) + offset
+        tf = np.log(np.array([counts[g] for g in keys], dtype=np.float32)) + np.float32(1.0)
         weights = tf * self.idf[idx]
-        norm = float(np.linalg.norm(weights))
+        norm = math.sqrt(float(weights @ weights))
         if norm:
-            weights /= norm
+            weights /= np.float32(norm)
         return keys, idx, weights
 
     def predict(self, text: str, evidence: int = 3, words: list[str] | None = None) -> Prediction:
