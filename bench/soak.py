@@ -7,13 +7,18 @@
    `python -m bot serve --workers 4` in safe mode (WECHAT_MESSAGE_MODE=safe, encrypted pushes).
 2. Maximum: wrk, closed loop (bench/wrk_requests.lua, 32 connections, --max-duration s) over a fresh
    pool of unique signed requests, as `make bench` does. Rate = fraction x that maximum.
-3. Soak: wrk paced to that rate (bench/wrk_paced.lua: a schedule per wrk thread, delay() waits for
+3. Warm-up: one minute (--warmup) at the soak rate. Its errors count like the soak's; its memory is reported
+   on its own line, not compared. The workers' RSS rises in their first minute of steady traffic (2026-11-28:
+   +26 MB, then +1 MB per 10 minutes) as bounded caches (normalised texts, n-gram tables, the allocator's
+   arenas) fill: a 10-minute window that begins cold reads that filling as growth, and a leak would still
+   show after it, in the slope and in first-vs-last minute.
+4. Soak: wrk paced to that rate (bench/wrk_paced.lua: a schedule per wrk thread, delay() waits for
    the next slot; wrk2 is not packaged), 32 connections, 5 s timeout (WeChat's), in one-minute
    segments: each segment's unique requests are generated (signed with a fresh timestamp, so the run
    outlasts the 300 s signature window) while the previous segment runs. An error is any reply that
    is not HTTP 200 with encrypted XML or 'success' (the pipeline's deliberate silence, e.g. for "好的";
    counted separately), or a socket error or timeout.
-4. Every 10 s (a sampling thread): RSS of the gunicorn master + workers, of the private redis-server and of the private
+5. Every 10 s (a sampling thread): RSS of the gunicorn master + workers, of the private redis-server and of the private
    PostgreSQL's processes; latency p50/p99 per minute.
 
 Prints a table: RSS first minute vs last minute, slope (least squares, MB per 10 min after the first
@@ -160,6 +165,8 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--sample-every", type=float, default=10.0)
     p.add_argument("--segment", type=int, default=60, help="seconds per wrk run (fresh signed requests each)")
+    p.add_argument("--warmup", type=int, default=60,
+                   help="seconds at the soak rate before the measured window (errors counted, memory not compared)")
     p.add_argument("--max-growth-mb", type=float, default=20.0,
                    help="fail if the server's RSS (last minute vs first minute) grew more than this")
     p.add_argument("--output", default=os.path.join(ROOT, "var", "soak.json"))
@@ -224,6 +231,18 @@ def main(argv=None):
                     "redis_mb": round(rss_mb([redis_pid]), 1), "postgres_mb": round(rss_mb(pg_pids(pg)), 1)}
 
         psutil.cpu_percent(None)
+        warm_errors = 0
+        if args.warmup > 0:
+            print(f"warm-up: {args.warmup} s at {rate:.1f} msg/s", flush=True)
+            warm_segments, warm_samples = soak(port, env, rate, args.warmup, args.segment, args.connections, tmp,
+                                               sampler, args.sample_every)
+            warm_errors = sum(w["non200"] + w["badbody"] + sum(w["errors"][e] for e in
+                                                               ("connect", "read", "write", "timeout"))
+                              for w in warm_segments)
+            doc["warmup"] = {"seconds": args.warmup, "requests": sum(w["requests"] for w in warm_segments),
+                             "errors": warm_errors, "server_mb_start": warm_samples[0]["server_mb"],
+                             "server_mb_end": warm_samples[-1]["server_mb"]}
+            psutil.cpu_percent(None)
         started = time.time()
         segments, samples = soak(port, env, rate, args.duration, args.segment, args.connections, tmp, sampler,
                                  args.sample_every)
@@ -252,7 +271,8 @@ def main(argv=None):
                 "p50_ms": round(w["latency_us"]["p50"] / 1000, 1), "p99_ms": round(w["latency_us"]["p99"] / 1000, 1),
                 "max_ms": round(w["latency_us"]["max"] / 1000, 1)} for k, w in enumerate(segments)]
     sent = sum(m["requests"] for m in minutes)
-    errors = sum(m["errors"] for m in minutes)
+    warm = doc.get("warmup", {})
+    errors = sum(m["errors"] for m in minutes) + warm.get("errors", 0)
     repeats = sum(m["repeats"] for m in minutes)
     measured = sum(w["duration_us"] for w in segments) / 1e6
 
@@ -288,6 +308,9 @@ def main(argv=None):
     if "maximum" in doc:
         print(f"maximum (wrk closed loop, {args.connections} conns): {doc['maximum']['msg_per_s']} msg/s; "
               f"soak rate {doc['rate']} msg/s ({args.fraction:.0%})")
+    if warm:
+        print(f"warm-up: {warm['seconds']} s, {warm['requests']:,} requests, errors {warm['errors']}; server RSS "
+              f"{warm['server_mb_start']} -> {warm['server_mb_end']} MB (caches filling; not compared)")
     print(f"soak: {args.duration} s, {sent:,} requests, achieved {doc['achieved_msg_per_s']} msg/s "
           f"(target {doc['rate']}); errors {errors}; 'success' replies {success_200}; repeats {repeats}; "
           f"worst minute p99 {worst_p99} ms; machine busy {doc['machine_busy_pct_mean']}% on average "
