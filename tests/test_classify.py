@@ -425,3 +425,15 @@ def test_sixth_round_look_alikes_are_no_rule_emergency(text):
     from handlers.normalize import normalize
 
     assert emergency_rule(normalize(text).text) is None
+
+
+def test_sixth_round_fragments_and_greetings():
+    from handlers.classify import features_text, is_acknowledgement, place_only, time_only
+
+    def bare(text: str) -> str:
+        return features_text(normalize(text).text)
+
+    assert place_only(bare("图书馆斜对面的花坛那块")) and place_only(bare("喺我哋屋企樓下嗰間舖頭門口"))
+    assert place_only(bare("加油站往南一点")) and not place_only(bare("加油站往南一点着火了"))
+    assert time_only(normalize("差唔多半個鐘之前").text) and time_only(normalize("下班那会儿 六点多").text)
+    assert is_acknowledgement(bare("晚安 各位辛苦了")) and not is_acknowledgement(bare("晚安 路灯又坏了"))
