@@ -76,7 +76,7 @@ _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
         r"撬.{0,4}(门|锁|窗)|打紧交|(在|一直|不停)(摸|猥亵|非礼)(女|她|小孩|小女孩|小朋友|个女)|往.{0,4}车(里|上)(拖|拽)|(拖|拽)(进|上)了?.{0,3}车|"
         r"(走|跑)(出去|出门|丢)了?.{0,14}(没找着|没找到|找不着|没回来|没回家|联系不上)|"
         r"(不想活|活着没意思|想不开|告别(?!仪式|会|厅|式)|遗书).{0,20}"
-        r"(刀|吃药|吞药|安眠药|楼顶|天台|桥上|河边|江边|跳|关机|联系不上|门也不开|不开门|反锁|锁在|没回应|叫不应)|"
+        r"(刀|吃药|吞药|安眠药|楼顶|天台|桥上|河边|江边|跳|关机|联系不上|找不到|找不着|门也不开|不开门|反锁|锁在|没回应|叫不应)|"
         # Sixth round: kin who went out and are not found, a group fight now, robbery, a cry for help heard,
         # a stranger pulling a girl, hiding now, a burglar climbing or inside, someone sitting outside a
         # railing on a roof, a bomb shown.
@@ -91,10 +91,27 @@ _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
         r"小偷.{0,8}(正|在|正在)(往|爬|翻|撬)|(正|正在|在)(爬|翻)(进|上)?.{0,3}(阳台|窗户|防盗网)|正往.{0,4}楼.?爬|"
         r"(栏杆|护栏)外(面|边|头)?.{0,4}(坐|站)|(坐|站)(在|着)?.{0,4}(栏杆|护栏)外|"
         r"(楼顶|天台|房顶|窗台).{0,10}(坐|站)着.{0,16}(哭|悬在外|不肯下来|不下来)|"
-        r"(举着|拿着|身上|绑着|说是|说有).{0,6}(炸药|炸弹)"
+        r"(举着|拿着|身上|绑着|说是|说有).{0,6}(炸药|炸弹)|"
+        # Seventh round: cornered or held by people now (被几个人堵在…, 他们把我围住, 圍住我唔俾我走), with or
+        # without a demand or a threat; not a car boxed in (车被人堵在, 挪车), a sales pitch or a parking fee.
+        r"(?<!车)(?<!车子)(被|俾)(几个|一群|一帮|一伙|好几个|[两三四五六七八九十]个|些)?(人|男的|男人|混混|小混混|流氓|"
+        r"陌生人|社会青年|小青年|壮汉|大汉|讨债的|要债的|要账的|收数佬|债主|黑社会|大孩子|高年级的|传销的)(给)?(堵|围|扣|押|困)(在|住|着|咗|喺|了)"
+        r"(?!.{0,12}((?<!停)车(?!库|场|站|厢)|挡住|推销|传单|拍照|合影|签名|看热闹|问路))|"
+        r"(几个|一群|一帮|一伙|好几个|[两三四五六七八九十]个|他们|佢哋|那些人|这帮人|那帮人|这伙人|那伙人|讨债的|要债的|混混|流氓|传销的|的人)"
+        r"(人|男的)?.{0,6}(把|将)(我们|我家|我|我的)?的?"
+        + _KIN
+        + r"?(给)?(堵|围|扣|押|困)(在|住|着|了)(?!.{0,4}(门外|外面|外边))|"
+        r"(堵|围|拦|扣|押|截)(住|着|咗)(我|我们|佢|我哋)(?!.{0,20}(停车|收费|车费|押金|工资|保证金))"
+        r".{0,10}(不(让|准|许|放)|唔(俾|畀)|要钱|交钱|给钱|转账|逼|要打|要砍)|"
+        r"(堵|围|拦|扣|押|截|锁|关)(在|住|着|咗|喺|了|下来)(?!.{0,24}(停车|收费|车费|押金|工资|保证金|证|档案|护照)).{0,16}"
+        r"((不给|不交|不拿|不转|唔俾|唔畀).{0,4}(钱|就).{0,6}(别想|不让|不放|就打|打死|砍|弄死|唔俾|唔畀|唔使旨意)|"
+        r"(逼|要|让)着?我.{0,4}(转账|交钱|给钱|拿钱|付钱|交出)|(不(让|准|许|放)|唔(俾|畀))(我|我们|俺|人|佢|我哋)?(走|离开|下车|出去|出门|出街|回家))|"
+        r"(不给|不交|唔俾|唔畀)钱?就?(别想|唔使旨意)活(着)?(走|离开|出去)|"
+        r"(他们|佢哋|那些人|那帮人|这帮人|那伙人|这伙人)(还|就|都|仲)?(不让|不准|不许|不放|唔俾|唔畀)(我|我们|俺|我哋)"
+        r"(走|离开|回家|出去|出门|下车|返屋企)(?!.{0,12}(加班|上班|下班|辞职|离职|工资|开会|培训))"
     ),
     "fire": re.compile(
-        r"(?<![打点])(?<!打不)(?<!点不)[着著]火|起火|失火|火灾|烧起来|(?<!人)在烧|烧着了|火.{0,4}(烧到|窜|蹿|蔓延)|火光|爆燃|自燃|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|(全|都)是(黑|浓)烟|烟滚滚|浓烟|好浓的烟|都是烟|"
+        r"(?<![打点])(?<!打不)(?<!点不)[着著]火|起火|失火|火灾|烧起来|(?<!人)(?<!现)在烧|烧着了|火.{0,4}(烧到|窜|蹿|蔓延)|火光|爆燃|自燃|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|(全|都)是(黑|浓)烟|烟滚滚|浓烟|好浓的烟|都是烟|"
         r"煤气味|燃气味|瓦斯味|煤气泄|燃气泄|液化气泄|天然气泄|漏气|(燃气|煤气|天然气|瓦斯|液化气).{0,6}漏|着起来|(罐|锅)着了|起了?大火|闻到.{0,4}(煤气|燃气|天然气)|"
         r"(燃气|煤气|天然气|液化气)(管|罐|瓶).{0,8}(断|破|裂|爆|喷)|"
         # Stuck in a lift or in flood water with people inside: 119 rescue.
@@ -130,14 +147,14 @@ _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
         r"(泡|淹)在水里.{0,8}(还有人|人还在|有人)|(进水|水漫进来|水涌进来).{0,16}(门打不开|出不来|出不去|还在车里|坐着人)|"
         + _PERSON
         + r"(不小心|失足)?(掉|摔|跌|落)(进|到|下)了?.{0,6}(池|塘|河|江|湖|井|海|水库|水沟|河沟)(里|中)?了|"
-        r"(出唔到去|出唔去|走唔到|逃唔出|走唔甩)"
+        r"(出唔到去|出唔去|走唔到|逃唔出|走唔甩)|越烧越(大|旺|猛|厉害)"
     ),
     "medical": re.compile(
         r"晕倒|昏倒|昏迷|晕过去|昏过去|不省人事|叫不醒|叫也没反应|没(有)?呼吸|"
         + _PERSON
         + r".{0,4}没气了|快没气了|没反应|一动不动|不动了|心跳停|"
         r"心脏骤停|心脏病发|抽搐|休克|大出血|流了?(好多|很多|一地|不少|这么多)(的)?血|血流不止|血.{0,4}止不住|一直(在)?流血|满脸是血|倒地不起|突然倒|"
-        r"喘不(上|过)来?气|(喘气|呼吸)困难|(嘴唇|脸色)发(紫|青|乌)|哮喘(犯|发作)|说不出话|说话不清|半边身子|嘴.?歪了|胸口.{0,2}痛|羊水破|要生了|破水|孩子(的)?头都?(出来|露出来)了|(怀孕|孕)[\d一二三四五六七八九十几]+个?多?月.{0,12}(剧痛|疼|流血|出血|流水|流了)|中毒|"
+        r"喘不(上|过)来?气|(喘气|呼吸)困难|(嘴唇|脸色)发(紫|青|乌)|脸(都|也)?发(紫|乌)|哮喘(犯|发作)|说不出话|说话不清|半边身子|嘴.?歪了|胸口.{0,2}痛|羊水破|要生了|破水|孩子(的)?头都?(出来|露出来)了|(怀孕|孕)[\d一二三四五六七八九十几]+个?多?月.{0,12}(剧痛|疼|流血|出血|流水|流了)|中毒|"
         r"喝了?农药|吞了|吃了.{0,6}(安眠药|整瓶|药当糖)|割腕|要自杀|想自杀|溺水|落水|触电|噎住|"
         # Then: a fall from height, down and unable to get up, not answering, poisoning, electric shock,
         # a dog attack that draws blood, heavy bleeding in other words.
@@ -157,7 +174,7 @@ _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
         # Sixth round: chest pain with a cold sweat, not answering in more words, a child who swallowed a
         # handful of pills, charcoal fumes with someone down, scalds that blister, throat swelling shut,
         # CPR under way, a stroke's face, a limb caught in a machine, a person pulled from water and still.
-        r"(胸口|心口|胸).{0,8}(痛|疼|闷|翳).{0,16}(冷汗|冒汗|出汗)|口吐白沫|"
+        r"(抽搐|抽咗|羊癫疯|癫痫).{0,12}(未停|没停|停不下来|停唔到|还在抽)|(胸口|心口|胸).{0,8}(痛|疼|闷|翳|压).{0,16}(冷汗|冒汗|出汗|是汗)|口吐白沫|"
         r"(叫|喊)(他|她|佢)(也|都)?(不怎么|唔点)(答应|应|理)|(叫|喊)(他|她|佢)?(也|都)?没(有)?回应|"
         r"(怎么|咋|点)(叫|喊|拍|摇|推)(都|也)(不醒|唔醒|没反应|不应)|(喊|拍|摇|推)不醒|"
         r"(吃|吞|喝)了.{0,3}(一把|半板|一板|整板|一瓶|半瓶|整瓶|好几片|几十片|一大把|一整盒|半盒)|"
@@ -181,6 +198,10 @@ _NOT_NOW = re.compile(
     # Missing for years ("走丢了好几年了"), and asking whom to report to ("食物中毒要向哪个部门举报").
     r"(走丢|走失|失踪)了?[好十几多一二两三四五六七八九十]+个?多?(年|个月)|(哪个|哪些|边个|什么)部门|该找谁|归谁管|(去|到)哪(里|儿)?求助"
 )
+# Said after every not-now word, these put the message back in the present: a history first, then what is
+# happening now ("他之前就有心脏病 现在叫不醒了", "我妈每天下午去公园 今天到现在还没回来"). The rules then read
+# the message from that word on, so a past event told before it ("昨天被车撞了 现在还在医院") stays past.
+_NOW = re.compile(r"(?<![到至直])现在|刚才|刚刚|正在|此刻|而家|宜家|头先|这会儿|这次|这回|今次|今天|今早|今晚|今日")
 # Long-standing problems ("好几个晚上了", "三个月了都没人修"): no rule needs them, but the model's emergency
 # reading of a message that carries one or a not-now word needs more than the usual threshold.
 _LONG_STANDING = re.compile(
@@ -200,7 +221,9 @@ _PINYIN_RULES: dict[str, re.Pattern[str]] = {
     "medical": re.compile(
         r"yundao|hundao|hunmi|jiaobuxing|meihuxi|meiqile|chuanbushangqi|chuanbuguoqi|xiongkou[a-z]{0,6}(teng|tong)"
     ),
-    "police": re.compile(r"payangtai|fanyangtai|qiangjie|dajie(?!dao)|youxiaotou"),
+    "police": re.compile(
+        r"payangtai|fanyangtai|qiangjie|dajie(?!dao)|youxiaotou|weizhuwo|weizhule|duzhuwo|burangwozou"
+    ),
 }
 
 # A bare place, number or time ("幸福路88号", "人民路", "我家在幸福小区3栋", "3栋402"): what a citizen
@@ -468,15 +491,31 @@ def is_acknowledgement(features: str, stickers: tuple[str, ...] = ()) -> bool:
     return 0 < len(bare) <= ACKNOWLEDGEMENT_MAX and _pieces_only(_ACKNOWLEDGEMENT_PIECE, bare)
 
 
+def _present_part(text: str, *patterns: re.Pattern[str]) -> str | None:
+    """The part of ``text`` that tells the present: all of it when no pattern matches, else from the first
+    now-word after the last match of any pattern on, or None when no now-word follows."""
+    last = -1
+    for pattern in patterns:
+        for m in pattern.finditer(text):
+            last = max(last, m.end())
+    if last < 0:
+        return text
+    now = _NOW.search(text, last)
+    return text[now.start() :] if now else None
+
+
 def not_now(text: str) -> bool:
-    """True when the message says its event is past, recurring, long-standing or hypothetical."""
-    return _NOT_NOW.search(text) is not None or _LONG_STANDING.search(text) is not None
+    """True when the message says its event is past, recurring, long-standing or hypothetical (and says
+    nothing about now after that)."""
+    return _present_part(text, _NOT_NOW, _LONG_STANDING) is None
 
 
 def emergency_rule(text: str) -> tuple[str, str] | None:
     """The emergency kind and the words that show it is happening now, or None."""
-    if _NOT_NOW.search(text):
+    present = _present_part(text, _NOT_NOW)
+    if present is None:
         return None
+    text = present
     for kind, rule in _EMERGENCY_RULES.items():
         m = rule.search(text)
         if m:

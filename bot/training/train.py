@@ -230,15 +230,22 @@ def department_cross_validation(docs: Sequence[list[str]], labels: Sequence[str]
     }
 
 
-def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> dict[str, float]:
+def emergency_threshold(
+    examples: Sequence[Example], config: dict[str, Any], cap: float = FALSE_ALARM_CAP
+) -> dict[str, float]:
     """The P(emergency) threshold, from 5-fold cross-validation on the training examples only.
 
     Emergencies are flagged by the rules or by the model at this threshold; of the thresholds that
-    keep cross-validated false alarms of the whole system at or under ``FALSE_ALARM_CAP`` (half the 2%
-    target), the one that catches the most emergencies, then the lowest: a missed fire costs more than
+    keep cross-validated false alarms of the whole system at or under ``cap`` (``FALSE_ALARM_CAP``, half the
+    2% target), the one that catches the most emergencies, then the lowest: a missed fire costs more than
     a false alarm. The other half of the budget is a safety margin: two rounds running, fresh held-out
     messages raised more false alarms than the training folds (2.0% in CV, 3.4% and 2.85% held-out).
     """
+    return choose_threshold(examples, cross_validated_emergency(examples, config), cap)
+
+
+def cross_validated_emergency(examples: Sequence[Example], config: dict[str, Any]) -> np.ndarray:
+    """Each example's P(emergency) from the intent model fitted on the other four of 5 folds."""
     raw = [e.text for e in examples]
     texts = [intent_input(t) for t in raw]
     labels = np.array([e.label for e in examples])
@@ -248,6 +255,14 @@ def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> 
         model = fit([raw[i] for i in train_idx], labels[train_idx].tolist(), config)
         for i in test_idx:
             p_emergency[i] = model.predict(texts[i]).probabilities["emergency"]
+    return p_emergency
+
+
+def choose_threshold(examples: Sequence[Example], p_emergency: np.ndarray, cap: float) -> dict[str, float]:
+    """The threshold of :func:`emergency_threshold` for cross-validated probabilities ``p_emergency``."""
+    raw = [e.text for e in examples]
+    texts = [intent_input(t) for t in raw]
+    labels = np.array([e.label for e in examples])
     is_emergency = labels == "emergency"
     # The rules read the normalised text as the classifier does (with its spaces and punctuation).
     rule = np.array([emergency_rule(normalize(t).text) is not None for t in raw])
@@ -259,7 +274,7 @@ def emergency_threshold(examples: Sequence[Example], config: dict[str, Any]) -> 
         needed = np.where(past & ~rule, max(threshold, NOT_NOW_MODEL_THRESHOLD), threshold)
         flagged = rule | ((p_emergency >= needed) & ~place)
         false_alarms = float(flagged[~is_emergency].mean())
-        if false_alarms > FALSE_ALARM_CAP:
+        if false_alarms > cap:
             break
         recall = float(flagged[is_emergency].mean())
         if best is None or recall >= best[0]:
@@ -308,16 +323,17 @@ def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
-# The held-out set: intents_heldout_v6.csv, written by someone who has not seen the training rows, and
-# merged in separately; never tuned on. Without it no held-out figures are reported. The five earlier
+# The held-out set: intents_heldout_v7.csv, written by someone who has not seen the training rows, and
+# merged in separately; never tuned on. Without it no held-out figures are reported. The six earlier
 # held-out files are dev sets: all were scored and looked at per example during development.
-HELDOUT = "heldout_v6"
+HELDOUT = "heldout_v7"
 DEVS = {
     "dev": "heldout",
     "dev_v2": "heldout_v2",
     "dev_v3": "heldout_v3",
     "dev_v4": "heldout_v4",
     "dev_v5": "heldout_v5",
+    "dev_v6": "heldout_v6",
 }
 DEV = "heldout"  # the sample timed for the speed figure
 TARGETS = {"macro_f1": (">=", 0.90), "complaint_vs_inquiry_accuracy": (">=", 0.95),
@@ -325,15 +341,15 @@ TARGETS = {"macro_f1": (">=", 0.90), "complaint_vs_inquiry_accuracy": (">=", 0.9
 
 
 def heldout_available() -> bool:
-    """Whether the held-out file (``intents_heldout_v6.csv``) is in the repository."""
+    """Whether the held-out file (``intents_heldout_v7.csv``) is in the repository."""
     return (DATA_DIR / f"intents_{HELDOUT}.csv").exists()
 
 
 def evaluate(shared: Path | None, directory: Path = MODEL_DIR, heldout: bool = True) -> dict[str, Any]:
-    """The target figures for the models in ``directory``: held-out (``intents_heldout_v6.csv``, when
-    present) and the five dev sets (``intents_heldout.csv`` as ``dev``, ``intents_heldout_v2.csv`` as
+    """The target figures for the models in ``directory``: held-out (``intents_heldout_v7.csv``, when
+    present) and the six dev sets (``intents_heldout.csv`` as ``dev``, ``intents_heldout_v2.csv`` as
     ``dev_v2``, ``intents_heldout_v3.csv`` as ``dev_v3``, ``intents_heldout_v4.csv`` as ``dev_v4``,
-    ``intents_heldout_v5.csv`` as ``dev_v5``).
+    ``intents_heldout_v5.csv`` as ``dev_v5``, ``intents_heldout_v6.csv`` as ``dev_v6``).
 
     ``heldout=False`` leaves the held-out set alone (for development runs); so does its absence.
     """
