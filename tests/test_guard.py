@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import opencc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from replies import guard
 from replies.guard import check_template, check_text
@@ -164,3 +167,10 @@ def test_real_government_replies_rarely_trip_the_tone_checks():
         replies = [row["reply"] for row in csv.DictReader(fh)][:600]
     flagged = [r for r in replies if {v.rule for v in check_text(r)} & guard.TONE_RULES]
     assert len(flagged) / len(replies) <= 0.02
+
+
+@given(value=st.text(alphabet="12ab号", min_size=1, max_size=4), text=st.text(alphabet="12ab号 ", max_size=40))
+@settings(max_examples=300, deadline=None, database=None)
+def test_trusted_values_are_found_where_a_literal_regex_finds_them(value: str, text: str):
+    """The substring search that exempts a reply's own values finds exactly what re.finditer found before."""
+    assert guard._occurrences(value, text) == [m.span() for m in re.finditer(re.escape(value), text)]
