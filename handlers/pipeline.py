@@ -85,7 +85,8 @@ class Pipeline:
             msg=msg,
             session=session,
             now=self.clock(),
-            generation=claim.generation,
+            # Redis down: the worker's cached library, re-read every few seconds (see Library.local_generation).
+            generation=claim.generation or self.library.local_generation(),
             redis=redis if claim.redis_ok else None,
             prefetched=claim.read,
         )
@@ -172,7 +173,7 @@ class Pipeline:
         case, its acknowledgement (number and deadline) is returned so it can be sent as a
         customer-service message. Raises :class:`Duplicate` if the message was stored before.
         """
-        turn = Turn(msg=msg, session=session, now=self.clock(), generation=None, redis=None)
+        turn = Turn(msg=msg, session=session, now=self.clock(), generation=self.library.local_generation(), redis=None)
         try:
             self.store.record(turn)
             self._decide(turn)
