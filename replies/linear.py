@@ -8,7 +8,10 @@ scores turned into probabilities by a softmax, in numpy, in well under a millise
 
 A model with a word block (the department model) also reads the message's words: a second
 ``TfidfVectorizer(analyzer="word")`` block over word n-grams ("a b" for a bigram), normalised on its
-own and placed after the character block, as ``scipy.sparse.hstack`` of the two blocks.
+own and placed after the character block, as ``scipy.sparse.hstack`` of the two blocks. It may also
+have a head block: character n-grams of its first ``head_words`` words only (where a message's title
+is), normalised on its own and placed last; the block's weight in training is folded into its
+coefficients.
 """
 
 from __future__ import annotations
@@ -48,9 +51,14 @@ class LinearTextModel:
         ngram_range: tuple[int, int],
         word_vocabulary: dict[str, int] | None = None,
         word_ngram_range: tuple[int, int] | None = None,
+        head_vocabulary: dict[str, int] | None = None,
+        head_ngram_range: tuple[int, int] | None = None,
+        head_words: int = 0,
     ) -> None:
-        """``idf`` and ``coef`` hold the character block's columns first, then the word block's
-        (``word_vocabulary`` indices count from 0 within their block)."""
+        """``idf`` and ``coef`` hold the character block's columns first, then the word block's, then the
+        head block's (``word_vocabulary`` and ``head_vocabulary`` indices count from 0 within their block).
+        The head block (``head_ngram_range`` character n-grams of the first ``head_words`` words) needs a
+        word block."""
         self.classes = classes
         self.vocabulary = vocabulary
         self.idf = idf.astype(np.float32)
@@ -60,6 +68,11 @@ class LinearTextModel:
         self.word_vocabulary = word_vocabulary or {}
         self.word_ngram_range = word_ngram_range
         self._word_offset = len(vocabulary)
+        self.head_vocabulary = head_vocabulary or {}
+        self.head_ngram_range = head_ngram_range
+        self.head_words = int(head_words)
+        self._head_offset = len(vocabulary) + len(self.word_vocabulary)
+        assert head_ngram_range is None or (word_ngram_range is not None and self.head_words > 0)
 
     @property
     def reads_words(self) -> bool:
@@ -81,7 +94,13 @@ class LinearTextModel:
             words = {gram: i for i, gram in enumerate(header["word_vocabulary"])}
             wlo, whi = header["word_ngram_range"]
             word_range = (int(wlo), int(whi))
-        return cls(header["classes"], vocabulary, idf, coef, intercept, (int(lo), int(hi)), words, word_range)
+        head, head_range = None, None
+        if header.get("head_ngram_range"):
+            head = {gram: i for i, gram in enumerate(header["head_vocabulary"])}
+            hlo, hhi = header["head_ngram_range"]
+            head_range = (int(hlo), int(hhi))
+        return cls(header["classes"], vocabulary, idf, coef, intercept, (int(lo), int(hi)), words, word_range,
+                   head, head_range, int(header.get("head_words", 0)))  # fmt: skip
 
     def save(self, stem: Path, extra: dict[str, object] | None = None) -> None:
         """Write ``stem.json`` + ``stem.npz``; weights as float16 to keep the artifact small."""
@@ -94,6 +113,11 @@ class LinearTextModel:
             header.update(
                 word_ngram_range=list(self.word_ngram_range), word_vocabulary=_in_index_order(self.word_vocabulary)
             )
+        if self.head_ngram_range is not None:
+            header.update(
+                head_words=self.head_words, head_ngram_range=list(self.head_ngram_range),
+                head_vocabulary=_in_index_order(self.head_vocabulary),
+            )  # fmt: skip
         header.update(extra or {})
         stem.parent.mkdir(parents=True, exist_ok=True)
         stem.with_suffix(".json").write_text(json.dumps(header, ensure_ascii=False), encoding="utf-8")
@@ -106,10 +130,10 @@ class LinearTextModel:
 
     # -- inference ----------------------------------------------------------------------------
 
-    def ngrams(self, text: str) -> list[str]:
+    def ngrams(self, text: str, ngram_range: tuple[int, int] | None = None) -> list[str]:
         """Character n-grams exactly as scikit-learn's ``analyzer="char"`` makes them (lower-cased)."""
         doc = _WHITESPACE.sub(" ", text.lower())
-        lo, hi = self.ngram_range
+        lo, hi = ngram_range or self.ngram_range
         grams: list[str] = []
         for n in range(lo, hi + 1):
             grams.extend(doc[i : i + n] for i in range(len(doc) - n + 1))
@@ -147,6 +171,10 @@ class LinearTextModel:
         if self.word_ngram_range is not None and words:
             wgrams, widx, wweights = self._block(self.word_ngrams(words), self.word_vocabulary, self._word_offset)
             grams, idx, weights = grams + wgrams, np.concatenate([idx, widx]), np.concatenate([weights, wweights])
+            if self.head_ngram_range is not None:
+                head = self.ngrams("".join(words[: self.head_words]), self.head_ngram_range)
+                hgrams, hidx, hweights = self._block(head, self.head_vocabulary, self._head_offset)
+                grams, idx, weights = grams + hgrams, np.concatenate([idx, hidx]), np.concatenate([weights, hweights])
         scores = self.intercept.copy()
         top: tuple[str, ...] = ()
         if grams:
@@ -156,8 +184,8 @@ class LinearTextModel:
         probs = shifted / shifted.sum()
         best = int(probs.argmax())
         if grams:
-            order = np.argsort(-contributions[best])[:evidence]
-            top = tuple(grams[i] for i in order if contributions[best][i] > 0)
+            order = np.argsort(-contributions[best])[: 2 * evidence]  # a head n-gram may repeat a body one
+            top = tuple(dict.fromkeys(grams[i] for i in order if contributions[best][i] > 0))[:evidence]
         return Prediction(
             self.classes[best],
             float(probs[best]),

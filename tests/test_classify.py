@@ -74,6 +74,36 @@ def test_a_model_with_a_word_block_predicts_exactly_like_scikit_learn(tmp_path):
         assert np.allclose([got[c] for c in clf.classes_], expected, atol=2e-3), words
 
 
+def test_a_model_with_a_head_block_scores_exactly_like_its_training_features(tmp_path):
+    pytest.importorskip("sklearn")
+    from bot.training.train import _DepartmentFeatures, fit_department, nbsvm
+
+    docs = [["路灯", "坏", "没人", "修", "小区"], ["社保", "怎么", "缴", "单位"], ["公交", "线路", "少", "等"],
+            ["学校", "收费", "乱"], ["医院", "排队", "久"], ["噪音", "扰民", "工地"], ["社保", "断缴", "补缴"],
+            ["公交", "司机", "态度", "差"]] * 3  # fmt: skip
+    labels = ["urban", "labor", "transport", "education", "health", "environment", "labor", "transport"] * 3
+    config = {"ngram_range": (1, 2), "min_df": 1, "max_features": None,
+              "word_ngram_range": (1, 2), "word_min_df": 1, "word_max_features": None,
+              "head_words": 2, "head_ngram_range": (1, 2), "head_min_df": 1, "head_max_features": None,
+              "head_weight": 0.7, "C": 0.5, "nb_alpha": 0.1}  # fmt: skip
+    fit_department(docs, labels, config).save(tmp_path / "m")
+    loaded = LinearTextModel.load(tmp_path / "m")
+    assert loaded.reads_words and loaded.head_words == 2 and loaded.head_vocabulary
+    features = _DepartmentFeatures(config)
+    classes, coef, intercept = nbsvm(features.fit_transform(docs), labels, config["C"], config["nb_alpha"])
+    for words in [
+        ["路灯", "坏"],
+        ["社保", "断缴", "怎么", "办"],
+        ["学校", "公交", "社保", "噪音"],
+        ["完全", "没见过"],
+        [],
+    ]:
+        scores = np.asarray(features.transform([words]) @ coef.T + intercept)[0]
+        expected = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+        got = loaded.predict("".join(words), words=words).probabilities
+        assert np.allclose([got[c] for c in classes], expected, atol=3e-3), words
+
+
 def test_the_department_segmenter_drops_stop_words_and_round_trips(tmp_path):
     pytest.importorskip("jieba")
     from replies.segment import Segmenter

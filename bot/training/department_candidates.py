@@ -1,7 +1,7 @@
-"""The department candidates of the fourth round (2026-11-28): cross-validated as the runtime reads text.
+"""The department candidates of the fourth and fifth rounds: cross-validated as the runtime reads text.
 
 ``python -m bot.training.department_candidates ../shared/data [--dev]`` prints the 5-fold CV macro-F1
-(7 public departments) of the candidates in MODEL_CARD.md's table: each test fold of the public
+(7 public departments) of the candidates in MODEL_CARD.md's tables: each test fold of the public
 training file re-joined into raw text and segmented by a jieba segmenter rebuilt from the training
 folds (stop words dropped), our own raw examples in every training fold. ``--dev`` also scores
 dev_raw (for the final candidates only; nothing is to be chosen on it).
@@ -55,15 +55,27 @@ def _sklearn(make: Callable[[], Any]) -> Fit:
     return fit
 
 
-def candidates() -> dict[str, tuple[type[_DepartmentFeatures], Fit]]:
-    chosen = DEPARTMENT_CONFIG
-    chars_only, both = _CharsOnly, _DepartmentFeatures
+# The fourth round's configuration: the shipped one without the head block of the fifth round.
+FOURTH_ROUND = {k: v for k, v in DEPARTMENT_CONFIG.items() if not k.startswith("head_")}
+
+
+def _with(config: dict[str, Any], kind: type[_DepartmentFeatures] = _DepartmentFeatures) -> Callable[[], Any]:
+    return lambda: kind(config)
+
+
+def candidates() -> dict[str, tuple[Callable[[], _DepartmentFeatures], Fit]]:
+    chosen, fourth = DEPARTMENT_CONFIG, FOURTH_ROUND
+    chars_only, both = _with(fourth, _CharsOnly), _with(fourth)
     return {
         "char 1-2, linear SVM C=0.5": (chars_only, _sklearn(lambda: LinearSVC(C=0.5, random_state=SEED))),
         "char 1-2 + word 1-2, linear SVM C=0.5": (both, _sklearn(lambda: LinearSVC(C=0.5, random_state=SEED))),
         "char 1-2 + word 1-2, LR C=50": (both, _sklearn(lambda: LogisticRegression(C=50, max_iter=3000))),
         "char 1-2, NB-SVM": (chars_only, _nbsvm(chosen)),
-        "char 1-2 + word 1-2, NB-SVM (shipped)": (both, _nbsvm(chosen)),
+        "char 1-2 + word 1-2, NB-SVM (fourth round)": (both, _nbsvm(chosen)),
+        "char 1-2 + word 1-2 + head chars (first 12 words, x0.7), NB-SVM (shipped, fifth round)": (
+            _with(chosen),
+            _nbsvm(chosen),
+        ),
     }
 
 
@@ -91,14 +103,14 @@ def main() -> None:
             continue
         predicted = np.empty(len(public), dtype=object)
         for train_idx, test_idx, own, test in folds:
-            features = make_features(DEPARTMENT_CONFIG)
+            features = make_features()
             matrix = features.fit_transform([public[i] for i in train_idx] + own)
             predict = fit(matrix, gold[train_idx].tolist() + [e.label for e in ours])
             predicted[test_idx] = predict(features.transform(test))
         line = f"{name}: CV {f1_score(gold, predicted, labels=labels, average='macro'):.4f}"
         if args.dev:
             segmenter = build_segmenter(segmented, jieba_words)
-            features = make_features(DEPARTMENT_CONFIG)
+            features = make_features()
             own = [clean_words(segmenter.words(normalize(e.text).text)) for e in ours]
             predict = fit(features.fit_transform(public + own), gold.tolist() + [e.label for e in ours])
             dev = department_dev(args.shared)

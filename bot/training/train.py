@@ -3,10 +3,11 @@
 The intent and emergency-kind models are TF-IDF over character n-grams with a multinomial logistic
 regression (probabilities give the confidence). The department model reads a message as the public
 training file was prepared (jieba words, stop words dropped: :mod:`replies.segment`), as character
-1–2-grams and word 1–2-grams, with an NB-SVM (one-vs-rest linear SVMs over naive-Bayes-scaled
-features, still one linear model) whose scores get a softmax temperature fitted on cross-validated
-scores. All are exported as plain arrays for :class:`replies.linear.LinearTextModel`. The evaluation
-prints the figures the issue sets as targets, for Simplified and Traditional input.
+1–2-grams, word 1–2-grams and character 1–2-grams of its first 12 words (the title, mostly), with an
+NB-SVM (one-vs-rest linear SVMs over naive-Bayes-scaled features, still one linear model) whose scores
+get a softmax temperature fitted on cross-validated scores. All are exported as plain arrays for
+:class:`replies.linear.LinearTextModel`. The evaluation prints the figures the issue sets as targets,
+for Simplified and Traditional input.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ KIND_CONFIG: dict[str, Any] = {"ngram_range": (1, 3), "min_df": 1, "max_features
 DEPARTMENT_CONFIG: dict[str, Any] = {
     "ngram_range": (1, 2), "min_df": 2, "max_features": 50000,  # characters of the joined words
     "word_ngram_range": (1, 2), "word_min_df": 2, "word_max_features": WORD_MAX_FEATURES,
+    "head_words": 12, "head_ngram_range": (1, 2), "head_min_df": 2, "head_max_features": 50000,
+    "head_weight": 0.7,  # characters of the first 12 words (the title, mostly), a block scaled by 0.7
     "classifier": "nbsvm", "C": 0.5, "nb_alpha": 0.1,
 }  # fmt: skip
 STOP_TOP_WORDS = 5000  # stop words: jieba's most frequent words that the training file never shows
@@ -146,7 +149,9 @@ def department_documents(shared: Path, segmenter: Segmenter) -> tuple[list[list[
 
 
 class _DepartmentFeatures:
-    """Character 1–2-grams of the joined words and word 1–2-grams, each block TF-IDF normalised."""
+    """Character 1–2-grams of the joined words and word 1–2-grams, each block TF-IDF normalised; with
+    ``head_words`` in the config, also character n-grams of the first ``head_words`` words (the title,
+    mostly: the public file's texts and dev_raw's start with it), a block scaled by ``head_weight``."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         common: dict[str, Any] = {"sublinear_tf": True, "dtype": np.float32}
@@ -155,14 +160,28 @@ class _DepartmentFeatures:
         self.words = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", lowercase=False,  # noqa: S106
                                      ngram_range=config["word_ngram_range"], min_df=config["word_min_df"],
                                      max_features=config["word_max_features"], **common)  # fmt: skip
+        self.head_words = int(config.get("head_words") or 0)
+        self.head_weight = float(config.get("head_weight", 1.0))
+        self.head: TfidfVectorizer | None = None
+        if self.head_words:
+            self.head = TfidfVectorizer(analyzer="char", ngram_range=config["head_ngram_range"],
+                                        min_df=config["head_min_df"], max_features=config["head_max_features"],
+                                        **common)  # fmt: skip
+
+    def _blocks(self, docs: Sequence[list[str]], fit: bool) -> sp.csr_matrix:
+        def run(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
+            return vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts)
+
+        blocks = [run(self.chars, ["".join(d) for d in docs]), run(self.words, [" ".join(d) for d in docs])]
+        if self.head is not None:
+            blocks.append(run(self.head, ["".join(d[: self.head_words]) for d in docs]) * self.head_weight)
+        return sp.hstack(blocks).tocsr()
 
     def fit_transform(self, docs: Sequence[list[str]]) -> sp.csr_matrix:
-        chars = self.chars.fit_transform(["".join(d) for d in docs])
-        return sp.hstack([chars, self.words.fit_transform([" ".join(d) for d in docs])]).tocsr()
+        return self._blocks(docs, fit=True)
 
     def transform(self, docs: Sequence[list[str]]) -> sp.csr_matrix:
-        chars = self.chars.transform(["".join(d) for d in docs])
-        return sp.hstack([chars, self.words.transform([" ".join(d) for d in docs])]).tocsr()
+        return self._blocks(docs, fit=False)
 
 
 def nbsvm(
@@ -192,9 +211,17 @@ def fit_department(docs: Sequence[list[str]], labels: Sequence[str], config: dic
     classes, coef, intercept = nbsvm(features.fit_transform(docs), labels, config["C"], config["nb_alpha"])
     chars = {str(k): int(v) for k, v in features.chars.vocabulary_.items()}
     words = {str(k): int(v) for k, v in features.words.vocabulary_.items()}
-    idf = np.concatenate([features.chars.idf_, features.words.idf_])
-    return LinearTextModel(classes, chars, idf, coef / temperature, intercept / temperature,
-                           tuple(config["ngram_range"]), words, tuple(config["word_ngram_range"]))  # fmt: skip
+    idfs = [features.chars.idf_, features.words.idf_]
+    head: dict[str, int] | None = None
+    if features.head is not None:
+        head = {str(k): int(v) for k, v in features.head.vocabulary_.items()}
+        idfs.append(features.head.idf_)
+        coef = coef.copy()
+        coef[:, coef.shape[1] - len(head) :] *= features.head_weight  # the block's scale, folded into its weights
+    head_range = tuple(config["head_ngram_range"]) if head is not None else None
+    return LinearTextModel(classes, chars, np.concatenate(idfs), coef / temperature, intercept / temperature,
+                           tuple(config["ngram_range"]), words, tuple(config["word_ngram_range"]),
+                           head, head_range, features.head_words)  # fmt: skip
 
 
 def department_cross_validation(docs: Sequence[list[str]], labels: Sequence[str], n_public: int,
