@@ -288,13 +288,13 @@ def test_thanks_for_something_is_still_praise(shipped):
     assert shipped.classify("谢谢你们把我们村的路修好了，晚上走路安心多了").intent == "praise"
 
 
-def test_evaluate_reports_the_dev_sets_and_no_heldout_without_v7(monkeypatch):
+def test_evaluate_reports_the_dev_sets_and_no_heldout_without_v8(monkeypatch):
     from bot.training import train
 
     monkeypatch.setattr(train, "HELDOUT", "heldout_absent_for_this_test")
     report = train.evaluate(None)
     assert "heldout_all" not in report and "targets" not in report
-    for dev in ("dev_all", "dev_v2_all", "dev_v3_all", "dev_v4_all", "dev_v5_all", "dev_v6_all"):
+    for dev in ("dev_all", "dev_v2_all", "dev_v3_all", "dev_v4_all", "dev_v5_all", "dev_v6_all", "dev_v7_all"):
         assert report[dev]["n"] > 0
         assert "false_alarms" in report[dev] and "missed_emergencies" in report[dev]
 
@@ -302,7 +302,7 @@ def test_evaluate_reports_the_dev_sets_and_no_heldout_without_v7(monkeypatch):
 def test_evaluate_scores_the_heldout_set_when_present_without_listing_its_examples(monkeypatch):
     from bot.training import train
 
-    monkeypatch.setattr(train, "HELDOUT", "heldout_v2")  # stands in for intents_heldout_v7.csv
+    monkeypatch.setattr(train, "HELDOUT", "heldout_v2")  # stands in for intents_heldout_v8.csv
     report = train.evaluate(None)
     assert set(report["targets"]) >= {"macro_f1", "emergency_recall", "emergency_false_alarm_rate"}
     assert "missed_emergencies" not in report["heldout_all"] and "false_alarms" not in report["heldout_all"]
