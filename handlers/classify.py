@@ -49,8 +49,8 @@ _MISSING = (
 # Checked in this order: a crash with injuries is 122 first, a fight with injuries 110 first.
 _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
     "traffic": re.compile(
-        _PERSON
-        + r"(?![的嘅部架辆车]).{0,4}(被|俾).{0,6}撞|车祸|撞车|相撞|对撞|撞在一起|连环(撞|追)|撞(倒|伤)了?(一个|一位|个|位)?"
+        _PERSON + r"(?![的嘅部架辆车]).{0,4}(被|俾).{0,6}撞|车祸|撞车|相撞|对撞|撞在一起|连环(撞|追)|"
+        r"撞(倒|伤)了?(一个|一位|个|位)?"
         + _PERSON
         + r"|撞飞|撞(了|伤)"
         + _PERSON
@@ -174,9 +174,9 @@ _EMERGENCY_RULES: dict[str, re.Pattern[str]] = {
         + _PERSON
         + r"(不小心|失足)?(掉|摔|跌|落)(进|到|下)了?.{0,6}(池|塘|河|江|湖|井|海|水库|水沟|河沟)(里|中)?了|"
         r"(出唔到去|出唔去|走唔到|逃唔出|走唔甩|出唔到嚟)|越烧越(大|旺|猛|厉害)|"
-        # Eighth round: a child or anyone fallen into the sea, a river or a pond (跌咗落海), a limb caught (夹住…拔唔出).
-        + _PERSON
-        + r"(不小心|失足)?(跌|掉|踢)咗?落(海|河|水|塘|池|井|坑渠|鱼塘|水塘|码头)|(卡|夹)(住|咗).{0,10}(拔不出|拔唔出|攞唔出|拉唔出)"
+        # Eighth round: anyone fallen into the sea, a river or a pond (跌咗落海), a limb caught (夹住…拔唔出).
+         + _PERSON + r"(不小心|失足)?(跌|掉|踢)咗?落(海|河|水|塘|池|井|坑渠|鱼塘|水塘|码头)|"
+        r"(卡|夹)(住|咗).{0,10}(拔不出|拔唔出|攞唔出|拉唔出)"
     ),
     "medical": re.compile(
         r"晕倒|昏倒|昏迷|晕过去|昏过去|不省人事|叫不醒|叫也没反应|没(有)?呼吸|"
