@@ -49,8 +49,8 @@ def department_dev(shared: Path) -> list[Example]:
 
 def intents(split: str) -> list[Example]:
     """Our labelled intent examples: ``train``, the dev sets ``heldout``, ``heldout_v2``, ``heldout_v3``,
-    ``heldout_v4``, ``heldout_v5`` and ``heldout_v6``, or the held-out set ``heldout_v7`` (never tuned on;
-    merged in separately)."""
+    ``heldout_v4``, ``heldout_v5``, ``heldout_v6`` and ``heldout_v7``, or the held-out set ``heldout_v8``
+    (never tuned on; merged in separately)."""
     rows = _read(DATA_DIR / f"intents_{split}.csv")
     return [
         Example(r["text"], r["intent"], r.get("script", "simp"), r.get("emergency_kind", ""), r.get("department", ""))
