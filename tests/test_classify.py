@@ -591,3 +591,38 @@ def test_eighth_round_look_alikes_are_no_rule_emergency(text):
     from handlers.classify import emergency_rule
 
     assert emergency_rule(normalize(text).text) is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "department"),
+    [
+        ("经A市住房和城乡建设局调查核实，现答复如下", "urban_construction"),
+        ("您反映的问题已转县教育局办理。县教育局 2019年5月31日", "education"),
+        ("A7县环境保护局 2014年2月26日", "environment"),
+        ("经市人社局和市医疗保障局核实", "labor_social_security"),
+        ("市交通运输局会同市住建局研究", None),  # two departments
+        ("已转市公安局处理", None),  # a department outside the 7
+        ("已转市文化旅游局处理", None),  # split by the taxonomy (文化 / 旅游)
+        ("经我局调查核实", None),  # no bureau named
+        ("请与县环境卫生管理站联系", None),  # 环境卫生 is no 卫生局
+    ],
+)
+def test_distant_labels_come_from_one_public_department_only(reply, department):
+    from bot.training.distant import reply_department
+
+    assert reply_department(reply) == department
+
+
+def test_all_one_weights_fit_the_unweighted_department_model():
+    pytest.importorskip("sklearn")
+    import scipy.sparse as sp
+
+    from bot.training.train import nbsvm
+
+    matrix = sp.csr_matrix(np.random.default_rng(0).random((12, 5)).astype(np.float32))
+    labels = ["a", "b", "c"] * 4
+    plain = nbsvm(matrix, labels, 0.5, 0.1)
+    ones = nbsvm(matrix, labels, 0.5, 0.1, [1.0] * 12)
+    assert np.array_equal(plain[1], ones[1]) and np.array_equal(plain[2], ones[2])
+    halved = nbsvm(matrix, labels, 0.5, 0.1, [1.0] * 6 + [0.5] * 6)
+    assert not np.allclose(plain[1], halved[1])

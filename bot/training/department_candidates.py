@@ -1,10 +1,12 @@
-"""The department candidates of the fourth and fifth rounds: cross-validated as the runtime reads text.
+"""The department candidates of the fourth to sixth rounds: cross-validated as the runtime reads text.
 
 ``python -m bot.training.department_candidates ../shared/data [--dev]`` prints the 5-fold CV macro-F1
 (7 public departments) of the candidates in MODEL_CARD.md's tables: each test fold of the public
 training file re-joined into raw text and segmented by a jieba segmenter rebuilt from the training
-folds (stop words dropped), our own raw examples in every training fold. ``--dev`` also scores
-dev_raw (for the final candidates only; nothing is to be chosen on it).
+folds (stop words dropped), our own raw examples in every training fold, and for the sixth round's
+candidates the gov_replies messages labelled by their reply's bureau (:mod:`bot.training.distant`),
+segmented like our examples, at a sample weight. ``--dev`` also scores dev_raw (for the final
+candidates only; nothing is to be chosen on it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sklearn.svm import LinearSVC
 
 from bot.training.datasets import DEPARTMENT_LABELS, _read, department_dev
 from bot.training.department_experiment import build_segmenter, jieba_dictionary
+from bot.training.distant import distant_labels
 from bot.training.train import DEPARTMENT_CONFIG, SEED, _DepartmentFeatures, nbsvm, own_department_examples
 from handlers.normalize import normalize
 from replies.segment import clean_words
@@ -37,20 +40,20 @@ class _CharsOnly(_DepartmentFeatures):
         return self.chars.transform(["".join(d) for d in docs])
 
 
-Fit = Callable[[Any, Sequence[str]], Callable[[Any], np.ndarray]]
+Fit = Callable[[Any, Sequence[str], Sequence[float] | None], Callable[[Any], np.ndarray]]
 
 
 def _nbsvm(config: dict[str, Any]) -> Fit:
-    def fit(matrix: Any, labels: Sequence[str]) -> Callable[[Any], np.ndarray]:
-        classes, coef, intercept = nbsvm(matrix, labels, config["C"], config["nb_alpha"])
+    def fit(matrix: Any, labels: Sequence[str], weights: Sequence[float] | None) -> Callable[[Any], np.ndarray]:
+        classes, coef, intercept = nbsvm(matrix, labels, config["C"], config["nb_alpha"], weights)
         return lambda m: np.array(classes)[np.asarray(m @ coef.T + intercept).argmax(axis=1)]
 
     return fit
 
 
 def _sklearn(make: Callable[[], Any]) -> Fit:
-    def fit(matrix: Any, labels: Sequence[str]) -> Callable[[Any], np.ndarray]:
-        return make().fit(matrix, list(labels)).predict  # type: ignore[no-any-return]
+    def fit(matrix: Any, labels: Sequence[str], weights: Sequence[float] | None) -> Callable[[Any], np.ndarray]:
+        return make().fit(matrix, list(labels), sample_weight=weights).predict  # type: ignore[no-any-return]
 
     return fit
 
@@ -63,19 +66,23 @@ def _with(config: dict[str, Any], kind: type[_DepartmentFeatures] = _DepartmentF
     return lambda: kind(config)
 
 
-def candidates() -> dict[str, tuple[Callable[[], _DepartmentFeatures], Fit]]:
-    chosen, fourth = DEPARTMENT_CONFIG, FOURTH_ROUND
+# The fifth round's configuration: the head block, no distant labels.
+FIFTH_ROUND = {k: v for k, v in DEPARTMENT_CONFIG.items() if k != "distant_weight"}
+FIFTH = "char 1-2 + word 1-2 + head chars (first 12 words, x0.7), NB-SVM"
+
+
+def candidates() -> dict[str, tuple[Callable[[], _DepartmentFeatures], Fit, float]]:
+    """Name → (features, classifier, weight of the distant-labelled messages; 0: left out)."""
+    fifth, fourth = FIFTH_ROUND, FOURTH_ROUND
     chars_only, both = _with(fourth, _CharsOnly), _with(fourth)
     return {
-        "char 1-2, linear SVM C=0.5": (chars_only, _sklearn(lambda: LinearSVC(C=0.5, random_state=SEED))),
-        "char 1-2 + word 1-2, linear SVM C=0.5": (both, _sklearn(lambda: LinearSVC(C=0.5, random_state=SEED))),
-        "char 1-2 + word 1-2, LR C=50": (both, _sklearn(lambda: LogisticRegression(C=50, max_iter=3000))),
-        "char 1-2, NB-SVM": (chars_only, _nbsvm(chosen)),
-        "char 1-2 + word 1-2, NB-SVM (fourth round)": (both, _nbsvm(chosen)),
-        "char 1-2 + word 1-2 + head chars (first 12 words, x0.7), NB-SVM (shipped, fifth round)": (
-            _with(chosen),
-            _nbsvm(chosen),
-        ),
+        "char 1-2, linear SVM C=0.5": (chars_only, _sklearn(lambda: LinearSVC(C=0.5, random_state=SEED)), 0.0),
+        "char 1-2 + word 1-2, linear SVM C=0.5": (both, _sklearn(lambda: LinearSVC(C=0.5, random_state=SEED)), 0.0),
+        "char 1-2 + word 1-2, LR C=50": (both, _sklearn(lambda: LogisticRegression(C=50, max_iter=3000)), 0.0),
+        "char 1-2, NB-SVM": (chars_only, _nbsvm(fifth), 0.0),
+        "char 1-2 + word 1-2, NB-SVM (fourth round)": (both, _nbsvm(fifth), 0.0),
+        f"{FIFTH} (fifth round)": (_with(fifth), _nbsvm(fifth), 0.0),
+        **{f"{FIFTH} + distant labels x{w} (sixth round)": (_with(fifth), _nbsvm(fifth), w) for w in (1.0, 0.5, 0.3)},
     }
 
 
@@ -91,28 +98,38 @@ def main() -> None:
     gold = np.array([DEPARTMENT_LABELS[r["label"]] for r in rows])
     ours = own_department_examples()
     jieba_words = jieba_dictionary()
+    whole = build_segmenter(segmented, jieba_words)
+    # The distant labels and their exclusions (overlap with dev_raw's text and the whole training file).
+    distant = distant_labels(args.shared, lambda t: clean_words(whole.words(normalize(t).text)))
     folds = []
     for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=SEED).split(public, gold):
         segmenter = build_segmenter([segmented[i] for i in train_idx], jieba_words)
         own = [clean_words(segmenter.words(normalize(e.text).text)) for e in ours]
+        far = [clean_words(segmenter.words(normalize(t).text)) for t in distant.texts]
         test = [clean_words(segmenter.words(normalize(segmented[i].replace(" ", "")).text)) for i in test_idx]
-        folds.append((train_idx, test_idx, own, test))
+        folds.append((train_idx, test_idx, own, far, test))
     labels = sorted(set(gold))
-    for name, (make_features, fit) in candidates().items():
+    own_labels = [e.label for e in ours]
+    for name, (make_features, fit, weight) in candidates().items():
         if args.only and args.only not in name:
             continue
         predicted = np.empty(len(public), dtype=object)
-        for train_idx, test_idx, own, test in folds:
+        for train_idx, test_idx, own, far, test in folds:
             features = make_features()
-            matrix = features.fit_transform([public[i] for i in train_idx] + own)
-            predict = fit(matrix, gold[train_idx].tolist() + [e.label for e in ours])
+            extra, extra_labels = (own + far, own_labels + distant.labels) if weight else (own, own_labels)
+            weights = [1.0] * (len(train_idx) + len(own)) + [weight] * (len(extra) - len(own))
+            matrix = features.fit_transform([public[i] for i in train_idx] + extra)
+            predict = fit(matrix, gold[train_idx].tolist() + extra_labels, weights)
             predicted[test_idx] = predict(features.transform(test))
         line = f"{name}: CV {f1_score(gold, predicted, labels=labels, average='macro'):.4f}"
         if args.dev:
-            segmenter = build_segmenter(segmented, jieba_words)
+            segmenter = whole
             features = make_features()
             own = [clean_words(segmenter.words(normalize(e.text).text)) for e in ours]
-            predict = fit(features.fit_transform(public + own), gold.tolist() + [e.label for e in ours])
+            far = [clean_words(segmenter.words(normalize(t).text)) for t in distant.texts] if weight else []
+            weights = [1.0] * (len(public) + len(own)) + [weight] * len(far)
+            matrix = features.fit_transform(public + own + far)
+            predict = fit(matrix, gold.tolist() + own_labels + (distant.labels if weight else []), weights)
             dev = department_dev(args.shared)
             dev_pred = predict(features.transform([clean_words(segmenter.words(normalize(e.text).text)) for e in dev]))
             line += f", dev_raw {f1_score([e.label for e in dev], dev_pred, labels=labels, average='macro'):.4f}"

@@ -31,6 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from bot.training.datasets import DATA_DIR, DEPARTMENT_LABELS, Example, _read, department_dev, intents
+from bot.training.distant import distant_labels
 from handlers.classify import (
     MODEL_DIR,
     NOT_NOW_MODEL_THRESHOLD,
@@ -62,6 +63,8 @@ DEPARTMENT_CONFIG: dict[str, Any] = {
     "head_weight": 0.7,  # characters of the first 12 words (the title, mostly), a block scaled by 0.7
     "classifier": "nbsvm", "C": 0.5, "nb_alpha": 0.1,
 }  # fmt: skip
+# A "distant_weight" key > 0 would add gov_replies' messages labelled by their reply's bureau at that sample weight
+# (bot/training/distant.py); the sixth round's CV chose against it (MODEL_CARD.md), so the key is absent.
 STOP_TOP_WORDS = 5000  # stop words: jieba's most frequent words that the training file never shows
 DICT_MIN_FREQ = 50  # the shipped dictionary: training words, stop words, and jieba words this frequent
 
@@ -135,17 +138,29 @@ def department_segmenter(shared: Path) -> Segmenter:
     return build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary())
 
 
-def department_documents(shared: Path, segmenter: Segmenter) -> tuple[list[list[str]], list[str], int]:
-    """Training words and labels: the public file's own segmentation, then our raw examples segmented.
+def department_documents(
+    shared: Path, segmenter: Segmenter, distant_weight: float = 0.0
+) -> tuple[list[list[str]], list[str], int, list[float]]:
+    """Training words and labels: the public file's own segmentation, then our raw examples segmented,
+    then (``distant_weight`` > 0) the raw gov_replies messages labelled by their reply's bureau
+    (:mod:`bot.training.distant`), segmented the same way.
 
-    Returns (words per document, labels, how many of them are the public file's, which come first).
+    Returns (words per document, labels, how many of them are the public file's, which come first,
+    weight per document: 1, and ``distant_weight`` for the distant-labelled messages).
     """
     rows = _read(shared / "departments" / "train_segmented.csv")
     docs = [clean_words(normalize(r["text_segmented"]).text.split()) for r in rows]
     labels = [DEPARTMENT_LABELS[r["label"]] for r in rows]
     ours = own_department_examples()
     docs += [segmenter.words(normalize(e.text).text) for e in ours]
-    return docs, labels + [e.label for e in ours], len(rows)
+    labels += [e.label for e in ours]
+    weights = [1.0] * len(docs)
+    if distant_weight > 0:
+        distant = distant_labels(shared, lambda t: segmenter.words(normalize(t).text))
+        docs += [segmenter.words(normalize(t).text) for t in distant.texts]
+        labels += distant.labels
+        weights += [distant_weight] * len(distant.texts)
+    return docs, labels, len(rows), weights
 
 
 class _DepartmentFeatures:
@@ -185,30 +200,40 @@ class _DepartmentFeatures:
 
 
 def nbsvm(
-    matrix: sp.csr_matrix, labels: Sequence[str], c: float, alpha: float
+    matrix: sp.csr_matrix, labels: Sequence[str], c: float, alpha: float, weights: Sequence[float] | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """NB-SVM (Wang & Manning 2012), one-vs-rest: a linear SVM per class over the features scaled by
     the class's naive-Bayes log-count ratio r; its score w·(r∘x)+b = (w∘r)·x+b is linear in x, so
-    it ships as plain weights. Returns (classes, coefficients, intercepts)."""
+    it ships as plain weights. ``weights`` (per row) weigh both the counts and the SVM's loss.
+    Returns (classes, coefficients, intercepts)."""
     y = np.asarray(labels)
     classes = sorted(set(labels))
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    if w is not None and bool(np.all(w == 1.0)):
+        w = None  # exactly the unweighted fit
     coef, intercept = [], []
     for c_ in classes:
         positive = y == c_
-        p = alpha + np.asarray(matrix[positive].sum(axis=0)).ravel()
-        q = alpha + np.asarray(matrix[~positive].sum(axis=0)).ravel()
+        if w is None:
+            p = alpha + np.asarray(matrix[positive].sum(axis=0)).ravel()
+            q = alpha + np.asarray(matrix[~positive].sum(axis=0)).ravel()
+        else:
+            p = alpha + np.asarray(matrix[positive].T @ w[positive]).ravel()
+            q = alpha + np.asarray(matrix[~positive].T @ w[~positive]).ravel()
         r = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
-        svm = LinearSVC(C=c, random_state=SEED).fit(matrix @ sp.diags(r), positive.astype(int))
+        svm = LinearSVC(C=c, random_state=SEED).fit(matrix @ sp.diags(r), positive.astype(int), sample_weight=w)
         coef.append(svm.coef_[0] * r)
         intercept.append(svm.intercept_[0])
     return classes, np.vstack(coef), np.array(intercept)
 
 
 def fit_department(docs: Sequence[list[str]], labels: Sequence[str], config: dict[str, Any],
-                   temperature: float = 1.0) -> LinearTextModel:  # fmt: skip
-    """Fit the department model on word lists; scores divided by ``temperature`` before the softmax."""
+                   temperature: float = 1.0, weights: Sequence[float] | None = None) -> LinearTextModel:  # fmt: skip
+    """Fit the department model on word lists (``weights`` per document, or all 1); scores divided by
+    ``temperature`` before the softmax."""
     features = _DepartmentFeatures(config)
-    classes, coef, intercept = nbsvm(features.fit_transform(docs), labels, config["C"], config["nb_alpha"])
+    matrix = features.fit_transform(docs)
+    classes, coef, intercept = nbsvm(matrix, labels, config["C"], config["nb_alpha"], weights)
     chars = {str(k): int(v) for k, v in features.chars.vocabulary_.items()}
     words = {str(k): int(v) for k, v in features.words.vocabulary_.items()}
     idfs = [features.chars.idf_, features.words.idf_]
@@ -225,17 +250,20 @@ def fit_department(docs: Sequence[list[str]], labels: Sequence[str], config: dic
 
 
 def department_cross_validation(docs: Sequence[list[str]], labels: Sequence[str], n_public: int,
-                                config: dict[str, Any]) -> dict[str, float]:  # fmt: skip
-    """5 folds of the public file (our examples in every training fold): macro-F1 over its 7
-    departments, and the softmax temperature that best fits the held-out folds' scores."""
+                                config: dict[str, Any], weights: Sequence[float] | None = None,
+                                ) -> dict[str, float]:  # fmt: skip
+    """5 folds of the public file (our examples and the distant-labelled messages in every training fold):
+    macro-F1 over its 7 departments, and the softmax temperature that best fits the held-out folds' scores."""
     public = np.array(labels[:n_public])
     extra_docs, extra_labels = list(docs[n_public:]), list(labels[n_public:])
+    all_weights = np.ones(len(docs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    extra_weights = all_weights[n_public:].tolist()
     scores: list[np.ndarray] = [np.empty(0)] * n_public
     classes: list[str] = []
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
     for train_idx, test_idx in folds.split(np.zeros(n_public), public):
         model = fit_department([docs[i] for i in train_idx] + extra_docs, public[train_idx].tolist() + extra_labels,
-                               config)  # fmt: skip
+                               config, weights=all_weights[train_idx].tolist() + extra_weights)  # fmt: skip
         classes = model.classes
         for i in test_idx:
             probabilities = model.predict("".join(docs[i]), words=list(docs[i])).probabilities
@@ -332,9 +360,13 @@ def train(shared: Path, out: Path = MODEL_DIR, heldout: bool = True, department:
     dept_cv: dict[str, Any] = {}
     if department:
         segmenter = department_segmenter(shared)
-        dept_docs, dept_labels, n_public = department_documents(shared, segmenter)
-        dept_cv = department_cross_validation(dept_docs, dept_labels, n_public, DEPARTMENT_CONFIG)
-        dept_model = fit_department(dept_docs, dept_labels, DEPARTMENT_CONFIG, dept_cv["department_temperature"])
+        dept_docs, dept_labels, n_public, weights = department_documents(
+            shared, segmenter, DEPARTMENT_CONFIG.get("distant_weight", 0.0)
+        )
+        dept_cv = department_cross_validation(dept_docs, dept_labels, n_public, DEPARTMENT_CONFIG, weights)
+        dept_model = fit_department(
+            dept_docs, dept_labels, DEPARTMENT_CONFIG, dept_cv["department_temperature"], weights
+        )
         dept_model.save(
             out / "department", {"config": _jsonable(DEPARTMENT_CONFIG), "trained_on": len(dept_docs), **dept_cv}
         )
