@@ -485,7 +485,7 @@ def bench_target(t, args, workdir):
 
         # Warm-up: fresh requests too (they are real messages for the full pipeline).
         warm_path = os.path.join(workdir, f"{name}-warm.tsv")
-        make_requests.generate(args.warmup_pool, warm_path, split=args.threads, env=env)
+        make_requests.generate(args.warmup_pool, warm_path, split=args.threads, openids=args.openids, env=env)
         out = run_wrk(port, warm_path, args.threads, args.connections, args.warmup)
         warm = parse_wrk(out)
         warm_rate = warm["requests"] / (warm["duration_us"] / 1e6)
@@ -496,7 +496,7 @@ def bench_target(t, args, workdir):
         n = int(math.ceil(max(warm_rate, 200.0) * args.duration * args.pool_factor)) + 2000
         n = min(n, args.max_pool)
         req_path = os.path.join(workdir, f"{name}.tsv")
-        gen = make_requests.generate(n, req_path, split=args.threads, env=env)
+        gen = make_requests.generate(n, req_path, split=args.threads, openids=args.openids, env=env)
         print(f"   warm-up {warm_rate:.0f} msg/s over {args.warmup}s; generated {n} fresh requests "
               f"in {gen['seconds']:.1f}s; measuring {args.duration}s ...", flush=True)
 
@@ -668,6 +668,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     p.add_argument("--only", choices=("echo", "full"), default=None, help="run one target only")
+    p.add_argument("--openids", type=int, default=None,
+                   help="draw senders from this many citizens (default: a new citizen per request; "
+                        "2000 reproduces the mix used until 2026-11-28)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up seconds per target (default 3)")
     p.add_argument("--warmup-pool", type=int, default=30000, help="requests generated for the warm-up")
     p.add_argument("--pool-factor", type=float, default=1.6,
