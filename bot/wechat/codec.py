@@ -98,11 +98,13 @@ def parse_envelope(xml: str) -> dict[str, Any]:
 
 def to_inbound(xml: str) -> InboundMessage:
     """Parse cleaned plaintext XML into our own message type (:class:`Unparseable` on failure)."""
-    data: Any = flat_fields(xml)
-    msg_type = data.get("MsgType") if data is not None else None
-    if isinstance(msg_type, str) and msg_type.lower() != "event" and not msg_type.lower().startswith("device_"):
+    fields = flat_fields(xml)
+    data: Any = fields
+    msg_type = fields.get("MsgType") if fields is not None else None
+    flat_type = msg_type.lower() if isinstance(msg_type, str) else None
+    if flat_type is not None and flat_type != "event" and not flat_type.startswith("device_"):
         # A flat message (not an event): wechatpy's parse_message would pick its class from this table.
-        parsed_as = MESSAGE_TYPES.get(msg_type.lower(), UnknownMessage).__name__
+        parsed_as = MESSAGE_TYPES.get(flat_type, UnknownMessage).__name__
     else:
         parsed_as = "UnknownMessage"
         try:
@@ -112,7 +114,8 @@ def to_inbound(xml: str) -> InboundMessage:
             parsed_as = type(message).__name__
         except Exception:  # noqa: BLE001 (wechatpy trips on odd shapes, e.g. an empty <Event/>)
             # Still WeChat's push if it has a sender and a type: store it as unknown rather than lose it.
-            data = parse_envelope(xml)
+            # (A flat push was read above already; parse_envelope would read it again the same way.)
+            data = fields if fields is not None else parse_envelope(xml)
     if not isinstance(data, dict):
         raise Unparseable("empty push")
     if not isinstance(data.get("MsgType"), str) or not isinstance(data.get("FromUserName"), str):
