@@ -86,6 +86,17 @@ def run_paced(port, path, threads, connections, seconds, rate, timeout_s=5):
     return bench.parse_wrk(cp.stdout)
 
 
+def socket_errors(w):
+    """A wrk result's connect, read, write and timeout errors."""
+    return sum(w["errors"][e] for e in ("connect", "read", "write", "timeout"))
+
+
+def segment_errors(w):
+    """A wrk result's errors: non-200 replies, 200 replies that are neither encrypted XML nor 'success',
+    and socket errors."""
+    return w["non200"] + w["badbody"] + socket_errors(w)
+
+
 def soak(port, env, rate, duration, segment, connections, tmp, sampler, sample_every):
     """Run wrk paced at ``rate`` in segments of ``segment`` s; the next segment's requests (signed with a
     fresh timestamp) are generated while the current one runs. Returns one wrk result per segment."""
@@ -127,7 +138,7 @@ def soak(port, env, rate, duration, segment, connections, tmp, sampler, sample_e
             print(f"  segment {k + 1}/{len(lengths)} (t={began:4.0f}s): {w['requests'] / (w['duration_us'] / 1e6):6.1f}"
                   f" msg/s, p50 {w['latency_us']['p50'] / 1000:6.1f} ms, p99 {w['latency_us']['p99'] / 1000:6.1f} ms, "
                   f"non-200 {w['non200']}, 'success' {w['silent']}, other 200 {w['badbody']}, "
-                  f"socket errors {sum(w['errors'][e] for e in ('connect', 'read', 'write', 'timeout'))}, "
+                  f"socket errors {socket_errors(w)}, "
                   f"repeats {w['repeats']}; server RSS {samples[-1]['server_mb'] if samples else '-'} MB", flush=True)
             if gen is not None:
                 gen.join()
@@ -231,16 +242,13 @@ def main(argv=None):
                     "redis_mb": round(rss_mb([redis_pid]), 1), "postgres_mb": round(rss_mb(pg_pids(pg)), 1)}
 
         psutil.cpu_percent(None)
-        warm_errors = 0
         if args.warmup > 0:
             print(f"warm-up: {args.warmup} s at {rate:.1f} msg/s", flush=True)
             warm_segments, warm_samples = soak(port, env, rate, args.warmup, args.segment, args.connections, tmp,
                                                sampler, args.sample_every)
-            warm_errors = sum(w["non200"] + w["badbody"] + sum(w["errors"][e] for e in
-                                                               ("connect", "read", "write", "timeout"))
-                              for w in warm_segments)
             doc["warmup"] = {"seconds": args.warmup, "requests": sum(w["requests"] for w in warm_segments),
-                             "errors": warm_errors, "server_mb_start": warm_samples[0]["server_mb"],
+                             "errors": sum(segment_errors(w) for w in warm_segments),
+                             "server_mb_start": warm_samples[0]["server_mb"],
                              "server_mb_end": warm_samples[-1]["server_mb"]}
             psutil.cpu_percent(None)
         started = time.time()
@@ -259,12 +267,8 @@ def main(argv=None):
         tear_down(bench.stop_server, proc, pg, redis_srv, tmp)
 
     # --- report
-    def seg_errors(w):
-        return w["non200"] + w["badbody"] + sum(w["errors"][e] for e in ("connect", "read", "write",
-                                                                                       "timeout"))
-
     minutes = [{"segment": k + 1, "began_s": w["began_s"], "requests": w["requests"],
-                "msg_per_s": round(w["requests"] / (w["duration_us"] / 1e6), 1), "errors": seg_errors(w),
+                "msg_per_s": round(w["requests"] / (w["duration_us"] / 1e6), 1), "errors": segment_errors(w),
                 "encrypted_200": w["ok"], "success_200": w["silent"], "other_200": w["badbody"],
                 "non200": w["non200"], "status_codes": w["status_codes"], "socket_errors": w["errors"],
                 "repeats": w["repeats"],
