@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Flask
+from werkzeug.http import HTTP_STATUS_CODES
 
 from bot.errors import Forbidden, MinshengError, PayloadTooLarge, Unparseable
 from bot.extensions import Services, services
@@ -33,13 +34,6 @@ log = logging.getLogger(__name__)
 
 PATH = "/wechat"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_STATUS = {
-    200: "200 OK",
-    400: "400 Bad Request",
-    403: "403 Forbidden",
-    405: "405 Method Not Allowed",
-    413: "413 Payload Too Large",
-}
 
 
 class Answer:
@@ -93,7 +87,7 @@ class WeChatEndpoint:
         headers = [("Content-Type", f"{answer.type}; charset=utf-8"), ("Content-Length", str(len(body)))]
         if answer.status == 405:
             headers.append(("Allow", "GET, HEAD, POST"))
-        start_response(_STATUS.get(answer.status, f"{answer.status} Error"), headers)
+        start_response(f"{answer.status} {HTTP_STATUS_CODES.get(answer.status, 'Error')}", headers)
         return [b""] if method == "HEAD" else [body]
 
     def answer(self, method: str, environ: Mapping[str, Any], arrived: float) -> Answer:
