@@ -22,6 +22,7 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,16 +90,8 @@ class LinearTextModel:
             idf, coef, intercept = arrays["idf"], arrays["coef"], arrays["intercept"]
         vocabulary = {gram: i for i, gram in enumerate(header["vocabulary"])}
         lo, hi = header["ngram_range"]
-        words, word_range = None, None
-        if header.get("word_ngram_range"):
-            words = {gram: i for i, gram in enumerate(header["word_vocabulary"])}
-            wlo, whi = header["word_ngram_range"]
-            word_range = (int(wlo), int(whi))
-        head, head_range = None, None
-        if header.get("head_ngram_range"):
-            head = {gram: i for i, gram in enumerate(header["head_vocabulary"])}
-            hlo, hhi = header["head_ngram_range"]
-            head_range = (int(hlo), int(hhi))
+        words, word_range = _optional_block(header, "word")
+        head, head_range = _optional_block(header, "head")
         return cls(header["classes"], vocabulary, idf, coef, intercept, (int(lo), int(hi)), words, word_range,
                    head, head_range, int(header.get("head_words", 0)))  # fmt: skip
 
@@ -167,14 +160,18 @@ class LinearTextModel:
 
         ``words``: the message's words, for a model with a word block (ignored by one without).
         """
-        grams, idx, weights = self._block(self.ngrams(text), self.vocabulary, 0)
+        blocks = [self._block(self.ngrams(text), self.vocabulary, 0)]
         if self.word_ngram_range is not None and words:
-            wgrams, widx, wweights = self._block(self.word_ngrams(words), self.word_vocabulary, self._word_offset)
-            grams, idx, weights = grams + wgrams, np.concatenate([idx, widx]), np.concatenate([weights, wweights])
+            blocks.append(self._block(self.word_ngrams(words), self.word_vocabulary, self._word_offset))
             if self.head_ngram_range is not None:
                 head = self.ngrams("".join(words[: self.head_words]), self.head_ngram_range)
-                hgrams, hidx, hweights = self._block(head, self.head_vocabulary, self._head_offset)
-                grams, idx, weights = grams + hgrams, np.concatenate([idx, hidx]), np.concatenate([weights, hweights])
+                blocks.append(self._block(head, self.head_vocabulary, self._head_offset))
+        if len(blocks) == 1:
+            grams, idx, weights = blocks[0]
+        else:  # the blocks side by side, in column order
+            grams = [g for block in blocks for g in block[0]]
+            idx = np.concatenate([block[1] for block in blocks])
+            weights = np.concatenate([block[2] for block in blocks])
         scores = self.intercept.copy()
         top: tuple[str, ...] = ()
         if grams:
@@ -192,6 +189,15 @@ class LinearTextModel:
             {c: float(p) for c, p in zip(self.classes, probs, strict=True)},
             top,
         )
+
+
+def _optional_block(header: dict[str, Any], name: str) -> tuple[dict[str, int] | None, tuple[int, int] | None]:
+    """The vocabulary and n-gram range of the header's ``name`` block (word, head), or (None, None)."""
+    ngram_range = header.get(f"{name}_ngram_range")
+    if not ngram_range:
+        return None, None
+    lo, hi = ngram_range
+    return {gram: i for i, gram in enumerate(header[f"{name}_vocabulary"])}, (int(lo), int(hi))
 
 
 def _in_index_order(vocabulary: dict[str, int]) -> list[str]:
