@@ -87,7 +87,7 @@ class Library:
         self._constant_findings: dict[tuple[str, int], list[guard.Violation]] = {}
 
     @staticmethod
-    def local_generation(clock: Any = time.monotonic) -> str:
+    def local_generation() -> str:
         """A generation token for when the shared one is unknown (Redis down); it changes every LOCAL_GENERATION_S.
 
         Without it every message read the library from the database and rebuilt its indexes (about 10 ms of
@@ -95,7 +95,7 @@ class Library:
         worker reads the library at most every few seconds, and a template published meanwhile goes out
         within that time.
         """
-        return f"local:{int(clock() // LOCAL_GENERATION_S)}"
+        return f"local:{int(time.monotonic() // LOCAL_GENERATION_S)}"
 
     def published(self, session: Session, generation: str | None) -> dict[str, Published]:
         """All enabled, published templates by key, as of ``generation`` (None: unknown, read afresh)."""
