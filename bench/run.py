@@ -1,7 +1,7 @@
 """`make bench`: throughput, latency and CPU cost of the safe-mode pipeline vs a bare echo.
 
     .venv/bin/python bench/run.py [--duration 15] [--connections 32] [--threads 2]
-                                  [--backend postgres|sqlite] [--only echo|full]
+                                  [--backend postgres|sqlite] [--only echo|full|naive] [--naive]
 
 For each target (echo = bench/echo_app.py, full = `python -m bot serve`), in the same run:
 start it on a free loopback port with 4 sync gunicorn workers, wait until it answers the GET
@@ -281,10 +281,10 @@ def named_cpu(names, database=None):
     return total, pids
 
 
-def snapshot(server_pid):
+def snapshot(server_pid, database=PG_DB):
     server_by_pid = tree_cpu(server_pid)
     server, server_pids = sum(server_by_pid.values()), sorted(server_by_pid)
-    pg, pg_pids = named_cpu({"postgres", "postmaster"}, database=PG_DB)
+    pg, pg_pids = named_cpu({"postgres", "postmaster"}, database=database)
     redis, redis_pids = named_cpu({"redis-server"})
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
@@ -350,6 +350,32 @@ def echo_target(args):
     cmd = [PYTHON, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync", "-b", f"{HOST}:{{port}}",
            "--chdir", BENCH, "--no-control-socket", "--log-level", "warning", "echo_app:app"]
     return {"name": "echo", "label": "echo (Flask+wechatpy)", "cmd": cmd, "env": env, "prepare": None}
+
+
+PG_DB_NAIVE = "minsheng_bench_naive"
+
+
+def naive_target(args):
+    """The echo plus a Redis SET NX and an ORM insert per message (bench/naive_app.py): a reference."""
+    env = wechat_env(os.environ)
+    env["NAIVE_DATABASE_URL"] = f"postgresql+psycopg://root@127.0.0.1:5432/{PG_DB_NAIVE}"
+    env["NAIVE_REDIS_URL"] = args.redis_url
+    cmd = [PYTHON, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync", "-b", f"{HOST}:{{port}}",
+           "--chdir", BENCH, "--no-control-socket", "--log-level", "warning", "naive_app:app"]
+
+    def prepare():
+        clear_redis_namespace(args.redis_url, "minsheng-bench-naive")
+        for sql in (f"DROP DATABASE IF EXISTS {PG_DB_NAIVE} WITH (FORCE)", f"CREATE DATABASE {PG_DB_NAIVE}"):
+            cp = subprocess.run(PG_DSN_ADMIN + [sql], capture_output=True, text=True, timeout=60)
+            if cp.returncode != 0:
+                raise BenchError(f"psql failed: {sql}: {cp.stderr.strip()}")
+        cp = subprocess.run([PYTHON, os.path.join(BENCH, "naive_app.py"), "create"], env=env, capture_output=True,
+                            text=True, timeout=60)
+        if cp.returncode != 0:
+            raise BenchError(f"naive_app.py create failed: {(cp.stderr or cp.stdout)[-1500:]}")
+
+    return {"name": "naive", "label": "naive (ORM insert+Redis)", "cmd": cmd, "env": env, "prepare": prepare,
+            "database": PG_DB_NAIVE}
 
 
 def full_target(args):
@@ -500,9 +526,9 @@ def bench_target(t, args, workdir):
         print(f"   warm-up {warm_rate:.0f} msg/s over {args.warmup}s; generated {n} fresh requests "
               f"in {gen['seconds']:.1f}s; measuring {args.duration}s ...", flush=True)
 
-        before = snapshot(proc.pid)
+        before = snapshot(proc.pid, t.get("database", PG_DB))
         out = run_wrk(port, req_path, args.threads, args.connections, args.duration)
-        after = snapshot(proc.pid)
+        after = snapshot(proc.pid, t.get("database", PG_DB))
         remember_tree(proc)
         if proc.poll() is not None:
             raise BenchError(f"server exited with code {proc.returncode} during the run")
@@ -646,6 +672,12 @@ def summary(results, args):
                   f"the cores are saturated; less sensitive to other load than msg/s)")
         print(f"(closed loop: mean latency ~= connections / msg/s, so p99 <= {TARGET_P99_MS:.0f} ms at "
               f"{args.connections} connections needs well over {args.connections / TARGET_P99_MS * 1000:.0f} msg/s)")
+        naive = by.get("naive")
+        if naive and "msg_per_s" in naive and echo["ok_msg_per_s"]:
+            out["naive_over_echo_msg_per_s"] = round(naive["ok_msg_per_s"] / echo["ok_msg_per_s"], 3)
+            nc = naive["cpu_ms_per_msg"]["server+postgres+redis"] + (naive["cpu_ms_per_msg"]["wrk"] or 0)
+            print(f"naive/echo msg/s: {out['naive_over_echo_msg_per_s']:.2f}  (the reference: an ORM insert and a "
+                  f"Redis SET NX per message; CPU per message {nc:.2f} ms, p99 {naive['p99_ms']:.1f} ms)")
         if not out["all_replies_encrypted_200"]:
             print(f"note: {full['requests'] - full['replies']['encrypted_200']} full-pipeline replies were not "
                   f"200 + encrypted XML (see the table)")
@@ -667,7 +699,10 @@ def main(argv=None):
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
-    p.add_argument("--only", choices=("echo", "full"), default=None, help="run one target only")
+    p.add_argument("--only", choices=("echo", "full", "naive"), default=None, help="run one target only")
+    p.add_argument("--naive", action="store_true",
+                   help="also measure bench/naive_app.py (the echo + an ORM insert and a Redis SET NX per message; "
+                        "PostgreSQL only), a reference between the bare protocol and the product")
     p.add_argument("--openids", type=int, default=None,
                    help="draw senders from this many citizens (default: a new citizen per request; "
                         "2000 reproduces the mix used until 2026-11-28)")
@@ -694,6 +729,10 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     targets = [echo_target(args), full_target(args)]
+    if args.naive or args.only == "naive":
+        if args.backend != "postgres":
+            p.error("--naive measures the reference on PostgreSQL only")
+        targets.append(naive_target(args))
     if args.only:
         targets = [t for t in targets if t["name"] == args.only]
 
