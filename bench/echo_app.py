@@ -23,29 +23,42 @@ APP_ID = os.environ.get("WECHAT_APP_ID", "wx5f3a8c0d2e4b6a17")
 AES_KEY = os.environ.get("WECHAT_ENCODING_AES_KEY", "M1nSh3ngD3m0AesKey000000000000000000000000A")
 
 crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
-app = Flask(__name__)
 
 
-@app.route("/wechat", methods=["GET", "POST"])
-def wechat():
-    args = request.args
-    signature = args.get("signature", "")
-    timestamp = args.get("timestamp", "")
-    nonce = args.get("nonce", "")
-    try:
-        check_signature(TOKEN, signature, timestamp, nonce)
-    except InvalidSignatureException:
-        abort(403)
-    if request.method == "GET":
-        return Response(args.get("echostr", ""), mimetype="text/plain")
+def make_app(before_reply=None):
+    """The echo; ``before_reply(msg, xml)`` (bench/naive_app.py's storage) runs before the reply is built
+    and may return a response of its own."""
+    app = Flask(__name__)
 
-    if args.get("encrypt_type", "raw") != "aes":
-        abort(400)  # the baseline only measures safe mode
-    try:
-        xml = crypto.decrypt_message(request.get_data(), args.get("msg_signature", ""), timestamp, nonce)
-    except (InvalidSignatureException, InvalidAppIdException):
-        abort(403)
-    msg = parse_message(xml)
-    text = msg.content if msg.type == "text" else "success"
-    reply_xml = create_reply(text, msg).render()
-    return Response(crypto.encrypt_message(reply_xml, nonce, timestamp), mimetype="application/xml")
+    @app.route("/wechat", methods=["GET", "POST"])
+    def wechat():
+        args = request.args
+        signature = args.get("signature", "")
+        timestamp = args.get("timestamp", "")
+        nonce = args.get("nonce", "")
+        try:
+            check_signature(TOKEN, signature, timestamp, nonce)
+        except InvalidSignatureException:
+            abort(403)
+        if request.method == "GET":
+            return Response(args.get("echostr", ""), mimetype="text/plain")
+
+        if args.get("encrypt_type", "raw") != "aes":
+            abort(400)  # the baseline only measures safe mode
+        try:
+            xml = crypto.decrypt_message(request.get_data(), args.get("msg_signature", ""), timestamp, nonce)
+        except (InvalidSignatureException, InvalidAppIdException):
+            abort(403)
+        msg = parse_message(xml)
+        if before_reply is not None:
+            early = before_reply(msg, xml)
+            if early is not None:
+                return early
+        text = msg.content if msg.type == "text" else "success"
+        reply_xml = create_reply(text, msg).render()
+        return Response(crypto.encrypt_message(reply_xml, nonce, timestamp), mimetype="application/xml")
+
+    return app
+
+
+app = make_app()
