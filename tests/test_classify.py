@@ -583,3 +583,36 @@ def test_all_one_weights_fit_the_unweighted_department_model():
     assert np.array_equal(plain[1], ones[1]) and np.array_equal(plain[2], ones[2])
     halved = nbsvm(matrix, labels, 0.5, 0.1, [1.0] * 6 + [0.5] * 6)
     assert not np.allclose(plain[1], halved[1])
+
+
+def test_unlabelled_texts_change_the_document_frequencies_only():
+    pytest.importorskip("sklearn")
+    from bot.training.train import _DepartmentFeatures
+
+    docs = [["路灯", "坏", "小区"], ["社保", "断缴"], ["公交", "线路", "少"], ["路灯", "社保"]] * 2
+    config = {"ngram_range": (1, 2), "min_df": 1, "max_features": None,
+              "word_ngram_range": (1, 2), "word_min_df": 1, "word_max_features": None,
+              "head_words": 2, "head_ngram_range": (1, 2), "head_min_df": 1, "head_max_features": None}  # fmt: skip
+    plain, extra = _DepartmentFeatures(config), _DepartmentFeatures(config)
+    a = plain.fit_transform(docs)
+    assert (a != plain.fit_transform(docs, [])).nnz == 0  # no unlabelled texts: exactly the plain fit
+    b = extra.fit_transform(docs, [["路灯", "没见过", "的", "词"], ["路灯", "坏"]])
+    for x, y in [(plain.chars, extra.chars), (plain.words, extra.words), (plain.head, extra.head)]:
+        assert x.vocabulary_ == y.vocabulary_  # the vocabulary is the training texts' own
+    assert a.shape == b.shape and not np.allclose(plain.words.idf_, extra.words.idf_)
+    assert extra.words.idf_[extra.words.vocabulary_["路灯"]] < extra.words.idf_[extra.words.vocabulary_["社保"]]
+
+
+def test_single_digits_and_letters_the_training_file_never_shows_are_stop_words():
+    pytest.importorskip("jieba")
+    from bot.training.train import build_segmenter
+
+    jieba_words = {"小区": 80, "路灯": 100, "坏": 50, "月": 40, "区": 30, "市": 30}
+    segmented = ["小区 路灯 坏 12 月", "K 市 A2 区"]
+    plain = build_segmenter(segmented, jieba_words)
+    singles = build_segmenter(segmented, jieba_words, single_ascii=True)
+    assert {"1", "9", "A"} <= singles.stop_words and not {"K", "1", "A"} & plain.stop_words
+    assert "K" not in singles.stop_words  # the file shows a lone K
+    assert plain.words("A市A2区路灯坏了3月") == ["a", "市", "a0", "区", "路灯", "坏", "了", "0", "月"]
+    assert singles.words("A市A2区路灯坏了3月") == ["市", "a0", "区", "路灯", "坏", "了", "月"]
+    assert singles.words("K市12月") == ["k", "市", "0", "月"]

@@ -312,6 +312,7 @@ def overlaps(messages: Sequence[tuple[str, str]], others: Sequence[tuple[str, st
 
 
 _SPACE = re.compile(r"\s+")
+SHINGLE = 20  # a further overlap check against dev_raw: any shared run of this many characters
 
 
 def _squeeze(text: str) -> str:
@@ -376,6 +377,66 @@ def distant_labels(shared: Path, segment: Callable[[str], list[str]] | None = No
         len(train_hits - dev_hits),
         outcomes,
     )
+
+
+# -- the raw sets of the seventh round: validation and unlabelled messages ----------------------------------------
+
+
+@dataclasses.dataclass
+class RawSets:
+    """The raw validation messages (distant labels) and the unlabelled raw messages, as "title。message"."""
+
+    validation: list[str]
+    validation_labels: list[str]
+    unlabelled: list[str]
+    counts: dict[str, int]
+
+
+def _shingles(text: str, n: int = SHINGLE) -> set[str]:
+    return {text[i : i + n] for i in range(max(len(text) - n + 1, 0))}
+
+
+def raw_sets(shared: Path, segment: Callable[[str], list[str]]) -> RawSets:
+    """The validation set (:func:`distant_labels`, with a further check against dev_raw's text: no shared
+    run of SHINGLE characters) and the unlabelled messages: every other gov_replies message that does not
+    overlap dev_raw, the training file or a validation message (:func:`overlaps`, and the same shingle check
+    against dev_raw). dev_raw's labels are never read."""
+    distant = distant_labels(shared, segment)
+    dev_rows = _read(shared / "departments" / "dev_raw.csv")
+    dev = [(_squeeze(r["title"] or ""), _squeeze(r["body"] or "")) for r in dev_rows]
+    dev_shingles = set().union(*(_shingles(t + x) for t, x in dev))
+
+    def near_dev(text: str) -> bool:
+        return not _shingles(_squeeze(text)).isdisjoint(dev_shingles)
+
+    keep = [i for i, t in enumerate(distant.texts) if not near_dev(t)]
+    validation = [distant.texts[i] for i in keep]
+    validation_labels = [distant.labels[i] for i in keep]
+
+    rows = _read(shared / "replies" / "gov_replies.csv")
+    messages = [(_squeeze(r["title"]), _squeeze(r["message"])) for r in rows]
+    val_pairs = [tuple(_squeeze(p) for p in t.split("。", 1)) for t in validation]
+    train = [("", _squeeze(r["text_segmented"])) for r in _read(shared / "departments" / "train_segmented.csv")]
+    dev_hits = overlaps(messages, dev)
+    # the validation messages themselves, and their near-copies (by title, message, and title + message)
+    val_hits = overlaps(messages, val_pairs) | overlaps(
+        [("", t + x) for t, x in messages], [("", _squeeze(v).replace("。", "", 1)) for v in validation]
+    )
+    train_hits = overlaps([("", x) for _, x in messages], train) | overlaps([("", t + x) for t, x in messages], train)
+    train_hits |= overlaps([("", "".join(segment(t + "。" + x))) for t, x in messages], train)
+    shingle_hits = {i for i, (t, x) in enumerate(messages) if near_dev(t + x)}
+    out = dev_hits | val_hits | train_hits | shingle_hits
+    unlabelled = [f"{rows[i]['title']}。{rows[i]['message']}" for i in range(len(rows)) if i not in out]
+    counts = {
+        "validation": len(validation),
+        "validation_dropped_by_shingle_check": len(distant.texts) - len(validation),
+        "replies": len(rows),
+        "unlabelled": len(unlabelled),
+        "excluded_dev": len(dev_hits | shingle_hits),
+        "excluded_validation": len(val_hits - dev_hits - shingle_hits),
+        "excluded_train": len(train_hits - val_hits - dev_hits - shingle_hits),
+    }
+    return RawSets(validation, validation_labels, unlabelled, counts)
 
 
 def main() -> None:

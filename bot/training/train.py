@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import string
 import subprocess
 import sys
 import time
@@ -119,16 +120,23 @@ def jieba_dictionary() -> dict[str, int]:
 
 
 def build_segmenter(
-    segmented: Sequence[str], jieba_words: Mapping[str, int], kind: type[Segmenter] = Segmenter
+    segmented: Sequence[str],
+    jieba_words: Mapping[str, int],
+    kind: type[Segmenter] = Segmenter,
+    single_ascii: bool = False,
 ) -> Segmenter:
     """jieba over the words ``segmented`` (space-separated texts) uses, the stop words and jieba's frequent words.
 
     Stop words: of jieba's STOP_TOP_WORDS most frequent words, those the segmented texts never show (the
-    public file was segmented with jieba and had its stop words removed).
+    public file was segmented with jieba and had its stop words removed); with ``single_ascii``, also the
+    single ASCII digits and letters they never show as a word (the file's preparation dropped 1–9 and the
+    lone A of "A市", which jieba's ranking of its dictionary does not reach).
     """
     used = {w for text in segmented for w in text.split()}
     ranked = sorted(jieba_words, key=lambda w: (-jieba_words[w], w))
     stop_words = {w for w in ranked[:STOP_TOP_WORDS] if w not in used}
+    if single_ascii:
+        stop_words |= {c for c in string.digits + string.ascii_letters if c not in used}
     kept = {w: f for w, f in jieba_words.items() if w in used or w in stop_words or f >= DICT_MIN_FREQ}
     return kind(kept, sum(jieba_words.values()), stop_words)
 
@@ -136,7 +144,8 @@ def build_segmenter(
 def department_segmenter(shared: Path) -> Segmenter:
     """The shipped segmenter, derived from the public training file alone (see :func:`build_segmenter`)."""
     rows = _read(shared / "departments" / "train_segmented.csv")
-    return build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary())
+    single_ascii = bool(DEPARTMENT_CONFIG.get("stop_single_ascii"))
+    return build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary(), single_ascii=single_ascii)
 
 
 def department_documents(
@@ -162,6 +171,20 @@ def department_documents(
         labels += distant.labels
         weights += [distant_weight] * len(distant.texts)
     return docs, labels, len(rows), weights
+
+
+def department_idf_documents(shared: Path, segmenter: Segmenter) -> list[list[str]]:
+    """The unlabelled raw citizen messages of gov_replies (:func:`bot.training.distant.raw_sets`: those
+    overlapping dev_raw, the training file or the raw validation messages left out), read as the runtime
+    reads a message; counted in the department model's document frequencies only."""
+    from bot.training.distant import raw_sets
+
+    # The overlap screening reads messages as the fifth round did, so that the validation and unlabelled
+    # sets stay the same whatever the shipped stop words.
+    rows = _read(shared / "departments" / "train_segmented.csv")
+    screening = build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary())
+    unlabelled = raw_sets(shared, lambda t: screening.words(normalize(t).text)).unlabelled
+    return [segmenter.words(normalize(t).text) for t in unlabelled]
 
 
 class _DepartmentFeatures:
@@ -193,8 +216,20 @@ class _DepartmentFeatures:
             blocks.append(run(self.head, ["".join(d[: self.head_words]) for d in docs]) * self.head_weight)
         return sp.hstack(blocks).tocsr()
 
-    def fit_transform(self, docs: Sequence[list[str]]) -> sp.csr_matrix:
-        return self._blocks(docs, fit=True)
+    def fit_transform(self, docs: Sequence[list[str]], idf_docs: Sequence[list[str]] = ()) -> sp.csr_matrix:
+        """Fit on ``docs``; with ``idf_docs`` (unlabelled texts), each block's document frequencies (not its
+        vocabulary) are counted over ``docs`` and ``idf_docs`` together."""
+        matrix = self._blocks(docs, fit=True)
+        if not idf_docs:
+            return matrix
+        both = [*docs, *idf_docs]
+        blocks = [(self.chars, ["".join(d) for d in both]), (self.words, [" ".join(d) for d in both])]
+        if self.head is not None:
+            blocks.append((self.head, ["".join(d[: self.head_words]) for d in both]))
+        for vectorizer, texts in blocks:
+            refit = TfidfVectorizer(**{**vectorizer.get_params(), "vocabulary": vectorizer.vocabulary_}).fit(texts)
+            vectorizer.idf_ = refit.idf_
+        return self._blocks(docs, fit=False)
 
     def transform(self, docs: Sequence[list[str]]) -> sp.csr_matrix:
         return self._blocks(docs, fit=False)
@@ -229,11 +264,12 @@ def nbsvm(
 
 
 def fit_department(docs: Sequence[list[str]], labels: Sequence[str], config: dict[str, Any],
-                   temperature: float = 1.0, weights: Sequence[float] | None = None) -> LinearTextModel:  # fmt: skip
+                   temperature: float = 1.0, weights: Sequence[float] | None = None,
+                   idf_docs: Sequence[list[str]] = ()) -> LinearTextModel:  # fmt: skip
     """Fit the department model on word lists (``weights`` per document, or all 1); scores divided by
-    ``temperature`` before the softmax."""
+    ``temperature`` before the softmax. ``idf_docs``: unlabelled texts counted in the document frequencies."""
     features = _DepartmentFeatures(config)
-    matrix = features.fit_transform(docs)
+    matrix = features.fit_transform(docs, idf_docs)
     classes, coef, intercept = nbsvm(matrix, labels, config["C"], config["nb_alpha"], weights)
     chars = {str(k): int(v) for k, v in features.chars.vocabulary_.items()}
     words = {str(k): int(v) for k, v in features.words.vocabulary_.items()}
@@ -252,9 +288,10 @@ def fit_department(docs: Sequence[list[str]], labels: Sequence[str], config: dic
 
 def department_cross_validation(docs: Sequence[list[str]], labels: Sequence[str], n_public: int,
                                 config: dict[str, Any], weights: Sequence[float] | None = None,
-                                ) -> dict[str, float]:  # fmt: skip
-    """5 folds of the public file (our examples and the distant-labelled messages in every training fold):
-    macro-F1 over its 7 departments, and the softmax temperature that best fits the held-out folds' scores."""
+                                idf_docs: Sequence[list[str]] = ()) -> dict[str, float]:  # fmt: skip
+    """5 folds of the public file (our examples and the distant-labelled messages in every training fold;
+    ``idf_docs`` in every fold's document frequencies): macro-F1 over its 7 departments, and the softmax
+    temperature that best fits the held-out folds' scores."""
     public = np.array(labels[:n_public])
     extra_docs, extra_labels = list(docs[n_public:]), list(labels[n_public:])
     all_weights = np.ones(len(docs)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -264,7 +301,8 @@ def department_cross_validation(docs: Sequence[list[str]], labels: Sequence[str]
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
     for train_idx, test_idx in folds.split(np.zeros(n_public), public):
         model = fit_department([docs[i] for i in train_idx] + extra_docs, public[train_idx].tolist() + extra_labels,
-                               config, weights=all_weights[train_idx].tolist() + extra_weights)  # fmt: skip
+                               config, weights=all_weights[train_idx].tolist() + extra_weights,
+                               idf_docs=idf_docs)  # fmt: skip
         classes = model.classes
         for i in test_idx:
             probabilities = model.predict("".join(docs[i]), words=list(docs[i])).probabilities
@@ -364,9 +402,10 @@ def train(shared: Path, out: Path = MODEL_DIR, heldout: bool = True, department:
         dept_docs, dept_labels, n_public, weights = department_documents(
             shared, segmenter, DEPARTMENT_CONFIG.get("distant_weight", 0.0)
         )
-        dept_cv = department_cross_validation(dept_docs, dept_labels, n_public, DEPARTMENT_CONFIG, weights)
+        idf_docs = department_idf_documents(shared, segmenter) if DEPARTMENT_CONFIG.get("idf_raw_messages") else []
+        dept_cv = department_cross_validation(dept_docs, dept_labels, n_public, DEPARTMENT_CONFIG, weights, idf_docs)
         dept_model = fit_department(
-            dept_docs, dept_labels, DEPARTMENT_CONFIG, dept_cv["department_temperature"], weights
+            dept_docs, dept_labels, DEPARTMENT_CONFIG, dept_cv["department_temperature"], weights, idf_docs
         )
         dept_model.save(
             out / "department", {"config": _jsonable(DEPARTMENT_CONFIG), "trained_on": len(dept_docs), **dept_cv}
