@@ -12,7 +12,9 @@ block, on top of the shipped recipe. Word vectors come from either
 
 ``python -m bot.training.department_clusters ../shared/data [--only NAME]`` prints the 5-fold CV macro-F1
 and the raw validation's macro-F1 / accuracy / fixed-broken counts against the shipped model, as
-:mod:`bot.training.department_raw` does. dev_raw is not read except for that module's overlap exclusion.
+:mod:`bot.training.department_raw` does. dev_raw is not read except for that module's overlap exclusion;
+``--dev NAME`` scores dev_raw for one candidate and the baseline's refit (run once, for the round's
+pre-registered choice, after it was committed: MODEL_CARD.md, eighth round).
 """
 
 from __future__ import annotations
@@ -192,15 +194,39 @@ def candidates() -> dict[str, Clusters]:
     return out
 
 
+def score_dev(harness: ClusterHarness, shared: Any, name: str) -> None:
+    """dev_raw macro-F1 (7 public departments, and every predicted label) for ``name`` and the baseline's refit,
+    fitted on the whole training file and our examples, dev_raw read by the shipped segmenter construction."""
+    from bot.training.datasets import department_dev
+    from bot.training.department_raw import Preparation, read
+
+    _, whole = harness.splits(Preparation())
+    dev = department_dev(shared)
+    docs = [read(whole.segmenter, e.text) for e in dev]
+    gold = [e.label for e in dev]
+    for label, spec in (("baseline refit", Clusters()), (name, candidates()[name])):
+        scores, classes = harness.fit(spec, whole)
+        pred = np.array(classes)[scores(docs).argmax(axis=1)]
+        f7 = f1_score(gold, pred, labels=harness.labels7, average="macro")
+        elsewhere = int((~np.isin(pred, harness.labels7)).sum())
+        print(f"dev_raw {label}: macro-F1 (7 departments) {f7:.4f}, every predicted label "
+              f"{f1_score(gold, pred, average='macro'):.4f}, sent elsewhere {elsewhere}",
+              flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shared")
     parser.add_argument("--only", action="append", help="run the candidates whose name contains this")
+    parser.add_argument("--dev", help="score dev_raw once for this candidate (and the baseline's refit); nothing else")
     args = parser.parse_args()
     started = time.perf_counter()
     from pathlib import Path
 
     harness = ClusterHarness(Path(args.shared))
+    if args.dev:
+        score_dev(harness, Path(args.shared), args.dev)
+        return
     shipped = shipped_on_validation(harness.raw)
     gold = np.array(harness.raw.validation_labels)
     print(f"shipped artifacts: raw {shipped['raw_macro_f1']:.4f} (accuracy {shipped['raw_accuracy']:.4f})", flush=True)
