@@ -111,10 +111,15 @@ def citizen_text(rng):
 OPENID_CHARS = string.ascii_letters + string.digits + "-_"
 
 
+def new_openid(rng):
+    """A citizen no earlier run has seen. Real openids: 28 chars, starting with "o"."""
+    return "o" + "".join(rng.choice(OPENID_CHARS) for _ in range(27))
+
+
 def make_openids(count, rng):
-    # Real openids: 28 chars, start with "o". A per-run random pool keeps citizens realistic
-    # (count distinct users) while not inheriting per-user state from earlier runs.
-    return ["o" + "".join(rng.choice(OPENID_CHARS) for _ in range(27)) for _ in range(count)]
+    # A per-run random pool keeps citizens realistic (count distinct users) while not inheriting
+    # per-user state from earlier runs.
+    return [new_openid(rng) for _ in range(count)]
 
 
 # --- protocol --------------------------------------------------------------------------------
@@ -154,7 +159,7 @@ def _chunk(args):
     enc = Encryptor(aes_key, app_id)
     lines = []
     for i in range(start, start + count):
-        openid = rng.choice(openids) if openids else "o" + "".join(rng.choice(OPENID_CHARS) for _ in range(27))
+        openid = rng.choice(openids) if openids else new_openid(rng)
         # Nonce: unique per request. Position-derived digits guarantee uniqueness within the
         # run; the random head makes cross-run reuse (inside a replay window) very unlikely.
         nonce = "%d%07d" % (rng.randrange(10 ** 5, 10 ** 6), i % 10 ** 7)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 DATABASE_URL = os.environ.get("NAIVE_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/minsheng_bench_naive")
 REDIS_URL = os.environ.get("NAIVE_REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_PREFIX = "minsheng-bench-naive:"
+REDIS_PREFIX = os.environ.get("NAIVE_REDIS_NAMESPACE", "minsheng-bench-naive") + ":"
 
 
 class Base(DeclarativeBase):

