@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import re
-import string
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -35,10 +35,10 @@ from bot.training.datasets import DEPARTMENT_LABELS, _read
 from bot.training.distant import PUBLIC, RawSets, raw_sets
 from bot.training.train import (
     DEPARTMENT_CONFIG,
-    DICT_MIN_FREQ,
     SEED,
     STOP_TOP_WORDS,
     _DepartmentFeatures,
+    build_segmenter,
     jieba_dictionary,
     nbsvm,
     own_department_examples,
@@ -70,23 +70,23 @@ class Preparation:
 def make_segmenter(
     prep: Preparation, segmented: Sequence[str], jieba_words: dict[str, int], unlabelled: Sequence[str]
 ) -> Segmenter:
-    used = {w for text in segmented for w in text.split()}  # as train.build_segmenter
-    ranked = sorted(jieba_words, key=lambda w: (-jieba_words[w], w))
-    stop_words = {w for w in ranked[: prep.stop_top] if w not in used}
-    if prep.ascii_singles:
-        stop_words |= {c for c in string.digits + string.ascii_letters if c not in used}
-    kept = {w: f for w, f in jieba_words.items() if w in used or w in stop_words or f >= DICT_MIN_FREQ}
-    segmenter = Segmenter(kept, sum(jieba_words.values()), stop_words)
+    """The shipped construction (:func:`bot.training.train.build_segmenter`) with ``prep``'s changes."""
+    build = functools.partial(
+        build_segmenter, segmented, jieba_words, single_ascii=prep.ascii_singles, stop_top=prep.stop_top
+    )
+    extra: set[str] = set()
     if prep.raw_stop_df:
+        base = build()
         df: Counter[str] = Counter()
         for text in unlabelled:
-            df.update(set(segmenter.words(normalize(text).text)))
+            df.update(set(read(base, text)))
         used_clean = {w for text in segmented for w in clean_words(text.split())}
         extra = {w for w, n in df.items() if n >= prep.raw_stop_df and w not in used_clean}
-        segmenter = Segmenter(kept, sum(jieba_words.values()), stop_words | extra)
-    if prep.vocabulary_only:
-        segmenter = _KnownWords(kept, sum(jieba_words.values()), segmenter.stop_words)
-        segmenter.known = frozenset(w for text in segmented for w in clean_words(text.split()))
+    if not prep.vocabulary_only:
+        return build(extra_stop_words=extra)
+    segmenter = build(_KnownWords, extra_stop_words=extra)
+    assert isinstance(segmenter, _KnownWords)
+    segmenter.known = frozenset(w for text in segmented for w in clean_words(text.split()))
     return segmenter
 
 

@@ -19,7 +19,7 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,21 +124,24 @@ def build_segmenter(
     jieba_words: Mapping[str, int],
     kind: type[Segmenter] = Segmenter,
     single_ascii: bool = False,
+    stop_top: int = STOP_TOP_WORDS,
+    extra_stop_words: Iterable[str] = (),
 ) -> Segmenter:
     """jieba over the words ``segmented`` (space-separated texts) uses, the stop words and jieba's frequent words.
 
-    Stop words: of jieba's STOP_TOP_WORDS most frequent words, those the segmented texts never show (the
+    Stop words: of jieba's ``stop_top`` most frequent words, those the segmented texts never show (the
     public file was segmented with jieba and had its stop words removed); with ``single_ascii``, also the
     single ASCII digits and letters they never show as a word (the file's preparation dropped 1–9 and the
-    lone A of "A市", which jieba's ranking of its dictionary does not reach).
+    lone A of "A市", which jieba's ranking of its dictionary does not reach). ``extra_stop_words`` (an
+    experiment's) are dropped too, without entering the dictionary.
     """
     used = {w for text in segmented for w in text.split()}
     ranked = sorted(jieba_words, key=lambda w: (-jieba_words[w], w))
-    stop_words = {w for w in ranked[:STOP_TOP_WORDS] if w not in used}
+    stop_words = {w for w in ranked[:stop_top] if w not in used}
     if single_ascii:
         stop_words |= {c for c in string.digits + string.ascii_letters if c not in used}
     kept = {w: f for w, f in jieba_words.items() if w in used or w in stop_words or f >= DICT_MIN_FREQ}
-    return kind(kept, sum(jieba_words.values()), stop_words)
+    return kind(kept, sum(jieba_words.values()), stop_words.union(extra_stop_words))
 
 
 def department_segmenter(shared: Path) -> Segmenter:
