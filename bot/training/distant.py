@@ -333,11 +333,47 @@ class DistantLabels:
     outcomes: Counter[str]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Sources:
+    """The files the labels and their exclusions are read from, read once."""
+
+    replies: list[dict[str, str]]  # gov_replies.csv
+    dev: list[tuple[str, str]]  # dev_raw's (title, body), spaces removed; its labels are not read
+    train: list[tuple[str, str]]  # ("", the training file's text with its spaces removed)
+
+
+def _sources(shared: Path) -> _Sources:
+    return _Sources(
+        _read(shared / "replies" / "gov_replies.csv"),
+        [
+            (_squeeze(r["title"] or ""), _squeeze(r["body"] or ""))
+            for r in _read(shared / "departments" / "dev_raw.csv")
+        ],
+        [("", _squeeze(r["text_segmented"])) for r in _read(shared / "departments" / "train_segmented.csv")],
+    )
+
+
+def _train_overlaps(
+    messages: Sequence[tuple[str, str]], train: Sequence[tuple[str, str]], segment: Callable[[str], list[str]] | None
+) -> set[int]:
+    """Indices of ``messages`` ((title, message)) overlapping the training file (title then body, stop words
+    removed): the message, the title followed by the message, and (with ``segment``) the latter as that file
+    was made."""
+    hits = overlaps([("", x) for _, x in messages], train) | overlaps([("", t + x) for t, x in messages], train)
+    if segment is not None:
+        hits |= overlaps([("", "".join(segment(t + "。" + x))) for t, x in messages], train)
+    return hits
+
+
 def distant_labels(shared: Path, segment: Callable[[str], list[str]] | None = None) -> DistantLabels:
     """The gov_replies messages labelled by their reply's bureau, overlaps with dev_raw and the training
     file left out. Texts are raw, "title。message" as dev_raw's are. ``segment`` (raw text → words, the
     training file's preparation) adds the comparison with the training file in its own form."""
-    rows = _read(shared / "replies" / "gov_replies.csv")
+    return _distant_labels(_sources(shared), segment)
+
+
+def _distant_labels(sources: _Sources, segment: Callable[[str], list[str]] | None) -> DistantLabels:
+    rows = sources.replies
     outcomes: Counter[str] = Counter()
     labelled: list[tuple[int, str]] = []
     for i, row in enumerate(rows):
@@ -353,17 +389,8 @@ def distant_labels(shared: Path, segment: Callable[[str], list[str]] | None = No
         else:
             outcomes[f"only {next(iter(named))}"] += 1
     messages = [(_squeeze(rows[i]["title"]), _squeeze(rows[i]["message"])) for i, _ in labelled]
-    # dev_raw: title and body only (its labels are not read).
-    dev_rows = _read(shared / "departments" / "dev_raw.csv")
-    dev = [(_squeeze(r["title"] or ""), _squeeze(r["body"] or "")) for r in dev_rows]
-    dev_hits = overlaps(messages, dev)
-    # The training file: its text (title then body, stop words removed) with the spaces removed, against the
-    # message and against the title followed by the message, raw and (with ``segment``) as that file was made.
-    train = [("", _squeeze(r["text_segmented"])) for r in _read(shared / "departments" / "train_segmented.csv")]
-    joined = [("", t + x) for t, x in messages]
-    train_hits = overlaps([("", x) for _, x in messages], train) | overlaps(joined, train)
-    if segment is not None:
-        train_hits |= overlaps([("", "".join(segment(t + "。" + x))) for t, x in messages], train)
+    dev_hits = overlaps(messages, sources.dev)
+    train_hits = _train_overlaps(messages, sources.train, segment)
     keep = [k for k in range(len(labelled)) if k not in dev_hits and k not in train_hits]
     texts = [f"{rows[labelled[k][0]]['title']}。{rows[labelled[k][0]]['message']}" for k in keep]
     labels = [labelled[k][1] for k in keep]
@@ -401,9 +428,9 @@ def raw_sets(shared: Path, segment: Callable[[str], list[str]]) -> RawSets:
     run of SHINGLE characters) and the unlabelled messages: every other gov_replies message that does not
     overlap dev_raw, the training file or a validation message (:func:`overlaps`, and the same shingle check
     against dev_raw). dev_raw's labels are never read."""
-    distant = distant_labels(shared, segment)
-    dev_rows = _read(shared / "departments" / "dev_raw.csv")
-    dev = [(_squeeze(r["title"] or ""), _squeeze(r["body"] or "")) for r in dev_rows]
+    sources = _sources(shared)
+    distant = _distant_labels(sources, segment)
+    dev = sources.dev
     dev_shingles = set().union(*(_shingles(t + x) for t, x in dev))
 
     def near_dev(text: str) -> bool:
@@ -413,17 +440,15 @@ def raw_sets(shared: Path, segment: Callable[[str], list[str]]) -> RawSets:
     validation = [distant.texts[i] for i in keep]
     validation_labels = [distant.labels[i] for i in keep]
 
-    rows = _read(shared / "replies" / "gov_replies.csv")
+    rows = sources.replies
     messages = [(_squeeze(r["title"]), _squeeze(r["message"])) for r in rows]
     val_pairs = [tuple(_squeeze(p) for p in t.split("。", 1)) for t in validation]
-    train = [("", _squeeze(r["text_segmented"])) for r in _read(shared / "departments" / "train_segmented.csv")]
     dev_hits = overlaps(messages, dev)
     # the validation messages themselves, and their near-copies (by title, message, and title + message)
     val_hits = overlaps(messages, val_pairs) | overlaps(
         [("", t + x) for t, x in messages], [("", _squeeze(v).replace("。", "", 1)) for v in validation]
     )
-    train_hits = overlaps([("", x) for _, x in messages], train) | overlaps([("", t + x) for t, x in messages], train)
-    train_hits |= overlaps([("", "".join(segment(t + "。" + x))) for t, x in messages], train)
+    train_hits = _train_overlaps(messages, sources.train, segment)
     shingle_hits = {i for i, (t, x) in enumerate(messages) if near_dev(t + x)}
     out = dev_hits | val_hits | train_hits | shingle_hits
     unlabelled = [f"{rows[i]['title']}。{rows[i]['message']}" for i in range(len(rows)) if i not in out]
