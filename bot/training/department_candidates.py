@@ -23,9 +23,16 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from bot.training.datasets import DEPARTMENT_LABELS, _read, department_dev
-from bot.training.department_experiment import build_segmenter, jieba_dictionary
+from bot.training.department_experiment import build_segmenter
 from bot.training.distant import distant_labels
-from bot.training.train import DEPARTMENT_CONFIG, SEED, _DepartmentFeatures, nbsvm, own_department_examples
+from bot.training.train import (
+    DEPARTMENT_CONFIG,
+    SEED,
+    _DepartmentFeatures,
+    jieba_dictionary,
+    nbsvm,
+    own_department_examples,
+)
 from handlers.normalize import normalize
 from replies.segment import clean_words
 
@@ -99,39 +106,47 @@ def main() -> None:
     ours = own_department_examples()
     jieba_words = jieba_dictionary()
     whole = build_segmenter(segmented, jieba_words)
-    # The distant labels and their exclusions (overlap with dev_raw's text and the whole training file).
-    distant = distant_labels(args.shared, lambda t: clean_words(whole.words(normalize(t).text)))
+    chosen = {name: c for name, c in candidates().items() if not args.only or args.only in name}
+    # The distant labels and their exclusions (overlap with dev_raw's text and the whole training file):
+    # screening every reply against both files takes a while, so only for the sixth round's candidates.
+    distant_texts: list[str] = []
+    distant_gold: list[str] = []
+    if any(weight for _, _, weight in chosen.values()):
+        distant = distant_labels(args.shared, lambda t: clean_words(whole.words(normalize(t).text)))
+        distant_texts, distant_gold = distant.texts, distant.labels
+
+    def read_all(segmenter: Any, texts: Sequence[str]) -> list[list[str]]:
+        return [clean_words(segmenter.words(normalize(t).text)) for t in texts]
+
     folds = []
     for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=SEED).split(public, gold):
         segmenter = build_segmenter([segmented[i] for i in train_idx], jieba_words)
-        own = [clean_words(segmenter.words(normalize(e.text).text)) for e in ours]
-        far = [clean_words(segmenter.words(normalize(t).text)) for t in distant.texts]
-        test = [clean_words(segmenter.words(normalize(segmented[i].replace(" ", "")).text)) for i in test_idx]
-        folds.append((train_idx, test_idx, own, far, test))
+        test = read_all(segmenter, [segmented[i].replace(" ", "") for i in test_idx])
+        folds.append((train_idx, test_idx, read_all(segmenter, [e.text for e in ours]),
+                      read_all(segmenter, distant_texts), test))  # fmt: skip
     labels = sorted(set(gold))
     own_labels = [e.label for e in ours]
-    for name, (make_features, fit, weight) in candidates().items():
-        if args.only and args.only not in name:
-            continue
+    if args.dev:  # the whole file's segmenter, as the runtime reads dev_raw
+        dev = department_dev(args.shared)
+        dev_docs = read_all(whole, [e.text for e in dev])
+        own_whole, far_whole = read_all(whole, [e.text for e in ours]), read_all(whole, distant_texts)
+    for name, (make_features, fit, weight) in chosen.items():
         predicted = np.empty(len(public), dtype=object)
         for train_idx, test_idx, own, far, test in folds:
             features = make_features()
-            extra, extra_labels = (own + far, own_labels + distant.labels) if weight else (own, own_labels)
+            extra, extra_labels = (own + far, own_labels + distant_gold) if weight else (own, own_labels)
             weights = [1.0] * (len(train_idx) + len(own)) + [weight] * (len(extra) - len(own))
             matrix = features.fit_transform([public[i] for i in train_idx] + extra)
             predict = fit(matrix, gold[train_idx].tolist() + extra_labels, weights)
             predicted[test_idx] = predict(features.transform(test))
         line = f"{name}: CV {f1_score(gold, predicted, labels=labels, average='macro'):.4f}"
         if args.dev:
-            segmenter = whole
             features = make_features()
-            own = [clean_words(segmenter.words(normalize(e.text).text)) for e in ours]
-            far = [clean_words(segmenter.words(normalize(t).text)) for t in distant.texts] if weight else []
-            weights = [1.0] * (len(public) + len(own)) + [weight] * len(far)
-            matrix = features.fit_transform(public + own + far)
-            predict = fit(matrix, gold.tolist() + own_labels + (distant.labels if weight else []), weights)
-            dev = department_dev(args.shared)
-            dev_pred = predict(features.transform([clean_words(segmenter.words(normalize(e.text).text)) for e in dev]))
+            far = far_whole if weight else []
+            weights = [1.0] * (len(public) + len(own_whole)) + [weight] * len(far)
+            matrix = features.fit_transform(public + own_whole + far)
+            predict = fit(matrix, gold.tolist() + own_labels + (distant_gold if weight else []), weights)
+            dev_pred = predict(features.transform(dev_docs))
             line += f", dev_raw {f1_score([e.label for e in dev], dev_pred, labels=labels, average='macro'):.4f}"
         print(line, flush=True)
 
