@@ -23,7 +23,8 @@ import argparse
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,9 +33,17 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedKFold
 
-from bot.training.department_raw import Harness, Split, shipped_on_validation
+from bot.training.datasets import department_dev
+from bot.training.department_raw import (
+    Harness,
+    Preparation,
+    Scorer,
+    Split,
+    fixed_and_broken,
+    read,
+    shipped_on_validation,
+)
 from bot.training.train import DEPARTMENT_CONFIG, SEED, _DepartmentFeatures, nbsvm
 
 
@@ -64,7 +73,8 @@ def word_vectors(texts: Sequence[list[str]], spec: Clusters) -> tuple[list[str],
         vec = TfidfVectorizer(analyzer=lambda d: d, vocabulary=index, sublinear_tf=True, dtype=np.float32)
         m = vec.fit_transform(texts).T.tocsr()  # words x texts
     else:
-        rows, cols = [], []
+        rows: list[int] = []
+        cols: list[int] = []
         for t in texts:
             ids = [index.get(w, -1) for w in t]
             for i, a in enumerate(ids):
@@ -145,35 +155,22 @@ class ClusterFeatures:
 
 
 class ClusterHarness(Harness):
-    def fit(self, spec: Clusters, split: Split) -> tuple[Callable[[Sequence[list[str]]], np.ndarray], list[str]]:
+    def fit(self, spec: Clusters, split: Split) -> tuple[Scorer, list[str]]:
         docs = [self.public[i] for i in split.train_idx] + split.own
         labels = self.gold[split.train_idx].tolist() + [e.label for e in self.ours]
         config = dict(DEPARTMENT_CONFIG)
-        features: Any = ClusterFeatures(config, spec) if spec.k or spec.dense else _DepartmentFeatures(config)
-        matrix = (
-            features.fit_transform(docs, split.unlabelled) if spec.k or spec.dense else features.fit_transform(docs)
-        )
+        features: Any
+        if spec.k or spec.dense:
+            features = ClusterFeatures(config, spec)
+            matrix = features.fit_transform(docs, split.unlabelled)
+        else:  # the baseline: the shipped blocks, the unlabelled texts unread
+            features = _DepartmentFeatures(config)
+            matrix = features.fit_transform(docs)
         classes, coef, intercept = nbsvm(matrix, labels, config["C"], config["nb_alpha"])
         return (lambda x: np.asarray(features.transform(x) @ coef.T) + intercept), classes
 
     def score_clusters(self, spec: Clusters) -> dict[str, Any]:
-        from bot.training.department_raw import Preparation
-
-        folds, whole = self.splits(Preparation())
-        predicted = np.empty(len(self.public), dtype=object)
-        skf = StratifiedKFold(5, shuffle=True, random_state=SEED).split(self.public, self.gold)
-        for split, (_, test_idx) in zip(folds, skf, strict=True):
-            scores, classes = self.fit(spec, split)
-            predicted[test_idx] = np.array(classes)[scores(split.targets).argmax(axis=1)]
-        scores, classes = self.fit(spec, whole)
-        val_pred = np.array(classes)[scores(whole.targets).argmax(axis=1)]
-        val_gold = np.array(self.raw.validation_labels)
-        return {
-            "cv": float(f1_score(self.gold, predicted, labels=self.labels7, average="macro")),
-            "raw": float(f1_score(val_gold, val_pred, labels=self.labels7, average="macro")),
-            "acc": float((val_pred == val_gold).mean()),
-            "predicted": val_pred,
-        }
+        return self.evaluate(Preparation(), lambda split: self.fit(spec, split))
 
 
 def candidates() -> dict[str, Clusters]:
@@ -194,12 +191,9 @@ def candidates() -> dict[str, Clusters]:
     return out
 
 
-def score_dev(harness: ClusterHarness, shared: Any, name: str) -> None:
+def score_dev(harness: ClusterHarness, shared: Path, name: str) -> None:
     """dev_raw macro-F1 (7 public departments, and every predicted label) for ``name`` and the baseline's refit,
     fitted on the whole training file and our examples, dev_raw read by the shipped segmenter construction."""
-    from bot.training.datasets import department_dev
-    from bot.training.department_raw import Preparation, read
-
     _, whole = harness.splits(Preparation())
     dev = department_dev(shared)
     docs = [read(whole.segmenter, e.text) for e in dev]
@@ -221,8 +215,6 @@ def main() -> None:
     parser.add_argument("--dev", help="score dev_raw once for this candidate (and the baseline's refit); nothing else")
     args = parser.parse_args()
     started = time.perf_counter()
-    from pathlib import Path
-
     harness = ClusterHarness(Path(args.shared))
     if args.dev:
         score_dev(harness, Path(args.shared), args.dev)
@@ -234,10 +226,10 @@ def main() -> None:
         if args.only and not any(o == name or o in name for o in args.only):
             continue
         r = harness.score_clusters(spec)
-        was, now = shipped["predicted"], r["predicted"]
-        fixed, broken = int(((now == gold) & (was != gold)).sum()), int(((now != gold) & (was == gold)).sum())
+        fixed, broken = fixed_and_broken(gold, shipped["predicted"], r["predicted"])
         print(
-            f"{name}: CV {r['cv']:.4f}, raw {r['raw']:.4f} (accuracy {r['acc']:.4f}); against the shipped model"
+            f"{name}: CV {r['cv_macro_f1']:.4f}, raw {r['raw_macro_f1']:.4f} (accuracy {r['raw_accuracy']:.4f});"
+            " against the shipped model"
             f" {fixed} right that were wrong, {broken} wrong that were right [{time.perf_counter() - started:.0f} s]",
             flush=True,
         )

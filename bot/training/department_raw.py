@@ -48,6 +48,8 @@ from replies.segment import Segmenter, clean_words
 
 TEMPERATURE = 0.25  # the shipped model's softmax temperature (the train command's CV): pseudo-label confidence
 X0D = "x0d"  # "_x000D_" as clean_words reads it
+# A fitted model: documents (word lists) → class scores.
+Scorer = Callable[[Sequence[list[str]]], np.ndarray]
 
 
 # -- preparation ----------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ def fit_scores(
     labels: list[str],
     weights: list[float],
     unlabelled: list[list[str]],
-) -> tuple[list[str], Callable[[Sequence[list[str]]], np.ndarray], int]:
+) -> tuple[list[str], Scorer, int]:
     """Fit a candidate; returns (classes, docs → scores, how many pseudo-labelled messages were added)."""
     config = {**DEPARTMENT_CONFIG, **dict(cand.config)}
 
@@ -284,7 +286,7 @@ class Harness:
             self._splits[prep] = (folds, whole)
         return self._splits[prep]
 
-    def _fit(self, cand: Candidate, split: Split) -> tuple[Callable[[Sequence[list[str]]], np.ndarray], list[str], int]:
+    def _fit(self, cand: Candidate, split: Split) -> tuple[Scorer, list[str], int]:
         public = [self.public[i] for i in split.train_idx]
         if cand.drop_x0d:
             public = [[w for w in d if w != X0D] for d in public]
@@ -304,29 +306,44 @@ class Harness:
         classes, scores, added = fit_scores(cand, docs, labels, weights, split.unlabelled)
         return scores, classes, added
 
-    def score(self, cand: Candidate) -> dict[str, float]:
-        folds, whole = self.splits(cand.prep)
+    def evaluate(self, prep: Preparation, fit: Callable[[Split], tuple[Scorer, list[str]]]) -> dict[str, Any]:
+        """CV macro-F1 (7 departments) of ``fit`` over the folds read with ``prep``, and the raw validation's
+        macro-F1 and accuracy (and its predictions) of ``fit`` on the whole training file."""
+        folds, whole = self.splits(prep)
         predicted = np.empty(len(self.public), dtype=object)
-        added_cv = []
         skf = StratifiedKFold(5, shuffle=True, random_state=SEED).split(self.public, self.gold)
         for split, (_, test_idx) in zip(folds, skf, strict=True):
-            scores, classes, added = self._fit(cand, split)
-            added_cv.append(added)
+            scores, classes = fit(split)
             predicted[test_idx] = np.array(classes)[scores(split.targets).argmax(axis=1)]
-        scores, classes, added = self._fit(cand, whole)
+        scores, classes = fit(whole)
         val_pred = np.array(classes)[scores(whole.targets).argmax(axis=1)]
         val_gold = np.array(self.raw.validation_labels)
         return {
             "cv_macro_f1": float(f1_score(self.gold, predicted, labels=self.labels7, average="macro")),
             "raw_macro_f1": float(f1_score(val_gold, val_pred, labels=self.labels7, average="macro")),
             "raw_accuracy": float((val_pred == val_gold).mean()),
-            "pseudo_added": float(added),
-            "pseudo_added_cv_mean": float(np.mean(added_cv)),
-            "predicted": val_pred,  # type: ignore[dict-item]
+            "predicted": val_pred,
         }
 
+    def score(self, cand: Candidate) -> dict[str, Any]:
+        """:meth:`evaluate` for a candidate, with how many messages self-training added (whole fit, folds' mean)."""
+        added: list[int] = []
 
-def shipped_on_validation(raw: RawSets) -> dict[str, float]:
+        def fit(split: Split) -> tuple[Scorer, list[str]]:
+            scores, classes, n = self._fit(cand, split)
+            added.append(n)
+            return scores, classes
+
+        result = self.evaluate(cand.prep, fit)  # the five folds first, then the whole file
+        return {**result, "pseudo_added": float(added[-1]), "pseudo_added_cv_mean": float(np.mean(added[:-1]))}
+
+
+def fixed_and_broken(gold: np.ndarray, was: np.ndarray, now: np.ndarray) -> tuple[int, int]:
+    """How many validation messages ``now`` gets right that ``was`` (the shipped model) got wrong, and back."""
+    return int(((now == gold) & (was != gold)).sum()), int(((now != gold) & (was == gold)).sum())
+
+
+def shipped_on_validation(raw: RawSets) -> dict[str, Any]:
     """The shipped artifacts (handlers/model) on the raw validation set, read through the runtime path."""
     from handlers.classify import ModelClassifier
 
@@ -336,7 +353,7 @@ def shipped_on_validation(raw: RawSets) -> dict[str, float]:
     return {
         "raw_macro_f1": float(f1_score(gold, predicted, labels=sorted(PUBLIC), average="macro")),
         "raw_accuracy": float((predicted == gold).mean()),
-        "predicted": predicted,  # type: ignore[dict-item]
+        "predicted": predicted,
     }
 
 
@@ -360,8 +377,7 @@ def main() -> None:
               f"{a['extra']:.4f} of ours extra", flush=True)  # fmt: skip
     for name, cand in chosen.items():
         r = harness.score(cand)
-        gold, was, now = np.array(harness.raw.validation_labels), shipped["predicted"], r["predicted"]
-        fixed, broken = int(((now == gold) & (was != gold)).sum()), int(((now != gold) & (was == gold)).sum())
+        fixed, broken = fixed_and_broken(np.array(harness.raw.validation_labels), shipped["predicted"], r["predicted"])
         print(
             f"{name}: CV {r['cv_macro_f1']:.4f}, raw {r['raw_macro_f1']:.4f} (accuracy {r['raw_accuracy']:.4f})"
             + (f", pseudo-labelled {r['pseudo_added']:.0f} (CV folds {r['pseudo_added_cv_mean']:.0f})"
