@@ -93,6 +93,27 @@ def candidates() -> dict[str, tuple[Callable[[], _DepartmentFeatures], Fit, floa
     }
 
 
+def read_all(segmenter: Any, texts: Sequence[str]) -> list[list[str]]:
+    """Texts read as the runtime reads a citizen: normalised, segmented, stop words dropped."""
+    return [clean_words(segmenter.words(normalize(t).text)) for t in texts]
+
+
+Fold = tuple[np.ndarray, np.ndarray, list[list[str]], list[list[str]], list[list[str]]]
+
+
+def runtime_folds(
+    segmented: Sequence[str], gold: np.ndarray, jieba_words: Any, own: Sequence[str], extra: Sequence[str] = ()
+) -> list[Fold]:
+    """The 5 stratified folds of the training file, each read by a segmenter rebuilt from its training
+    rows: (training indices, test indices, our examples, ``extra`` texts, the test rows re-joined and read)."""
+    folds = []
+    for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=SEED).split(segmented, gold):
+        segmenter = build_segmenter([segmented[i] for i in train_idx], jieba_words)
+        test = read_all(segmenter, [segmented[i].replace(" ", "") for i in test_idx])
+        folds.append((train_idx, test_idx, read_all(segmenter, own), read_all(segmenter, extra), test))
+    return folds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shared", type=Path)
@@ -115,15 +136,7 @@ def main() -> None:
         distant = distant_labels(args.shared, lambda t: clean_words(whole.words(normalize(t).text)))
         distant_texts, distant_gold = distant.texts, distant.labels
 
-    def read_all(segmenter: Any, texts: Sequence[str]) -> list[list[str]]:
-        return [clean_words(segmenter.words(normalize(t).text)) for t in texts]
-
-    folds = []
-    for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=SEED).split(public, gold):
-        segmenter = build_segmenter([segmented[i] for i in train_idx], jieba_words)
-        test = read_all(segmenter, [segmented[i].replace(" ", "") for i in test_idx])
-        folds.append((train_idx, test_idx, read_all(segmenter, [e.text for e in ours]),
-                      read_all(segmenter, distant_texts), test))  # fmt: skip
+    folds = runtime_folds(segmented, gold, jieba_words, [e.text for e in ours], distant_texts)
     labels = sorted(set(gold))
     own_labels = [e.label for e in ours]
     if args.dev:  # the whole file's segmenter, as the runtime reads dev_raw
