@@ -6,6 +6,11 @@ import csv
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
+from handlers.normalize import normalize
+from replies.segment import clean_words
+
 DATA_DIR = Path(__file__).with_name("data")
 
 DEPARTMENT_LABELS = {
@@ -39,6 +44,26 @@ def department_train(shared: Path) -> list[Example]:
     """The segmented training file, spaces removed (it was jieba-segmented with stop words dropped)."""
     rows = _read(shared / "departments" / "train_segmented.csv")
     return [Example(r["text_segmented"].replace(" ", ""), DEPARTMENT_LABELS[r["label"]]) for r in rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentedFile:
+    """The segmented training file as the department experiments read it."""
+
+    segmented: list[str]  # each row's text as the file gives it (words separated by spaces)
+    words: list[list[str]]  # its words as the model reads them (normalised, stop words dropped)
+    gold: np.ndarray  # its department labels
+
+
+def department_segmented(shared: Path) -> SegmentedFile:
+    """The segmented training file with its words kept apart, for the department experiment harnesses."""
+    rows = _read(shared / "departments" / "train_segmented.csv")
+    segmented = [r["text_segmented"] for r in rows]
+    return SegmentedFile(
+        segmented,
+        [clean_words(normalize(t).text.split()) for t in segmented],
+        np.array([DEPARTMENT_LABELS[r["label"]] for r in rows]),
+    )
 
 
 def department_dev(shared: Path) -> list[Example]:

@@ -22,7 +22,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from bot.training.datasets import DEPARTMENT_LABELS, _read, department_dev
+from bot.training.datasets import department_dev, department_segmented
 from bot.training.department_experiment import build_segmenter
 from bot.training.distant import distant_labels
 from bot.training.train import (
@@ -120,10 +120,8 @@ def main() -> None:
     parser.add_argument("--dev", action="store_true", help="also score dev_raw.csv (evaluation only)")
     parser.add_argument("--only", help="run the candidates whose name contains this")
     args = parser.parse_args()
-    rows = _read(args.shared / "departments" / "train_segmented.csv")
-    segmented = [r["text_segmented"] for r in rows]
-    public = [clean_words(normalize(t).text.split()) for t in segmented]
-    gold = np.array([DEPARTMENT_LABELS[r["label"]] for r in rows])
+    training = department_segmented(args.shared)
+    segmented, public, gold = training.segmented, training.words, training.gold
     ours = own_department_examples()
     jieba_words = jieba_dictionary()
     whole = build_segmenter(segmented, jieba_words)

@@ -20,11 +20,9 @@ import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from bot.training.datasets import DEPARTMENT_LABELS, _read
+from bot.training.datasets import department_segmented
 from bot.training.department_candidates import FIFTH_ROUND, runtime_folds
 from bot.training.train import SEED, _DepartmentFeatures, jieba_dictionary, nbsvm, own_department_examples
-from handlers.normalize import normalize
-from replies.segment import clean_words
 
 Scores = Callable[[Sequence[list[str]]], tuple[np.ndarray, np.ndarray]]
 
@@ -59,10 +57,8 @@ def main() -> None:
     parser.add_argument("shared", type=Path)
     args = parser.parse_args()
     started = time.perf_counter()
-    rows = _read(args.shared / "departments" / "train_segmented.csv")
-    segmented = [r["text_segmented"] for r in rows]
-    public = [clean_words(normalize(t).text.split()) for t in segmented]
-    gold = np.array([DEPARTMENT_LABELS[r["label"]] for r in rows])
+    training = department_segmented(args.shared)
+    segmented, public, gold = training.segmented, training.words, training.gold
     ours = own_department_examples()
     own_labels = [e.label for e in ours]
     predicted = {name: np.empty(len(public), dtype=object) for name, _, _ in VARIANTS}

@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from bot.training.datasets import DEPARTMENT_LABELS, _read
+from bot.training.datasets import _read, department_segmented
 from bot.training.distant import PUBLIC, RawSets, raw_sets
 from bot.training.train import (
     DEPARTMENT_CONFIG,
@@ -252,10 +252,8 @@ class Split:
 
 class Harness:
     def __init__(self, shared: Path) -> None:
-        rows = _read(shared / "departments" / "train_segmented.csv")
-        self.segmented = [r["text_segmented"] for r in rows]
-        self.public = [clean_words(normalize(t).text.split()) for t in self.segmented]
-        self.gold = np.array([DEPARTMENT_LABELS[r["label"]] for r in rows])
+        training = department_segmented(shared)
+        self.segmented, self.public, self.gold = training.segmented, training.words, training.gold
         self.ours = own_department_examples()
         self.jieba_words = jieba_dictionary()
         whole = make_segmenter(Preparation(), self.segmented, self.jieba_words, [])
