@@ -147,8 +147,7 @@ def build_segmenter(
 def department_segmenter(shared: Path) -> Segmenter:
     """The shipped segmenter, derived from the public training file alone (see :func:`build_segmenter`)."""
     rows = _read(shared / "departments" / "train_segmented.csv")
-    single_ascii = bool(DEPARTMENT_CONFIG.get("stop_single_ascii"))
-    return build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary(), single_ascii=single_ascii)
+    return build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary())
 
 
 def department_documents(
@@ -174,20 +173,6 @@ def department_documents(
         labels += distant.labels
         weights += [distant_weight] * len(distant.texts)
     return docs, labels, len(rows), weights
-
-
-def department_idf_documents(shared: Path, segmenter: Segmenter) -> list[list[str]]:
-    """The unlabelled raw citizen messages of gov_replies (:func:`bot.training.distant.raw_sets`: those
-    overlapping dev_raw, the training file or the raw validation messages left out), read as the runtime
-    reads a message; counted in the department model's document frequencies only."""
-    from bot.training.distant import raw_sets
-
-    # The overlap screening reads messages as the fifth round did, so that the validation and unlabelled
-    # sets stay the same whatever the shipped stop words.
-    rows = _read(shared / "departments" / "train_segmented.csv")
-    screening = build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary())
-    unlabelled = raw_sets(shared, lambda t: screening.words(normalize(t).text)).unlabelled
-    return [segmenter.words(normalize(t).text) for t in unlabelled]
 
 
 class _DepartmentFeatures:
@@ -267,12 +252,11 @@ def nbsvm(
 
 
 def fit_department(docs: Sequence[list[str]], labels: Sequence[str], config: dict[str, Any],
-                   temperature: float = 1.0, weights: Sequence[float] | None = None,
-                   idf_docs: Sequence[list[str]] = ()) -> LinearTextModel:  # fmt: skip
+                   temperature: float = 1.0, weights: Sequence[float] | None = None) -> LinearTextModel:  # fmt: skip
     """Fit the department model on word lists (``weights`` per document, or all 1); scores divided by
-    ``temperature`` before the softmax. ``idf_docs``: unlabelled texts counted in the document frequencies."""
+    ``temperature`` before the softmax."""
     features = _DepartmentFeatures(config)
-    matrix = features.fit_transform(docs, idf_docs)
+    matrix = features.fit_transform(docs)
     classes, coef, intercept = nbsvm(matrix, labels, config["C"], config["nb_alpha"], weights)
     chars = {str(k): int(v) for k, v in features.chars.vocabulary_.items()}
     words = {str(k): int(v) for k, v in features.words.vocabulary_.items()}
@@ -291,10 +275,9 @@ def fit_department(docs: Sequence[list[str]], labels: Sequence[str], config: dic
 
 def department_cross_validation(docs: Sequence[list[str]], labels: Sequence[str], n_public: int,
                                 config: dict[str, Any], weights: Sequence[float] | None = None,
-                                idf_docs: Sequence[list[str]] = ()) -> dict[str, float]:  # fmt: skip
-    """5 folds of the public file (our examples and the distant-labelled messages in every training fold;
-    ``idf_docs`` in every fold's document frequencies): macro-F1 over its 7 departments, and the softmax
-    temperature that best fits the held-out folds' scores."""
+                                ) -> dict[str, float]:  # fmt: skip
+    """5 folds of the public file (our examples and the distant-labelled messages in every training fold):
+    macro-F1 over its 7 departments, and the softmax temperature that best fits the held-out folds' scores."""
     public = np.array(labels[:n_public])
     extra_docs, extra_labels = list(docs[n_public:]), list(labels[n_public:])
     all_weights = np.ones(len(docs)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -304,8 +287,7 @@ def department_cross_validation(docs: Sequence[list[str]], labels: Sequence[str]
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
     for train_idx, test_idx in folds.split(np.zeros(n_public), public):
         model = fit_department([docs[i] for i in train_idx] + extra_docs, public[train_idx].tolist() + extra_labels,
-                               config, weights=all_weights[train_idx].tolist() + extra_weights,
-                               idf_docs=idf_docs)  # fmt: skip
+                               config, weights=all_weights[train_idx].tolist() + extra_weights)  # fmt: skip
         classes = model.classes
         for i in test_idx:
             probabilities = model.predict("".join(docs[i]), words=list(docs[i])).probabilities
@@ -405,10 +387,9 @@ def train(shared: Path, out: Path = MODEL_DIR, heldout: bool = True, department:
         dept_docs, dept_labels, n_public, weights = department_documents(
             shared, segmenter, DEPARTMENT_CONFIG.get("distant_weight", 0.0)
         )
-        idf_docs = department_idf_documents(shared, segmenter) if DEPARTMENT_CONFIG.get("idf_raw_messages") else []
-        dept_cv = department_cross_validation(dept_docs, dept_labels, n_public, DEPARTMENT_CONFIG, weights, idf_docs)
+        dept_cv = department_cross_validation(dept_docs, dept_labels, n_public, DEPARTMENT_CONFIG, weights)
         dept_model = fit_department(
-            dept_docs, dept_labels, DEPARTMENT_CONFIG, dept_cv["department_temperature"], weights, idf_docs
+            dept_docs, dept_labels, DEPARTMENT_CONFIG, dept_cv["department_temperature"], weights
         )
         dept_model.save(
             out / "department", {"config": _jsonable(DEPARTMENT_CONFIG), "trained_on": len(dept_docs), **dept_cv}
