@@ -195,28 +195,32 @@ class _DepartmentFeatures:
                                         min_df=config["head_min_df"], max_features=config["head_max_features"],
                                         **common)  # fmt: skip
 
-    def _blocks(self, docs: Sequence[list[str]], fit: bool) -> sp.csr_matrix:
-        def run(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
-            return vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts)
-
-        blocks = [run(self.chars, ["".join(d) for d in docs]), run(self.words, [" ".join(d) for d in docs])]
+    def _inputs(self, docs: Sequence[list[str]]) -> list[tuple[TfidfVectorizer, list[str], float | None]]:
+        """Each block's vectorizer, the texts it reads and the block's scale (None: not scaled)."""
+        inputs: list[tuple[TfidfVectorizer, list[str], float | None]] = [
+            (self.chars, ["".join(d) for d in docs], None),
+            (self.words, [" ".join(d) for d in docs], None),
+        ]
         if self.head is not None:
-            blocks.append(run(self.head, ["".join(d[: self.head_words]) for d in docs]) * self.head_weight)
+            inputs.append((self.head, ["".join(d[: self.head_words]) for d in docs], self.head_weight))
+        return inputs
+
+    def _blocks(self, docs: Sequence[list[str]], fit: bool) -> sp.csr_matrix:
+        blocks = []
+        for vectorizer, texts, scale in self._inputs(docs):
+            block = vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts)
+            blocks.append(block if scale is None else block * scale)
         return sp.hstack(blocks).tocsr()
 
     def fit_transform(self, docs: Sequence[list[str]], idf_docs: Sequence[list[str]] = ()) -> sp.csr_matrix:
         """Fit on ``docs``; with ``idf_docs`` (unlabelled texts), each block's document frequencies (not its
         vocabulary) are counted over ``docs`` and ``idf_docs`` together."""
-        matrix = self._blocks(docs, fit=True)
         if not idf_docs:
-            return matrix
-        both = [*docs, *idf_docs]
-        blocks = [(self.chars, ["".join(d) for d in both]), (self.words, [" ".join(d) for d in both])]
-        if self.head is not None:
-            blocks.append((self.head, ["".join(d[: self.head_words]) for d in both]))
-        for vectorizer, texts in blocks:
-            refit = TfidfVectorizer(**{**vectorizer.get_params(), "vocabulary": vectorizer.vocabulary_}).fit(texts)
-            vectorizer.idf_ = refit.idf_
+            return self._blocks(docs, fit=True)
+        for (vectorizer, texts, _), (_, more, _) in zip(self._inputs(docs), self._inputs(idf_docs), strict=True):
+            vectorizer.fit(texts)
+            both = TfidfVectorizer(**{**vectorizer.get_params(), "vocabulary": vectorizer.vocabulary_})
+            vectorizer.idf_ = both.fit(texts + more).idf_
         return self._blocks(docs, fit=False)
 
     def transform(self, docs: Sequence[list[str]]) -> sp.csr_matrix:
