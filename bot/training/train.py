@@ -32,7 +32,14 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from bot.training.datasets import DATA_DIR, DEPARTMENT_LABELS, Example, _read, department_dev, intents
+from bot.training.datasets import (
+    DATA_DIR,
+    Example,
+    _read,
+    department_dev,
+    department_segmented,
+    intents,
+)
 from bot.training.distant import distant_labels
 from handlers.classify import (
     MODEL_DIR,
@@ -46,7 +53,7 @@ from handlers.classify import (
 )
 from handlers.normalize import normalize
 from replies.linear import LinearTextModel
-from replies.segment import Segmenter, clean_words
+from replies.segment import Segmenter
 
 SEED = 20261127
 WORD_MAX_FEATURES = 100000
@@ -160,9 +167,8 @@ def department_documents(
     Returns (words per document, labels, how many of them are the public file's, which come first,
     weight per document: 1, and ``distant_weight`` for the distant-labelled messages).
     """
-    rows = _read(shared / "departments" / "train_segmented.csv")
-    docs = [clean_words(normalize(r["text_segmented"]).text.split()) for r in rows]
-    labels = [DEPARTMENT_LABELS[r["label"]] for r in rows]
+    public = department_segmented(shared)
+    docs, labels = list(public.words), public.gold.tolist()
     ours = own_department_examples()
     docs += [segmenter.words(normalize(e.text).text) for e in ours]
     labels += [e.label for e in ours]
@@ -172,7 +178,7 @@ def department_documents(
         docs += [segmenter.words(normalize(t).text) for t in distant.texts]
         labels += distant.labels
         weights += [distant_weight] * len(distant.texts)
-    return docs, labels, len(rows), weights
+    return docs, labels, len(public.words), weights
 
 
 class _DepartmentFeatures:
