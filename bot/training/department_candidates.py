@@ -23,18 +23,17 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from bot.training.datasets import department_dev, department_segmented
-from bot.training.department_experiment import build_segmenter
 from bot.training.distant import distant_labels
 from bot.training.train import (
     DEPARTMENT_CONFIG,
     SEED,
     _DepartmentFeatures,
+    build_segmenter,
     jieba_dictionary,
     nbsvm,
     own_department_examples,
 )
 from handlers.normalize import normalize
-from replies.segment import clean_words
 
 
 class _CharsOnly(_DepartmentFeatures):
@@ -95,7 +94,7 @@ def candidates() -> dict[str, tuple[Callable[[], _DepartmentFeatures], Fit, floa
 
 def read_all(segmenter: Any, texts: Sequence[str]) -> list[list[str]]:
     """Texts read as the runtime reads a citizen: normalised, segmented, stop words dropped."""
-    return [clean_words(segmenter.words(normalize(t).text)) for t in texts]
+    return [segmenter.words(normalize(t).text) for t in texts]
 
 
 Fold = tuple[np.ndarray, np.ndarray, list[list[str]], list[list[str]], list[list[str]]]
@@ -131,7 +130,7 @@ def main() -> None:
     distant_texts: list[str] = []
     distant_gold: list[str] = []
     if any(weight for _, _, weight in chosen.values()):
-        distant = distant_labels(args.shared, lambda t: clean_words(whole.words(normalize(t).text)))
+        distant = distant_labels(args.shared, lambda t: whole.words(normalize(t).text))
         distant_texts, distant_gold = distant.texts, distant.labels
 
     folds = runtime_folds(segmented, gold, jieba_words, [e.text for e in ours], distant_texts)
