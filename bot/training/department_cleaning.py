@@ -21,8 +21,10 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from bot.training.datasets import department_segmented
-from bot.training.department_candidates import FIFTH_ROUND, runtime_folds
-from bot.training.train import SEED, _DepartmentFeatures, jieba_dictionary, nbsvm, own_department_examples
+from bot.training.department_candidates import runtime_folds
+from bot.training.department_raw import Candidate
+from bot.training.department_raw import fit_scores as shipped_fit
+from bot.training.train import SEED, jieba_dictionary, own_department_examples
 
 Scores = Callable[[Sequence[list[str]]], tuple[np.ndarray, np.ndarray]]
 
@@ -32,12 +34,11 @@ VARIANTS: list[tuple[str, float | None, float]] = [("shipped recipe", None, 0.0)
 ]
 
 
-def fit_scores(docs: Sequence[list[str]], labels: Sequence[str], weights: Sequence[float] | None = None) -> Scores:
-    """The shipped recipe (fifth round's features, NB-SVM); returns docs → (classes, decision values)."""
-    features = _DepartmentFeatures(FIFTH_ROUND)
-    matrix = features.fit_transform(docs)
-    classes, coef, intercept = nbsvm(matrix, labels, FIFTH_ROUND["C"], FIFTH_ROUND["nb_alpha"], weights)
-    return lambda d: (np.array(classes), np.asarray(features.transform(d) @ coef.T) + intercept)
+def fit_scores(docs: list[list[str]], labels: list[str], weights: list[float] | None = None) -> Scores:
+    """The shipped recipe (:func:`bot.training.department_raw.fit_scores` of the plain candidate); returns
+    docs → (classes, decision values)."""
+    classes, scores, _ = shipped_fit(Candidate(), docs, labels, weights or [1.0] * len(docs), [])
+    return lambda d: (np.array(classes), scores(d))
 
 
 def suspicion(docs: Sequence[list[str]], gold: np.ndarray, own: list[list[str]], own_labels: list[str]) -> np.ndarray:
