@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import Engine, func, select, text
 
-from handlers.cases import PROGRESS_CHOICES
-from handlers.sla import deadline_for
+from cases.loop import PROGRESS_CHOICES
+from cases.sla import deadline_for
 from models import Case, CaseEvent, CaseType, Citizen, Message
 from replies.variables import DEPARTMENT_NAMES
 

@@ -70,7 +70,7 @@ def digest_cmd(quiet: bool) -> None:
 
     from bot.cli import _app
     from bot.extensions import services
-    from handlers.cases import digest
+    from cases.loop import digest
     from models import Alert
     from replies.variables import DEPARTMENT_NAMES
 
@@ -155,7 +155,7 @@ def retention_cmd(days: int | None, dry_run: bool) -> None:
 
     from bot.cli import _app
     from bot.extensions import services
-    from handlers.retention import anonymise
+    from cases.retention import anonymise
 
     app = _app()
     period = days or app.config["RETENTION_DAYS"]

@@ -177,7 +177,7 @@ def _validate(config: dict[str, Any], explicit: set[str]) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", str(config["REDIS_NAMESPACE"])):
         raise _fail("REDIS_NAMESPACE", "must be 1–64 letters, digits or _ . : -")
 
-    from handlers.sla import parse_working_days
+    from cases.sla import parse_working_days
 
     try:
         parse_working_days(str(config["CASE_DEADLINE_DAYS"]))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.extensions import services
 from models import Case, Citizen, Message
-from replies.pii import mask_openid, mask_text
+from text.pii import mask_openid, mask_text
 
 MESSAGE_FIELDS = [
     "id",

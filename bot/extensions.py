@@ -17,9 +17,9 @@ from bot.db import MESSAGE_CONNECT_TIMEOUT_S, make_autocommit_engine, make_engin
 from bot.redis_store import EmbeddedRedis, client_for
 from bot.spool import Spool, drain_into
 from bot.wechat.crypto import MessageCrypto
+from cases.sla import parse_working_days
 from handlers.dedupe import Deduper
 from handlers.pipeline import Pipeline
-from handlers.sla import parse_working_days
 from handlers.store import is_transient
 from replies.library import Library
 

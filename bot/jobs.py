@@ -38,7 +38,7 @@ from wechatpy.exceptions import WeChatClientException
 from bot.extensions import services
 from bot.wechat.api import MissingSecret, SharedTokenClient, TokenUnavailable, client_for_app
 from models import Case, CaseEvent, CaseStatus, Citizen, Direction, Message, utcnow
-from replies.pii import mask_openid
+from text.pii import mask_openid
 
 log = logging.getLogger(__name__)
 

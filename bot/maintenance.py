@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot.filelock import try_lock
-from handlers.chain import CHAINS, Report, chain_key, seal, verify
+from cases.chain import CHAINS, Report, chain_key, seal, verify
 
 log = logging.getLogger(__name__)
 

@@ -26,17 +26,17 @@ import re
 from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo
 
+from cases.sla import deadline_for
 from handlers import rating, status
 from handlers.autoreply import AutoReplies, default_allowed
 from handlers.classify import emergency_rule, shipped
 from handlers.converse import Completed, Conversations, location_text
-from handlers.normalize import normalize
-from handlers.sla import deadline_for
 from handlers.store import Store
 from handlers.triage import MIN_CONFIDENCE, Classifier, Triage
 from handlers.turn import Turn
 from models import CaseStatus, CaseType
 from replies.library import Library
+from text.normalize import normalize
 
 log = logging.getLogger(__name__)
 

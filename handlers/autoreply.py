@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 import redis
 from sqlalchemy.orm import Session
 
-from handlers.normalize import normalize
 from replies.library import Library, Published
+from text.normalize import normalize
 
 # Chosen on bot/training/data/faq_eval.csv (tests/test_conversation.py measures it) for precision
 # first: below it a person answers, which costs a deadline; above it a wrong answer costs trust.

@@ -15,11 +15,11 @@ import json
 import re
 from pathlib import Path
 
-from handlers.normalize import normalize
 from handlers.rxguard import guarded
 from handlers.triage import MIN_CONFIDENCE, Triage
-from replies.linear import LinearTextModel, Prediction
-from replies.segment import Segmenter
+from text.linear import LinearTextModel, Prediction
+from text.normalize import normalize
+from text.segment import Segmenter
 
 MODEL_DIR = Path(__file__).with_name("model")
 SEGMENTER_FILE = "department_words.json.gz"  # the department model's word dictionary and stop words

@@ -30,11 +30,11 @@ from typing import Any
 import redis
 
 from handlers.autoreply import bare as _bare
-from handlers.normalize import normalize
 from handlers.turn import Turn
 from models import CaseType
-from replies.library import to_traditional
-from replies.pii import find_personal_data
+from text.normalize import normalize
+from text.pii import find_personal_data
+from text.script import to_traditional
 
 log = logging.getLogger(__name__)
 

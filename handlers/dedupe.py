@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from handlers.types import InboundMessage, OutboundReply
-from replies.pii import mask_openid
+from text.pii import mask_openid
 
 log = logging.getLogger(__name__)
 

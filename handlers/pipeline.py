@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 from handlers.act import EMERGENCY_TEMPLATES, Actor
 from handlers.converse import Conversations
 from handlers.dedupe import Claim, Deduper, loggable
-from handlers.normalize import normalize
 from handlers.respond import Responder
 from handlers.store import Duplicate, Store, StoreError, is_transient, store_for
 from handlers.triage import Classifier
@@ -39,6 +38,7 @@ from handlers.turn import Turn
 from handlers.types import InboundMessage, OutboundReply
 from models import Alert, CaseType, utcnow
 from replies.library import BUILTIN_FALLBACK, FALLBACK_KEY, Library
+from text.normalize import normalize
 
 log = logging.getLogger(__name__)
 

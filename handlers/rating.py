@@ -2,7 +2,7 @@
 
 The prompt (template ``satisfaction_prompt``) numbers the five levels from 1 非常满意 to 5 非常不满意;
 a reply of that number or of the words rates the citizen's most recently closed, unrated case whose
-prompt went out in the last week. Cases store 5 = 非常满意 … 1 = 非常不满意 (handlers.cases.RATINGS),
+prompt went out in the last week. Cases store 5 = 非常满意 … 1 = 非常不满意 (cases.loop.RATINGS),
 so the prompt's number is turned around here, in one place.
 """
 
@@ -12,7 +12,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from handlers import cases
+from cases import loop
 from handlers.autoreply import bare
 from handlers.turn import Turn
 from models import Case, CaseStatus, Citizen, Direction, Message
@@ -53,7 +53,7 @@ def answer(turn: Turn) -> bool:
     )
     if case is None:
         return False
-    cases.rate(turn.session, case, rating)
+    loop.rate(turn.session, case, rating)
     turn.reply_key = "rating_revisit" if case.revisit_due else "rating_thanks"
     turn.variables["case_number"] = case.number
     return True

@@ -5,10 +5,10 @@ Citizens who write in Traditional characters get the approved text in Traditiona
 
 from __future__ import annotations
 
-from handlers.normalize import normalize
 from handlers.turn import Turn
 from handlers.types import OutboundReply
 from replies.library import Library
+from text.normalize import normalize
 
 
 class Responder:

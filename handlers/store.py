@@ -28,7 +28,7 @@ from handlers.dedupe import loggable
 from handlers.turn import Turn
 from handlers.types import OutboundReply
 from models import Case, CaseEvent, Citizen, Direction, Message
-from replies.pii import mask_openid
+from text.pii import mask_openid
 
 log = logging.getLogger(__name__)
 

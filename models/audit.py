@@ -23,5 +23,5 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(120), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(64), default="")  # IP address, or "cli"
-    # Link in the keyed hash chain (handlers/chain.py), set by the sealer.
+    # Link in the keyed hash chain (cases/chain.py), set by the sealer.
     chain_hash: Mapped[str | None] = mapped_column(String(64))

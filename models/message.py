@@ -68,7 +68,7 @@ class Message(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column()
     # When the send began ("sending"): a send that never finished (its worker killed) is found by it.
     delivery_started_at: Mapped[dt.datetime | None] = mapped_column()
-    # Tamper evidence (handlers/chain.py): a digest of the text as received, and the row's link in
+    # Tamper evidence (cases/chain.py): a digest of the text as received, and the row's link in
     # the keyed hash chain, both set by the sealer shortly after the row is written.
     content_hash: Mapped[str | None] = mapped_column(String(64))
     chain_hash: Mapped[str | None] = mapped_column(String(64))

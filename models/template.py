@@ -78,7 +78,7 @@ class TemplateVersion(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column()
     published_by: Mapped[str | None] = mapped_column(String(80))
     retired_at: Mapped[dt.datetime | None] = mapped_column()
-    # Link in the keyed hash chain over the immutable part of versions (handlers/chain.py).
+    # Link in the keyed hash chain over the immutable part of versions (cases/chain.py).
     chain_hash: Mapped[str | None] = mapped_column(String(64))
 
     template: Mapped[ReplyTemplate] = relationship(back_populates="versions")
@@ -104,7 +104,7 @@ class TemplateReview(Base):
     decision: Mapped[ReviewDecision] = mapped_column(_enum(ReviewDecision))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # Link in the keyed hash chain (handlers/chain.py).
+    # Link in the keyed hash chain (cases/chain.py).
     chain_hash: Mapped[str | None] = mapped_column(String(64))
 
     version: Mapped[TemplateVersion] = relationship(back_populates="reviews")

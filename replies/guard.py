@@ -3,7 +3,7 @@
 A text is refused for its tone — insults (``offensive``), brush-offs (``dismissive``), sarcasm,
 threats, a cute chit-chat persona (``flippant``) — found by the word list (``replies.lexicon``) and
 by a statistical model (``replies.offensive``), in Simplified and Traditional alike; for a vague time
-promise (尽快, 近期 …) with no concrete date or deadline; for personal data (``replies.pii``); for
+promise (尽快, 近期 …) with no concrete date or deadline; for personal data (``text.pii``); for
 placeholders that are unfilled or not on the whitelist; and for length. Each violation names its
 rule, the span of the text it concerns, and a message in Chinese for the reviewer.
 
@@ -17,10 +17,10 @@ import dataclasses
 import re
 
 from replies import lexicon, offensive
-from replies.pii import find_personal_data
 from replies.quotes import inside, reported
-from replies.script import compact, fold
 from replies.variables import ALLOWED, SYSTEM_GENERATED
+from text.pii import find_personal_data
+from text.script import compact, fold
 
 MAX_REPLY_BYTES = 2000
 # The rules about how a reply sounds; the others are about its facts and its form.

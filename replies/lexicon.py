@@ -1,6 +1,6 @@
 """The word list of the reply guard: what an official reply never says, by kind of harm.
 
-Each entry is a regular expression over folded text (``replies.script``: Simplified, half-width,
+Each entry is a regular expression over folded text (``text.script``: Simplified, half-width,
 lower case, spaces and filler symbols removed). Entries are phrases rather than single characters
 wherever a character has innocent uses: 滚 is in 滚动播出, 亲 in 亲属, 人家 in 沿街几户人家,
 蚊子 in mosquito control, 精神病 in 精神病院. The incident texts of POLICY.md and their kin are here

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import logging
 import threading
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import opencc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,6 +25,7 @@ from models import Alert, ReplyTemplate, TemplateStatus, TemplateVersion, utcnow
 from replies import guard
 from replies.variables import SYSTEM_GENERATED, format_value
 from replies.workflow import NOT_OVERRIDABLE, automatic_replies_enabled
+from text.script import to_traditional
 
 log = logging.getLogger(__name__)
 
@@ -308,16 +307,6 @@ def _load_published(session: Session) -> dict[str, Published]:
     if not automatic_replies_enabled(session):
         fresh[AUTOMATIC_OFF] = Published(AUTOMATIC_OFF, 0, "", "switch")
     return fresh
-
-
-@functools.cache
-def _s2t() -> opencc.OpenCC:
-    return opencc.OpenCC("s2t")
-
-
-def to_traditional(text: str) -> str:
-    """Simplified → Traditional characters (OpenCC), for citizens who write in Traditional."""
-    return str(_s2t().convert(text))
 
 
 def fill(body: str, variables: dict[str, Any], tz: ZoneInfo, *, deadline_with_time: bool = False) -> str:

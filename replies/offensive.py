@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from replies.linear import LinearTextModel
-from replies.script import fold
+from text.linear import LinearTextModel
+from text.script import fold
 
 MODEL_DIR = Path(__file__).with_name("model")
 OFFENSIVE = "offensive"

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from replies.pii import mask_text
+from text.pii import mask_text
 
 DEPARTMENT_NAMES = {
     "urban_construction": "城市建设管理部门",

@@ -1,4 +1,4 @@
-"""The 12345 loop in handlers/cases.py, on both backends: ownership, transfers, extensions, answers, closure."""
+"""The 12345 loop in cases/loop.py, on both backends: ownership, transfers, extensions, answers, closure."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers import cases
-from handlers.cases import CaseError, Worker
-from handlers.sla import deadline_for
+from cases import loop
+from cases.loop import CaseError, Worker
+from cases.sla import deadline_for
 from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Direction, Message, utcnow
 from replies import workflow
 from replies.library import Library
@@ -65,35 +65,35 @@ def answer_template(db: Session) -> str:
 
 def test_the_first_receiver_owns_the_case_until_a_transfer_is_accepted(db: Session) -> None:
     case = make_case(db)
-    cases.assign(db, case, INTAKE, "urban_construction")
+    loop.assign(db, case, INTAKE, "urban_construction")
     assert case.status is CaseStatus.ASSIGNED and case.owner_department == "urban_construction"
-    cases.start(db, case, ROADS)
-    cases.transfer(db, case, ROADS, "environment", "扬尘问题归生态环境部门")
+    loop.start(db, case, ROADS)
+    loop.transfer(db, case, ROADS, "environment", "扬尘问题归生态环境部门")
     assert case.owner_department == "urban_construction" and case.transfer_to == "environment"
     with pytest.raises(CaseError, match="接收部门"):
-        cases.accept_transfer(db, case, ROADS)  # the sender cannot accept on the receiver's behalf
-    cases.decline_transfer(db, case, ENV, "路面破损属于城建")
+        loop.accept_transfer(db, case, ROADS)  # the sender cannot accept on the receiver's behalf
+    loop.decline_transfer(db, case, ENV, "路面破损属于城建")
     assert case.owner_department == "urban_construction" and case.transfer_to is None
-    cases.transfer(db, case, ROADS, "environment", "再次核实属于扬尘")
-    cases.accept_transfer(db, case, ENV)
+    loop.transfer(db, case, ROADS, "environment", "再次核实属于扬尘")
+    loop.accept_transfer(db, case, ENV)
     assert case.owner_department == "environment" and case.status is CaseStatus.ASSIGNED and case.owner_user is None
     with pytest.raises(CaseError, match="不归您"):
-        cases.start(db, case, ROADS)
+        loop.start(db, case, ROADS)
     assert events(db, case) == ["assign", "start", "transfer", "transfer_decline", "transfer", "transfer_accept"]
     # A department's own staff cannot send the case elsewhere by 派单: that is a transfer to be accepted.
     with pytest.raises(CaseError, match="申请转办"):
-        cases.assign(db, case, ENV, "transport")
+        loop.assign(db, case, ENV, "transport")
     assert case.owner_department == "environment"
 
 
 def test_scope_hides_other_departments_cases(db: Session) -> None:
     mine = make_case(db, department="environment")
     theirs = make_case(db, department="transport")
-    assert cases.visible(db, ENV, mine.id) is mine
-    assert cases.visible(db, ENV, theirs.id) is None
-    assert cases.visible(db, SUPERVISOR, theirs.id) is theirs
-    cases.transfer(db, theirs, Worker("t", frozenset({"transport"})), "environment", "转给环境")
-    assert cases.visible(db, ENV, theirs.id) is theirs  # offered to them: they must see it to accept it
+    assert loop.visible(db, ENV, mine.id) is mine
+    assert loop.visible(db, ENV, theirs.id) is None
+    assert loop.visible(db, SUPERVISOR, theirs.id) is theirs
+    loop.transfer(db, theirs, Worker("t", frozenset({"transport"})), "environment", "转给环境")
+    assert loop.visible(db, ENV, theirs.id) is theirs  # offered to them: they must see it to accept it
 
 
 def test_an_extension_moves_the_deadline_by_working_days_across_spring_festival(db: Session) -> None:
@@ -102,10 +102,10 @@ def test_an_extension_moves_the_deadline_by_working_days_across_spring_festival(
     opened = dt.datetime(2026, 2, 6, 10, 0, tzinfo=TZ).astimezone(dt.UTC)
     case = make_case(db, case_type=CaseType.INQUIRY, department="environment", opened=opened)
     assert case.due_at.astimezone(TZ).date() == dt.date(2026, 2, 10)
-    cases.request_extension(db, case, ENV, 5, "需现场复核")
+    loop.request_extension(db, case, ENV, 5, "需现场复核")
     with pytest.raises(CaseError, match="督查员"):
-        cases.decide_extension(db, case, ENV, True, TZ)
-    cases.decide_extension(db, case, SUPERVISOR, True, TZ)
+        loop.decide_extension(db, case, ENV, True, TZ)
+    loop.decide_extension(db, case, SUPERVISOR, True, TZ)
     # 02-11, 02-12, 02-13, 02-14 (调休 Saturday), then 02-24.
     assert case.due_at.astimezone(TZ).date() == dt.date(2026, 2, 24)
     assert case.extended and case.extension_days is None
@@ -116,79 +116,79 @@ def test_answers_come_only_from_published_templates_and_whitelisted_fields(db: S
     case = make_case(db, department="environment")
     lib = Library()
     with pytest.raises(CaseError, match="列表"):
-        cases.answer(db, case, ENV, lib, answer_template, {"progress": "你自己看着办吧"})
+        loop.answer(db, case, ENV, lib, answer_template, {"progress": "你自己看着办吧"})
     with pytest.raises(CaseError, match="请填写"):
-        cases.answer(db, case, ENV, lib, answer_template, {})
+        loop.answer(db, case, ENV, lib, answer_template, {})
     with pytest.raises(CaseError, match="不能用于答复"):
-        cases.answer(db, case, ENV, lib, "welcome", {})
-    msg = cases.answer(db, case, ENV, lib, answer_template, {"progress": "整改已完成"})
+        loop.answer(db, case, ENV, lib, "welcome", {})
+    msg = loop.answer(db, case, ENV, lib, answer_template, {"progress": "整改已完成"})
     assert msg.delivery_status == "queued" and msg.responder == "wu" and msg.case_id == case.id
     assert msg.content == f"您反映的问题（受理编号：{case.number}）整改已完成。如有疑问，请回复本账号。"
     assert (msg.template_key, msg.template_version) == (answer_template, 1)
     # Queued is not answered: only a delivered message counts, and bot replies never do.
     assert case.answered_at is None
     with pytest.raises(CaseError, match="尚未收到"):
-        cases.close(db, case, ENV, "已办结")
+        loop.close(db, case, ENV, "已办结")
 
 
 def test_the_48_hour_window_and_the_5_message_quota(db: Session, answer_template: str) -> None:
     lib = Library()
     stale = make_case(db, department="environment", last_message_ago=dt.timedelta(hours=49))
     with pytest.raises(CaseError, match="48小时"):
-        cases.answer(db, stale, ENV, lib, answer_template, {"progress": "整改已完成"})
+        loop.answer(db, stale, ENV, lib, answer_template, {"progress": "整改已完成"})
     fresh = make_case(db, department="environment")
     for _ in range(5):
-        cases.answer(db, fresh, ENV, lib, answer_template, {"progress": "承办部门正在现场核查"})
+        loop.answer(db, fresh, ENV, lib, answer_template, {"progress": "承办部门正在现场核查"})
     with pytest.raises(CaseError, match="5条"):
-        cases.answer(db, fresh, ENV, lib, answer_template, {"progress": "整改已完成"})
+        loop.answer(db, fresh, ENV, lib, answer_template, {"progress": "整改已完成"})
 
 
 def test_close_rate_revisit_and_reopen(db: Session) -> None:
     case = make_case(db, department="environment")
     case.status, case.answered_at = CaseStatus.ANSWERED, utcnow()  # as the delivery job records it
-    cases.close(db, case, ENV, "已整改")
+    loop.close(db, case, ENV, "已整改")
     assert case.status is CaseStatus.CLOSED and case.closed_at is not None
-    cases.rate(db, case, 2)
+    loop.rate(db, case, 2)
     assert case.revisit_due and case.rating == 2
     with pytest.raises(CaseError, match="理由"):
-        cases.revisit(db, case, SUPERVISOR, "")
-    cases.revisit(db, case, SUPERVISOR, "电话回访，群众反映路灯仍不亮")
-    cases.reopen(db, case, SUPERVISOR, "回访发现问题未解决")
+        loop.revisit(db, case, SUPERVISOR, "")
+    loop.revisit(db, case, SUPERVISOR, "电话回访，群众反映路灯仍不亮")
+    loop.reopen(db, case, SUPERVISOR, "回访发现问题未解决")
     assert case.status is CaseStatus.IN_PROGRESS and case.answered_at is None and case.reopened_count == 1
     late = make_case(db, department="environment")
     late.status, late.answered_at, late.closed_at = CaseStatus.CLOSED, utcnow(), utcnow() - dt.timedelta(days=30)
     with pytest.raises(CaseError, match="超过15天"):
-        cases.reopen(db, late, SUPERVISOR, "问题复发")
+        loop.reopen(db, late, SUPERVISOR, "问题复发")
 
 
 def test_merge_and_hand_over(db: Session) -> None:
     first, duplicate = make_case(db, department="environment"), make_case(db, department="environment")
-    cases.merge(db, duplicate, first, ENV, "同一路段扬尘")
+    loop.merge(db, duplicate, first, ENV, "同一路段扬尘")
     assert duplicate.status is CaseStatus.MERGED and duplicate.merged_into_id == first.id
     with pytest.raises(CaseError):
-        cases.merge(db, first, duplicate, ENV, "反向合并")
+        loop.merge(db, first, duplicate, ENV, "反向合并")
     fire = make_case(db, case_type=CaseType.EMERGENCY)
     with pytest.raises(CaseError):
-        cases.hand_over(db, fire, INTAKE, "12345")
-    cases.hand_over(db, fire, INTAKE, "119", "已电话转警")
+        loop.hand_over(db, fire, INTAKE, "12345")
+    loop.hand_over(db, fire, INTAKE, "119", "已电话转警")
     assert fire.status is CaseStatus.HANDED_OVER and fire.handed_to == "119" and fire.closed_at is not None
 
 
 def test_public_opinion_puts_the_case_on_an_hour_clock(db: Session) -> None:
     case = make_case(db, department="environment")
     now = utcnow()
-    cases.flag_public_opinion(db, case, SUPERVISOR, 24, "网络转发量大", now=now)
+    loop.flag_public_opinion(db, case, SUPERVISOR, 24, "网络转发量大", now=now)
     assert case.public_opinion and case.sla_unit == "hours" and case.due_at == now + dt.timedelta(hours=24)
     with pytest.raises(CaseError, match="小时计时"):
-        cases.request_extension(db, case, ENV, 3, "需要时间")
+        loop.request_extension(db, case, ENV, 3, "需要时间")
 
 
 def test_overdue_counts_open_cases_without_a_human_answer(db: Session) -> None:
     case = make_case(db, department="environment")
     later = case.due_at + dt.timedelta(minutes=1)
-    assert cases.is_overdue(case, later)
+    assert loop.is_overdue(case, later)
     case.answered_at = utcnow()
-    assert not cases.is_overdue(case, later)
+    assert not loop.is_overdue(case, later)
 
 
 
@@ -204,7 +204,7 @@ def test_digest_lists_overdue_and_next_working_day_cases(db: Session) -> None:
     answered = make_case(db, department="transport", opened=now)
     answered.due_at, answered.answered_at = now, now  # answered in time: not the digest's business
     db.flush()
-    lines = {line.number: line for line in cases.digest(db, now, TZ)}
+    lines = {line.number: line for line in loop.digest(db, now, TZ)}
     assert lines[late.number].overdue and not lines[saturday.number].overdue
     assert later.number not in lines and answered.number not in lines
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot.extensions import services
-from handlers.chain import ANONYMISED, CHAINS, SETTLE, chain_key, seal, verify
+from cases.chain import ANONYMISED, CHAINS, SETTLE, chain_key, seal, verify
 from models import AuditEntry, ChainHead, utcnow
 from replies import workflow
 from tests.conftest import WeChat
@@ -206,7 +206,7 @@ def test_a_wrong_key_cannot_produce_a_valid_chain(sealed: Flask) -> None:
 def test_retention_anonymises_old_personal_data_and_the_chain_still_verifies(sealed: Flask) -> None:
     from sqlalchemy import select
 
-    from handlers.retention import PSEUDONYM_PREFIX, anonymise
+    from cases.retention import PSEUDONYM_PREFIX, anonymise
     from models import Citizen, Message
 
     later = utcnow() + dt.timedelta(days=400)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.normalize import normalize
-from replies.linear import LinearTextModel
+from text.normalize import normalize
+from text.linear import LinearTextModel
 
 
 def test_traditional_is_read_as_simplified_and_remembered():
@@ -106,7 +106,7 @@ def test_a_model_with_a_head_block_scores_exactly_like_its_training_features(tmp
 
 def test_the_department_segmenter_drops_stop_words_and_round_trips(tmp_path):
     pytest.importorskip("jieba")
-    from replies.segment import Segmenter
+    from text.segment import Segmenter
 
     segmenter = Segmenter({"路灯": 100, "坏": 50, "了": 1000, "三个月": 20, "小区": 80}, 10000, ["了"])
     assert segmenter.words("小区路灯坏了3个月!") == ["小区", "路灯", "坏", "0", "个", "月"]

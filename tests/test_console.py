@@ -19,7 +19,7 @@ from bot.console.auth import PERMISSIONS, create_user
 from bot.extensions import services
 from models import AuditEntry, Citizen, Direction, Message, ReplyTemplate, TemplateStatus, TemplateVersion, User
 from replies import workflow
-from replies.pii import mask_openid
+from text.pii import mask_openid
 from tests.conftest import WeChat, count
 
 PASSWORD = "correct-horse-battery"

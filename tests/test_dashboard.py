@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from bot.console.auth import create_user
 from bot.extensions import services
-from handlers import stats
-from handlers.cases import Worker
+from cases import stats
+from cases.loop import Worker
 from models import AuditEntry, Case, CaseStatus, CaseType, Citizen, Direction, Message, User, utcnow
 from tests.test_console import PASSWORD, login, token
 

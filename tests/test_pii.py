@@ -1,7 +1,7 @@
 """Personal data is masked before it reaches a reply, a page, a log line or an export."""
 from __future__ import annotations
 
-from replies.pii import find_personal_data, id_number_valid, luhn_valid, mask_openid, mask_text
+from text.pii import find_personal_data, id_number_valid, luhn_valid, mask_openid, mask_text
 
 
 def test_mobile_numbers_are_masked():

@@ -10,7 +10,7 @@ from bot.wechat.codec import cap_utf8, render_reply
 from handlers.types import InboundMessage, OutboundReply
 from replies.guard import check_text
 from replies.library import fill, guard_preview, load_seed
-from replies.pii import luhn_valid
+from text.pii import luhn_valid
 
 
 def _msg() -> InboundMessage:

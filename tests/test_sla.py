@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from handlers.sla import add_working_days, deadline_for, is_workday, parse_working_days
+from cases.sla import add_working_days, deadline_for, is_workday, parse_working_days
 from models import CaseType
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from models import AuditEntry
-from replies.pii import mask_text
+from text.pii import mask_text
 
 
 def record(session: Session, actor: str, action: str, target: str = "", detail: str = "", source: str = "") -> None:

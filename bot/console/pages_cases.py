@@ -1,7 +1,7 @@
 """Case pages: the queue with overdue and due-soon views, one case through the loop, answers via WeChat.
 
 Users see the cases of their departments (all, when they have none set). The rules live in
-handlers/cases.py; a view loads the case (404 outside the user's scope), runs one step, commits,
+cases/loop.py; a view loads the case (404 outside the user's scope), runs one step, commits,
 and only then queues any customer-service message for delivery.
 """
 
@@ -20,11 +20,11 @@ from bot.console import bp
 from bot.console.auth import permission
 from bot.console.common import STATUS_NAMES, local_tz
 from bot.extensions import console_session, services
-from handlers import cases as loop
-from handlers.cases import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
+from cases import loop
+from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
 from models import Case, CaseEvent, Message
-from replies.pii import mask_openid, mask_text
 from replies.variables import DEPARTMENT_NAMES
+from text.pii import mask_openid, mask_text
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ ACTION_NAMES = {
 
 
 def worker() -> Worker:
-    """The signed-in user as handlers/cases.py sees them."""
+    """The signed-in user as cases/loop.py sees them."""
     user = g.user
     departments = frozenset(d for d in user.departments.split(",") if d)
     return Worker(user.username, departments, is_supervisor="supervisor" in user.role_set)

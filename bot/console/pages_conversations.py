@@ -23,8 +23,8 @@ from bot.console.auth import permission
 from bot.console.common import STATUS_NAMES, local_tz
 from bot.extensions import console_session
 from models import Case, CaseStatus, Citizen, Direction, Message, QaFlag
-from replies.pii import mask_openid, mask_text
 from replies.variables import DEPARTMENT_NAMES
+from text.pii import mask_openid, mask_text
 
 # Department names for display; "none" is what triage says about chit-chat.
 DEPARTMENTS = {**DEPARTMENT_NAMES, "none": "无"}

@@ -21,8 +21,9 @@ from bot.extensions import console_session
 from bot.setup import bump_generation
 from models import ReplyTemplate, TemplateStatus, TemplateVersion
 from replies import guard, workflow
-from replies.library import guard_preview, to_traditional
+from replies.library import guard_preview
 from replies.workflow import STATUS_NAMES, Actor, Change, LibraryError
+from text.script import to_traditional
 
 PURPOSES = {
     "follow": "关注回复",

@@ -1,6 +1,6 @@
 """Reports: the statistics dashboard, and case exports (CSV, XLSX) that are masked and audited.
 
-The dashboard's figures come from handlers/stats.py (one grouped SQL scan per table). They are cached in
+The dashboard's figures come from cases/stats.py (one grouped SQL scan per table). They are cached in
 Redis for :data:`CACHE_SECONDS`, keyed by the user's department scope and the period, and the page says
 when they were computed. Charts are inline SVG drawn on the server (no script, nothing external).
 
@@ -32,11 +32,10 @@ from bot.console.common import STATUS_NAMES, local_tz
 from bot.console.pages_cases import TYPE_NAMES, worker
 from bot.console.pages_conversations import DEPARTMENTS, INTENT_NAMES
 from bot.extensions import console_session, services
-from handlers import cases as loop
-from handlers import stats
-from handlers.cases import Worker
+from cases import loop, stats
+from cases.loop import Worker
 from models import Case, Citizen, utcnow
-from replies.pii import mask_openid, mask_text
+from text.pii import mask_openid, mask_text
 
 CACHE_SECONDS = 60
 XLSX_MAX_ROWS = 100_000

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from handlers.normalize import normalize
-from replies.segment import clean_words
+from text.normalize import normalize
+from text.segment import clean_words
 
 DATA_DIR = Path(__file__).with_name("data")
 

@@ -33,7 +33,7 @@ from bot.training.train import (
     nbsvm,
     own_department_examples,
 )
-from handlers.normalize import normalize
+from text.normalize import normalize
 
 
 class _CharsOnly(_DepartmentFeatures):

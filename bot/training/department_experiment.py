@@ -32,8 +32,8 @@ from sklearn.svm import LinearSVC
 from bot.training.datasets import DEPARTMENT_LABELS, Example, _read, department_dev, intents
 from bot.training.train import build_segmenter as _build_segmenter
 from bot.training.train import jieba_dictionary
-from handlers.normalize import normalize
-from replies.segment import Segmenter as ShippedSegmenter
+from text.normalize import normalize
+from text.segment import Segmenter as ShippedSegmenter
 
 _NON_WORD = re.compile(r"[\W_]+")
 _DIGITS = re.compile(r"\d+")

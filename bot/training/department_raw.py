@@ -43,8 +43,8 @@ from bot.training.train import (
     nbsvm,
     own_department_examples,
 )
-from handlers.normalize import normalize
-from replies.segment import Segmenter, clean_words
+from text.normalize import normalize
+from text.segment import Segmenter, clean_words
 
 TEMPERATURE = 0.25  # the shipped model's softmax temperature (the train command's CV): pseudo-label confidence
 X0D = "x0d"  # "_x000D_" as clean_words reads it

@@ -468,7 +468,7 @@ def main() -> None:
     import argparse
 
     from bot.training.train import department_segmenter
-    from handlers.normalize import normalize
+    from text.normalize import normalize
 
     parser = argparse.ArgumentParser(description="Coverage of the distant labels (no model involved).")
     parser.add_argument("shared", type=Path)

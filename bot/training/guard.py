@@ -28,9 +28,9 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 
 from bot.training.train import fit
 from replies import guard
-from replies.linear import LinearTextModel
 from replies.offensive import CLEAN, MODEL_DIR, OFFENSIVE, OffensiveModel, model_input, sentences
-from replies.script import fold
+from text.linear import LinearTextModel
+from text.script import fold
 
 CANDIDATES = Path(__file__).with_name("data") / "reply_candidates.csv"
 CONFIG: dict[str, Any] = {"ngram_range": (1, 3), "min_df": 2, "max_features": 60000, "C": 4.0}

@@ -36,7 +36,7 @@ from bot.training.train import (
     fit,
 )
 from handlers.classify import ModelClassifier, emergency_rule, intent_input
-from handlers.normalize import normalize
+from text.normalize import normalize
 
 
 def _fold_classifiers(examples: Sequence[Example], shipped: ModelClassifier) -> list[tuple[list[int], ModelClassifier]]:

@@ -27,7 +27,8 @@ from typing import Any
 from bot.training.datasets import Example, intents
 from bot.training.train import DEVS
 from handlers.classify import emergency_rule
-from handlers.normalize import normalize, to_simplified
+from text.normalize import normalize
+from text.script import to_simplified
 
 SIMILARITY_LIMIT = 0.7
 _PUNCT_SPACE = re.compile(r"[\W_]+")

@@ -2,11 +2,11 @@
 
 The intent and emergency-kind models are TF-IDF over character n-grams with a multinomial logistic
 regression (probabilities give the confidence). The department model reads a message as the public
-training file was prepared (jieba words, stop words dropped: :mod:`replies.segment`), as character
+training file was prepared (jieba words, stop words dropped: :mod:`text.segment`), as character
 1–2-grams, word 1–2-grams and character 1–2-grams of its first 12 words (the title, mostly), with an
 NB-SVM (one-vs-rest linear SVMs over naive-Bayes-scaled features, still one linear model) whose scores
 get a softmax temperature fitted on cross-validated scores. All are exported as plain arrays for
-:class:`replies.linear.LinearTextModel`. The evaluation prints the figures the issue sets as targets,
+:class:`text.linear.LinearTextModel`. The evaluation prints the figures the issue sets as targets,
 for Simplified and Traditional input.
 """
 
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import opencc
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -51,9 +50,10 @@ from handlers.classify import (
     not_now,
     place_only,
 )
-from handlers.normalize import normalize
-from replies.linear import LinearTextModel
-from replies.segment import Segmenter
+from text.linear import LinearTextModel
+from text.normalize import normalize
+from text.script import to_traditional
+from text.segment import Segmenter
 
 SEED = 20261127
 WORD_MAX_FEATURES = 100000
@@ -443,7 +443,8 @@ _LOAD_PROBE = """
 import json, sys, time
 import psutil
 from handlers.classify import ModelClassifier
-from handlers.normalize import normalize
+from text.normalize import normalize
+from text.script import to_traditional
 from pathlib import Path
 process = psutil.Process()
 normalize("x")  # modules and OpenCC imported first: the figures are the models' own
@@ -485,7 +486,6 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR, heldout: bool = T
     """
     load_seconds, memory_mb = load_figures(directory)
     classifier = ModelClassifier.load(directory)
-    s2t = opencc.OpenCC("s2t")
     report: dict[str, Any] = {"model_load_seconds": load_seconds, "classifier_memory_mb": memory_mb}
 
     heldout = heldout and heldout_available()
@@ -497,7 +497,7 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR, heldout: bool = T
         for script in ("all", "simp", "trad", "converted_trad"):
             if script == "converted_trad":
                 rows = [
-                    Example(s2t.convert(e.text), e.label, "trad", e.emergency_kind)
+                    Example(to_traditional(e.text), e.label, "trad", e.emergency_kind)
                     for e in examples
                     if e.script == "simp"
                 ]
@@ -519,7 +519,7 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR, heldout: bool = T
         # other (no dev message is theirs) then counts a whole class at F1 = 0.
         report["department_dev_macro_f1_all_labels"] = round(float(f1_score(gold, predicted, average="macro")), 4)
         report["department_dev_sent_elsewhere"] = sum(p not in departments for p in predicted)
-        predicted_t = [classifier.department_of(normalize(s2t.convert(e.text)).text).label for e in dev]
+        predicted_t = [classifier.department_of(normalize(to_traditional(e.text)).text).label for e in dev]
         report["department_dev_traditional_macro_f1"] = round(
             float(f1_score(gold, predicted_t, labels=departments, average="macro")), 4
         )

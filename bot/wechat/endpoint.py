@@ -28,7 +28,7 @@ from handlers.dedupe import loggable
 from handlers.store import is_transient
 from handlers.types import InboundMessage, OutboundReply
 from models import utcnow
-from replies.pii import mask_openid
+from text.pii import mask_openid
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ Definitions (shown on the page as well):
   leaving them out would make the rate lie.
 
 Scope: a worker with departments sees the cases their departments own or are offered
-(:func:`handlers.cases.scoped`), and the messages triage routed to those departments.
+(:func:`cases.loop.scoped`), and the messages triage routed to those departments.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from handlers.cases import OPEN, Worker, scoped
+from cases.loop import OPEN, Worker, scoped
 from models import Case, CaseStatus, Direction, Message
 
 DEFAULT_DAYS = 30
@@ -317,7 +317,7 @@ def case_counts(
                 ),
             )
         ),
-        # handlers.cases.is_overdue: open, no answer yet, past the deadline.
+        # cases.loop.is_overdue: open, no answer yet, past the deadline.
         "open_overdue": _sum(and_(Case.status.in_(_OPEN), Case.answered_at.is_(None), Case.due_at < now)),
         "rated": _sum(and_(counted, Case.rating.is_not(None))),
         "satisfied": _sum(and_(counted, Case.rating >= 3)),

@@ -12,7 +12,7 @@ import functools
 import re
 import unicodedata
 
-import opencc
+from text.script import to_simplified
 
 # WeChat's sticker codes travel as text: "[微笑]", "[捂脸]", "/::)" in old clients.
 _STICKER = re.compile(r"\[([\u4e00-\u9fff]{1,4}|[A-Za-z]{2,10})\]")
@@ -27,17 +27,6 @@ class Normalized:
     text: str
     traditional: bool
     stickers: tuple[str, ...] = ()
-
-
-@functools.cache
-def _t2s() -> opencc.OpenCC:
-    # Loaded once per process (about 50 ms); conversions are then microseconds.
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(text: str) -> str:
-    """Traditional characters converted to Simplified (anything else unchanged)."""
-    return str(_t2s().convert(text))
 
 
 @functools.lru_cache(maxsize=2048)

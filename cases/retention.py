@@ -15,7 +15,7 @@ import hashlib
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from handlers.chain import ANONYMISED
+from cases.chain import ANONYMISED
 from models import AuditEntry, Case, Citizen, Message
 
 PSEUDONYM_PREFIX = "anon-"

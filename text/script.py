@@ -1,4 +1,7 @@
-"""One spelling for the reply checks: Simplified, half-width, lower-case — with every offset kept.
+"""The one place that converts between Simplified and Traditional characters (OpenCC), and the checks' spelling.
+
+``to_simplified`` and ``to_traditional`` convert whole texts (citizens' messages in, replies out). ``fold`` gives the
+reply checks one spelling: Simplified, half-width, lower-case — with every offset kept.
 
 The guard must read 啞巴 as 哑巴 and ＳＢ as sb, yet report spans into the text the reviewer wrote.
 So folding never changes the length of a text: OpenCC t2s is applied to the whole text when it
@@ -6,8 +9,7 @@ keeps the length (it nearly always does), character by character otherwise. ``co
 step further for the lexicon — it drops spaces and the symbols people slip between characters to
 dodge a word list (哑 巴, 哑*巴) — and returns where each remaining character came from.
 
-OpenCC is loaded once per process, on first use (handlers/ has its own converter for citizens'
-messages; replies/ may not import handlers/).
+Each OpenCC dictionary is loaded once per process, on first use.
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ _FILLERS = frozenset(" \t\r\n\u200b\u200c\u200d\u2060\ufeff*·•_-.^")
 def _t2s() -> opencc.OpenCC:
     # About 50 ms to load the dictionaries; conversions are then microseconds.
     return opencc.OpenCC("t2s")
+
+
+@functools.cache
+def _s2t() -> opencc.OpenCC:
+    return opencc.OpenCC("s2t")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters converted to Simplified (anything else unchanged)."""
+    return str(_t2s().convert(text))
+
+
+def to_traditional(text: str) -> str:
+    """Simplified → Traditional characters, for citizens who write in Traditional."""
+    return str(_s2t().convert(text))
 
 
 @functools.lru_cache(maxsize=16384)

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from handlers.sla import add_working_days
+from cases.sla import add_working_days
 from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Direction, Message, utcnow
 from replies.library import Library, NotSendable, render_chosen
 from replies.variables import DEPARTMENT_NAMES
@@ -539,7 +539,7 @@ class DigestLine:
 
 def digest(session: Session, now: dt.datetime, tz: ZoneInfo) -> list[DigestLine]:
     """Open cases without a person's answer that are overdue or due by the end of the next working day."""
-    from handlers.sla import is_workday
+    from cases.sla import is_workday
 
     day = now.astimezone(tz).date() + dt.timedelta(days=1)
     while not is_workday(day):
