@@ -1,27 +1,19 @@
-"""The web console (``/console``): sign-in, the reply library under review, conversations, audit, try-it.
+"""The web console (``/console``): sign-in, the reply library under review, conversations, cases, audit, try-it.
 
 Server-rendered, Chinese, assets served locally. Every request is authenticated and checked
-against the permission its view declares before the view runs; personal data is masked on the
-server before anything is rendered.
+against the permission its view declares before the view runs (``blueprint.py``); personal data is
+masked on the server before anything is rendered.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
-from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session, url_for
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
-
-from bot.console.auth import PERMISSIONS, ROLE_NAMES, allowed, check_view
+from bot.console.blueprint import bp
 from bot.console.server_session import RedisSessionInterface
-from bot.extensions import console_session
-from models import User
 
-bp = Blueprint("console", __name__, url_prefix="/console")
 csrf = CSRFProtect()
-PUBLIC = frozenset({"console.login"})
 
 
 def init_console(app: Flask) -> None:
@@ -40,62 +32,3 @@ def init_console(app: Flask) -> None:
     app.config["WTF_CSRF_SSL_STRICT"] = app.config["CONSOLE_COOKIE_SECURE"]
     csrf.init_app(app)
     app.register_blueprint(bp)
-
-
-@bp.before_request
-def _authenticate() -> Response | None:
-    g.user = None
-    name = session.get("user")
-    if name:
-        user = console_session().scalar(select(User).where(User.username == name))
-        # A deactivated account or a changed password ends every session at its next request.
-        if user is None or not user.is_active or session.get("stamp") != user.password_changed_at.isoformat():
-            session.clear()
-        else:
-            g.user = user
-    if request.endpoint in PUBLIC:
-        return None
-    if g.user is None:
-        if request.method == "GET":
-            return redirect(url_for("console.login", next=request.full_path if request.args else request.path))
-        return Response("请先登录\n", status=401, mimetype="text/plain")
-    check_view(current_app.view_functions.get(request.endpoint or ""))
-    return None
-
-
-@bp.after_request
-def _headers(response: Response) -> Response:
-    # Pages carry citizens' personal data: never cached, never framed, no third-party anything.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    )
-    return response
-
-
-@bp.app_context_processor
-def _template_globals() -> dict[str, Any]:
-    return {
-        "can": lambda name: allowed(g.get("user"), name),
-        "has_endpoint": lambda name: name in current_app.view_functions,
-        "ROLE_NAMES": ROLE_NAMES,
-        "PERMISSIONS": PERMISSIONS,
-    }
-
-
-@bp.errorhandler(CSRFError)
-def _csrf_error(exc: CSRFError) -> tuple[str, int]:
-    return render_template(
-        "console/error.html", code=400, message="表单已失效（缺少或错误的安全令牌），请刷新页面后重试。"
-    ), 400
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> tuple[str, int]:
-    messages = {403: "您没有权限访问此页面或执行此操作。", 404: "页面或记录不存在。", 405: "不支持的请求方式。"}
-    code = exc.code or 500
-    return render_template("console/error.html", code=code, message=messages.get(code, exc.description)), code

@@ -9,9 +9,9 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from bot.console import bp
 from bot.console.audit import record
 from bot.console.auth import AccountError, create_user, hash_password, now, permission, role_choices
+from bot.console.blueprint import bp
 from bot.console.common import local_tz
 from bot.console.pages_conversations import _day
 from bot.console.server_session import end_sessions_of

@@ -6,9 +6,9 @@ from flask import flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from bot.console import bp
 from bot.console.audit import record
 from bot.console.auth import allowed, clear_failures, locked_out, now, permission, record_failure, verify
+from bot.console.blueprint import bp
 from bot.extensions import console_session
 from models import Alert, Case, TemplateStatus, TemplateVersion
 

@@ -16,8 +16,8 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from bot.console import bp
 from bot.console.auth import permission
+from bot.console.blueprint import bp
 from bot.console.common import STATUS_NAMES, local_tz
 from bot.extensions import console_session, services
 from cases import loop

@@ -17,9 +17,9 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import Select, and_, exists, func, select
 from werkzeug.wrappers import Response
 
-from bot.console import bp
 from bot.console.audit import record
 from bot.console.auth import permission
+from bot.console.blueprint import bp
 from bot.console.common import STATUS_NAMES, local_tz
 from bot.extensions import console_session
 from models import Case, CaseStatus, Citizen, Direction, Message, QaFlag

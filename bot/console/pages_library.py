@@ -15,8 +15,8 @@ from flask import abort, current_app, flash, g, jsonify, make_response, redirect
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from bot.console import bp
 from bot.console.auth import permission
+from bot.console.blueprint import bp
 from bot.extensions import console_session
 from bot.setup import bump_generation
 from models import ReplyTemplate, TemplateStatus, TemplateVersion

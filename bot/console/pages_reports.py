@@ -25,9 +25,9 @@ from sqlalchemy import ColumnElement, func, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from bot.console import bp
 from bot.console.audit import record
 from bot.console.auth import permission, require
+from bot.console.blueprint import bp
 from bot.console.common import STATUS_NAMES, local_tz
 from bot.console.pages_cases import TYPE_NAMES, worker
 from bot.console.pages_conversations import DEPARTMENTS, INTENT_NAMES
