@@ -1,8 +1,8 @@
 """Tamper evidence: keyed hash chains over messages, template versions, reviews and the audit log.
 
 Each row's link is HMAC-SHA256(key, previous link ‖ the row's immutable fields); a message's fields
-include a digest of its text and raw XML. A sealer links new rows shortly after they are written (not
-on the message path, which stays one statement); ``verify`` walks a chain and reports the first
+include a digest of its text and raw XML. A sealer links new rows in id order about half a minute after they are written
+(not on the message path, which stays one statement); ``verify`` walks a chain and reports the first
 row whose link does not follow. An edit of a sealed row changes its link; a deleted row breaks the
 next one; rows deleted at the end fall short of the recorded head; a row slipped in below the head
 has no link. The key (derived from SECRET_KEY) is not in the database, so someone who can write to
@@ -23,15 +23,16 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from models import AuditEntry, ChainHead, Message, TemplateReview, TemplateVersion, utcnow
 
 GENESIS = "0" * 64
 ANONYMISED = "[已按保存期限匿名化]"
-# Rows younger than this are left for the next round: an id handed out earlier may still commit
-# (transactions on the message path are bounded by a 2.5 s statement timeout).
+# How long after a horizon is taken the rows below it are sealed: a transaction that holds an id
+# handed out before the horizon has committed or rolled back by then (the message path's statements
+# are bounded by a 2.5 s timeout, and its transaction by the 5 s WeChat waits for an answer).
 SETTLE = dt.timedelta(seconds=30)
 
 
@@ -117,22 +118,47 @@ def link(key: bytes, previous: str, chain: Chain, row: Any) -> str:
 
 
 def seal(session: Session, key: bytes, chain: Chain, *, now: dt.datetime | None = None, batch: int = 2000) -> int:
-    """Link the settled rows written since the head; returns how many (flushes; the caller commits).
+    """Link, in id order, the rows below the horizon taken at least ``SETTLE`` ago; returns how many (flushes only).
 
-    The caller holds the chain's lock (one sealer at a time): see bot's maintenance thread.
+    The caller holds the chain's lock (one sealer at a time): see bot's maintenance thread. Each round first
+    seals up to the horizon (the highest id visible when it was taken); once everything below it is linked, it
+    takes a new horizon for a later round. A row is never passed over: ids come from a sequence, so every id up
+    to the horizon was handed out before the horizon was taken, and a transaction holding one has committed or
+    rolled back ``SETTLE`` later (message-path transactions last seconds). The times written in the rows play no
+    part, so any interleaving of ids and times seals every row exactly once, in id order.
     """
     now = now or utcnow()
     head = session.get(ChainHead, chain.name)
-    previous, last_id = (head.last_hash, head.last_id) if head else (GENESIS, 0)
+    if head is None:
+        head = ChainHead(name=chain.name, last_id=0, last_hash=GENESIS, sealed_at=now)
+        session.add(head)
+    t = chain.table
+    count = 0
+    if head.horizon_id is not None and head.horizon_at is not None and head.horizon_at <= now - SETTLE:
+        count = _seal_up_to(session, key, chain, head, head.horizon_id, now, batch)
+        if count == batch:
+            session.flush()
+            return count  # more below the horizon: the caller comes back for them
+    if head.horizon_id is None or head.horizon_at is None or head.horizon_at <= now - SETTLE:
+        head.horizon_id = session.execute(select(func.max(t.c.id))).scalar() or head.last_id
+        head.horizon_at = now
+    session.flush()
+    return count
+
+
+def _seal_up_to(
+    session: Session, key: bytes, chain: Chain, head: ChainHead, horizon: int, now: dt.datetime, batch: int
+) -> int:
     t = chain.table
     columns = [t.c[name] for name in chain.fields if name != "content_hash"]
     if chain.name == "messages":
         columns += [t.c.content, t.c.raw_xml]
     rows = session.execute(
-        select(*columns).where(t.c.id > last_id, t.c[chain.written_at] < now - SETTLE).order_by(t.c.id).limit(batch)
+        select(*columns).where(t.c.id > head.last_id, t.c.id <= horizon).order_by(t.c.id).limit(batch)
     ).all()
     if not rows:
         return 0
+    previous = head.last_hash
     updates: list[dict[str, Any]] = []
     for row in rows:
         values = row._asdict()
@@ -150,11 +176,7 @@ def seal(session: Session, key: bytes, chain: Chain, *, now: dt.datetime | None 
     if chain.name == "messages":
         stmt = stmt.values(content_hash=bindparam("digest"))
     session.connection().execute(stmt, updates)
-    if head is None:
-        head = ChainHead(name=chain.name, last_id=0, last_hash=GENESIS)
-        session.add(head)
     head.last_id, head.last_hash, head.sealed_at = updates[-1]["row_id"], previous, now
-    session.flush()
     return len(updates)
 
 

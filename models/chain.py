@@ -1,4 +1,4 @@
-"""The head of each hash-chained table: the last sealed row, so deleting rows at the end is caught."""
+"""The head of each hash-chained table: the last sealed row (deleting rows at the end is caught) and the horizon."""
 
 from __future__ import annotations
 
@@ -19,3 +19,7 @@ class ChainHead(Base):
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The highest id visible when the horizon was taken: rows up to it are sealed SETTLE later
+    # (cases/chain.py), whatever order their transactions committed in.
+    horizon_id: Mapped[int | None] = mapped_column(Integer)
+    horizon_at: Mapped[dt.datetime | None]

@@ -28,9 +28,17 @@ def _seal_everything(app: Flask) -> None:
     later = utcnow() + SETTLE * 2
     with services(app).sessions() as session:
         for chain in CHAINS:
-            while seal(session, KEY, chain, now=later):
-                pass
+            _rounds(session, chain, [later, later + SETTLE])
         session.commit()
+
+
+def _rounds(session: Session, chain: Any, times: list[dt.datetime]) -> int:
+    """Seal rounds at ``times``, each as the maintenance thread runs one (until a call seals nothing)."""
+    sealed = 0
+    for now in times:
+        while batch := seal(session, KEY, chain, now=now):
+            sealed += batch
+    return sealed
 
 
 def _verify(session: Session) -> dict[str, Any]:
@@ -233,3 +241,70 @@ def test_retention_anonymises_old_personal_data_and_the_chain_still_verifies(sea
         assert f"messages={report.messages}" in entry.detail
         assert all(r.ok for r in _verify(session).values())
         assert anonymise(session, later, 365).messages == 0  # idempotent
+
+
+# -- interleavings: ids and times in any order, commits in any order, never a false alarm ---------------------------
+
+AUDIT = next(c for c in CHAINS if c.name == "audit_log")
+
+
+def _audit_row(conn: Any, at: dt.datetime, actor: str) -> int:
+    return int(conn.execute(
+        text("INSERT INTO audit_log (at, actor, action, target, detail, source) "
+             "VALUES (:at, :actor, 'login', :actor, '', '') RETURNING id"), {"at": at, "actor": actor}).scalar())
+
+
+def test_rows_whose_times_run_against_their_ids_are_each_sealed_once(sealed: Flask) -> None:
+    """The interleaving that made verify-log cry tamper: a lower id written later than a higher one."""
+    t0 = utcnow() + SETTLE * 4
+    with services(sealed).sessions() as session:
+        conn = session.connection()
+        # Under concurrency ids and times interleave: a lower id carries a later time, and so on.
+        offsets = [20, 0, 25, 5, 40, 1]
+        ids = [_audit_row(conn, t0 + dt.timedelta(seconds=o), f"u{i}") for i, o in enumerate(offsets)]
+        session.commit()
+        # Rounds every 10 s, as the maintenance thread runs them; the old sealer's cutoff fell between the
+        # rows' times at t0 + SETTLE + 10 and skipped the lower ids for ever.
+        times = [t0 + SETTLE + dt.timedelta(seconds=10 * k) for k in range(8)]
+        sealed_rows = _rounds(session, AUDIT, times)
+        session.commit()
+        report = verify(session, KEY, AUDIT)
+        assert report.ok, report
+        assert report.unsealed == 0 and sealed_rows == len(ids)
+        head = session.get(ChainHead, "audit_log")
+        assert head is not None and head.last_id == max(ids)
+
+
+def test_a_row_that_commits_after_a_higher_id_is_sealed_in_its_place(sealed: Flask) -> None:
+    """Two writers: the lower id commits after the higher one was visible (and settled) — no gap, no alarm."""
+    engine = services(sealed).engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: ids are handed out in commit order")
+    now = utcnow() + SETTLE * 10  # after the rounds of the fixture
+    with engine.connect() as slow, engine.connect() as fast:
+        slow_tx = slow.begin()
+        low = _audit_row(slow, utcnow() - SETTLE * 3, "slow")  # an id handed out, not yet committed
+        with fast.begin():
+            high = _audit_row(fast, utcnow() - SETTLE * 3, "fast")  # old enough for any time-based cutoff
+        assert low < high
+        with services(sealed).sessions() as session:
+            # A round while `low` is still open: the old sealer linked `high` here and `low` was lost.
+            first = _rounds(session, AUDIT, [now])
+            session.commit()
+        slow_tx.commit()  # within SETTLE, as every transaction of the application does
+    with services(sealed).sessions() as session:
+        later = _rounds(session, AUDIT, [now + SETTLE, now + SETTLE * 2])
+        session.commit()
+        report = verify(session, KEY, AUDIT)
+    assert report.ok, report
+    assert report.unsealed == 0 and first + later >= 2
+
+
+def test_a_rewound_head_is_detected(sealed: Flask) -> None:
+    with services(sealed).sessions() as session:
+        head = session.get(ChainHead, "audit_log")
+        assert head is not None
+        head.last_id -= 1
+        session.flush()
+        assert not verify(session, KEY, AUDIT).ok
+        session.rollback()
