@@ -40,15 +40,9 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def department_train(shared: Path) -> list[Example]:
-    """The segmented training file, spaces removed (it was jieba-segmented with stop words dropped)."""
-    rows = _read(shared / "departments" / "train_segmented.csv")
-    return [Example(r["text_segmented"].replace(" ", ""), DEPARTMENT_LABELS[r["label"]]) for r in rows]
-
-
 @dataclasses.dataclass(frozen=True)
 class SegmentedFile:
-    """The segmented training file as the department experiments read it."""
+    """The segmented training file, as the department model reads it."""
 
     segmented: list[str]  # each row's text as the file gives it (words separated by spaces)
     words: list[list[str]]  # its words as the model reads them (normalised, stop words dropped)
@@ -56,7 +50,7 @@ class SegmentedFile:
 
 
 def department_segmented(shared: Path) -> SegmentedFile:
-    """The segmented training file with its words kept apart, for the department experiment harnesses."""
+    """The segmented training file with its words kept apart (the department model's training documents)."""
     rows = _read(shared / "departments" / "train_segmented.csv")
     segmented = [r["text_segmented"] for r in rows]
     return SegmentedFile(
@@ -73,9 +67,8 @@ def department_dev(shared: Path) -> list[Example]:
 
 
 def intents(split: str) -> list[Example]:
-    """Our labelled intent examples: ``train``, the dev sets ``heldout``, ``heldout_v2``, ``heldout_v3``,
-    ``heldout_v4``, ``heldout_v5``, ``heldout_v6`` and ``heldout_v7``, or the held-out set ``heldout_v8``
-    (never tuned on; merged in separately)."""
+    """Our labelled intent examples: ``train``, the dev sets ``dev``, ``dev_v2`` … ``dev_v7``, or the
+    held-out set ``heldout_v8`` (never tuned on; merged in separately)."""
     rows = _read(DATA_DIR / f"intents_{split}.csv")
     return [
         Example(r["text"], r["intent"], r.get("script", "simp"), r.get("emergency_kind", ""), r.get("department", ""))

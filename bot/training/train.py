@@ -39,7 +39,6 @@ from bot.training.datasets import (
     department_segmented,
     intents,
 )
-from bot.training.distant import distant_labels
 from handlers.classify import (
     MODEL_DIR,
     NOT_NOW_MODEL_THRESHOLD,
@@ -57,14 +56,14 @@ from text.segment import Segmenter
 
 SEED = 20261127
 WORD_MAX_FEATURES = 100000
-# Chosen by 5-fold cross-validation on the training examples (see MODEL_CARD.md), never on held-out.
+# Chosen by 5-fold cross-validation on the training examples (research/LOG.md), never on held-out.
 INTENT_CONFIG: dict[str, Any] = {
     "ngram_range": (1, 2), "min_df": 1, "max_features": 60000, "C": 20.0, "class_weight": "balanced",
 }  # fmt: skip
 # The cross-validated false-alarm rate the emergency threshold may reach: half the 2% target (a margin).
 FALSE_ALARM_CAP = 0.01
 KIND_CONFIG: dict[str, Any] = {"ngram_range": (1, 3), "min_df": 1, "max_features": 20000, "C": 20.0}
-# Chosen by 5-fold cross-validation on the public training file (MODEL_CARD.md, department section).
+# Chosen by 5-fold cross-validation on the public training file (research/LOG.md, department model).
 DEPARTMENT_CONFIG: dict[str, Any] = {
     "ngram_range": (1, 2), "min_df": 2, "max_features": 50000,  # characters of the joined words
     "word_ngram_range": (1, 2), "word_min_df": 2, "word_max_features": WORD_MAX_FEATURES,
@@ -72,8 +71,6 @@ DEPARTMENT_CONFIG: dict[str, Any] = {
     "head_weight": 0.7,  # characters of the first 12 words (the title, mostly), a block scaled by 0.7
     "classifier": "nbsvm", "C": 0.5, "nb_alpha": 0.1,
 }  # fmt: skip
-# A "distant_weight" key > 0 would add gov_replies' messages labelled by their reply's bureau at that sample weight
-# (bot/training/distant.py); the sixth round's CV chose against it (MODEL_CARD.md), so the key is absent.
 STOP_TOP_WORDS = 5000  # stop words: jieba's most frequent words that the training file never shows
 DICT_MIN_FREQ = 50  # the shipped dictionary: training words, stop words, and jieba words this frequent
 
@@ -139,8 +136,9 @@ def build_segmenter(
     Stop words: of jieba's ``stop_top`` most frequent words, those the segmented texts never show (the
     public file was segmented with jieba and had its stop words removed); with ``single_ascii``, also the
     single ASCII digits and letters they never show as a word (the file's preparation dropped 1–9 and the
-    lone A of "A市", which jieba's ranking of its dictionary does not reach). ``extra_stop_words`` (an
-    experiment's) are dropped too, without entering the dictionary.
+    lone A of "A市", which jieba's ranking of its dictionary does not reach). ``extra_stop_words`` are
+    dropped too, without entering the dictionary. The shipped segmenter uses the defaults; the other
+    settings are for the experiments in ``research/``.
     """
     used = {w for text in segmented for w in text.split()}
     ranked = sorted(jieba_words, key=lambda w: (-jieba_words[w], w))
@@ -157,28 +155,17 @@ def department_segmenter(shared: Path) -> Segmenter:
     return build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary())
 
 
-def department_documents(
-    shared: Path, segmenter: Segmenter, distant_weight: float = 0.0
-) -> tuple[list[list[str]], list[str], int, list[float]]:
-    """Training words and labels: the public file's own segmentation, then our raw examples segmented,
-    then (``distant_weight`` > 0) the raw gov_replies messages labelled by their reply's bureau
-    (:mod:`bot.training.distant`), segmented the same way.
+def department_documents(shared: Path, segmenter: Segmenter) -> tuple[list[list[str]], list[str], int]:
+    """Training words and labels: the public file's own segmentation, then our raw examples segmented.
 
-    Returns (words per document, labels, how many of them are the public file's, which come first,
-    weight per document: 1, and ``distant_weight`` for the distant-labelled messages).
+    Returns (words per document, labels, how many of them are the public file's, which come first).
     """
     public = department_segmented(shared)
     docs, labels = list(public.words), public.gold.tolist()
     ours = own_department_examples()
     docs += [segmenter.words(normalize(e.text).text) for e in ours]
     labels += [e.label for e in ours]
-    weights = [1.0] * len(docs)
-    if distant_weight > 0:
-        distant = distant_labels(shared, lambda t: segmenter.words(normalize(t).text))
-        docs += [segmenter.words(normalize(t).text) for t in distant.texts]
-        labels += distant.labels
-        weights += [distant_weight] * len(distant.texts)
-    return docs, labels, len(public.words), weights
+    return docs, labels, len(public.words)
 
 
 class _DepartmentFeatures:
@@ -286,7 +273,7 @@ def fit_department(docs: Sequence[list[str]], labels: Sequence[str], config: dic
 def department_cross_validation(docs: Sequence[list[str]], labels: Sequence[str], n_public: int,
                                 config: dict[str, Any], weights: Sequence[float] | None = None,
                                 ) -> dict[str, float]:  # fmt: skip
-    """5 folds of the public file (our examples and the distant-labelled messages in every training fold):
+    """5 folds of the public file (the documents after the first ``n_public`` in every training fold):
     macro-F1 over its 7 departments, and the softmax temperature that best fits the held-out folds' scores."""
     public = np.array(labels[:n_public])
     extra_docs, extra_labels = list(docs[n_public:]), list(labels[n_public:])
@@ -327,8 +314,8 @@ def emergency_threshold(
     Emergencies are flagged by the rules or by the model at this threshold; of the thresholds that
     keep cross-validated false alarms of the whole system at or under ``cap`` (``FALSE_ALARM_CAP``, half the
     2% target), the one that catches the most emergencies, then the lowest: a missed fire costs more than
-    a false alarm. The other half of the budget is a safety margin: two rounds running, fresh held-out
-    messages raised more false alarms than the training folds (2.0% in CV, 3.4% and 2.85% held-out).
+    a false alarm. The other half of the budget is a safety margin: twice, fresh held-out messages raised
+    more false alarms than the training folds (2.0% in CV, 3.4% and 2.85% held-out; research/LOG.md).
     """
     return choose_threshold(examples, cross_validated_emergency(examples, config), cap)
 
@@ -394,13 +381,9 @@ def train(shared: Path, out: Path = MODEL_DIR, heldout: bool = True, department:
     dept_cv: dict[str, Any] = {}
     if department:
         segmenter = department_segmenter(shared)
-        dept_docs, dept_labels, n_public, weights = department_documents(
-            shared, segmenter, DEPARTMENT_CONFIG.get("distant_weight", 0.0)
-        )
-        dept_cv = department_cross_validation(dept_docs, dept_labels, n_public, DEPARTMENT_CONFIG, weights)
-        dept_model = fit_department(
-            dept_docs, dept_labels, DEPARTMENT_CONFIG, dept_cv["department_temperature"], weights
-        )
+        dept_docs, dept_labels, n_public = department_documents(shared, segmenter)
+        dept_cv = department_cross_validation(dept_docs, dept_labels, n_public, DEPARTMENT_CONFIG)
+        dept_model = fit_department(dept_docs, dept_labels, DEPARTMENT_CONFIG, dept_cv["department_temperature"])
         dept_model.save(
             out / "department", {"config": _jsonable(DEPARTMENT_CONFIG), "trained_on": len(dept_docs), **dept_cv}
         )
@@ -417,19 +400,12 @@ def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
 
 
 # The held-out set: intents_heldout_v8.csv, written by someone who has not seen the training rows, and
-# merged in separately; never tuned on. Without it no held-out figures are reported. The seven earlier
-# held-out files are dev sets: all were scored and looked at per example during development.
+# merged in separately; never tuned on. Without it no held-out figures are reported. The dev sets
+# (intents_dev.csv, intents_dev_v2.csv … intents_dev_v7.csv) were held-out sets once; all have since been
+# scored and looked at per example during development. Each is reported under its own name.
 HELDOUT = "heldout_v8"
-DEVS = {
-    "dev": "heldout",
-    "dev_v2": "heldout_v2",
-    "dev_v3": "heldout_v3",
-    "dev_v4": "heldout_v4",
-    "dev_v5": "heldout_v5",
-    "dev_v6": "heldout_v6",
-    "dev_v7": "heldout_v7",
-}
-DEV = "heldout"  # the sample timed for the speed figure
+DEVS = ("dev", "dev_v2", "dev_v3", "dev_v4", "dev_v5", "dev_v6", "dev_v7")
+DEV = "dev"  # the sample timed for the speed figure
 TARGETS = {"macro_f1": (">=", 0.90), "complaint_vs_inquiry_accuracy": (">=", 0.95),
            "emergency_recall": (">=", 1.0), "emergency_false_alarm_rate": ("<=", 0.02)}  # fmt: skip
 
@@ -477,10 +453,8 @@ def load_figures(directory: Path = MODEL_DIR) -> tuple[float, float]:
 
 def evaluate(shared: Path | None, directory: Path = MODEL_DIR, heldout: bool = True) -> dict[str, Any]:
     """The target figures for the models in ``directory``: held-out (``intents_heldout_v8.csv``, when
-    present) and the seven dev sets (``intents_heldout.csv`` as ``dev``, ``intents_heldout_v2.csv`` as
-    ``dev_v2``, ``intents_heldout_v3.csv`` as ``dev_v3``, ``intents_heldout_v4.csv`` as ``dev_v4``,
-    ``intents_heldout_v5.csv`` as ``dev_v5``, ``intents_heldout_v6.csv`` as ``dev_v6``,
-    ``intents_heldout_v7.csv`` as ``dev_v7``).
+    present) and the seven dev sets (``intents_dev.csv`` as ``dev``, ``intents_dev_v2.csv`` as ``dev_v2``,
+    and so on to ``dev_v7``).
 
     ``heldout=False`` leaves the held-out set alone (for development runs); so does its absence.
     """
@@ -492,7 +466,7 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR, heldout: bool = T
     splits = [("heldout", HELDOUT)] if heldout else []
     if not heldout:
         report["heldout"] = f"not scored (intents_{HELDOUT}.csv absent or a development run)"
-    for prefix, split in [*splits, *DEVS.items()]:
+    for prefix, split in [*splits, *((name, name) for name in DEVS)]:
         examples = intents(split)
         for script in ("all", "simp", "trad", "converted_trad"):
             if script == "converted_trad":

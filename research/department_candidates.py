@@ -1,10 +1,10 @@
 """The department candidates of the fourth to sixth rounds: cross-validated as the runtime reads text.
 
-``python -m bot.training.department_candidates ../shared/data [--dev]`` prints the 5-fold CV macro-F1
+``python -m research.department_candidates ../shared/data [--dev]`` prints the 5-fold CV macro-F1
 (7 public departments) of the candidates in MODEL_CARD.md's tables: each test fold of the public
 training file re-joined into raw text and segmented by a jieba segmenter rebuilt from the training
 folds (stop words dropped), our own raw examples in every training fold, and for the sixth round's
-candidates the gov_replies messages labelled by their reply's bureau (:mod:`bot.training.distant`),
+candidates the gov_replies messages labelled by their reply's bureau (:mod:`research.distant`),
 segmented like our examples, at a sample weight. ``--dev`` also scores dev_raw (for the final
 candidates only; nothing is to be chosen on it).
 """
@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from bot.training.datasets import department_dev, department_segmented
-from bot.training.distant import distant_labels
+from research.distant import distant_labels
 from bot.training.train import (
     DEPARTMENT_CONFIG,
     SEED,

@@ -1,7 +1,7 @@
 """The department's ninth round: training rows whose label looks wrong, dropped or down-weighted.
 
-``python -m bot.training.department_cleaning ../shared/data`` prints the 5-fold CV macro-F1 (7 public
-departments, the runtime's reading of each test fold, as :mod:`bot.training.department_candidates`)
+``python -m research.department_cleaning ../shared/data`` prints the 5-fold CV macro-F1 (7 public
+departments, the runtime's reading of each test fold, as :mod:`research.department_candidates`)
 of the shipped recipe with and without cleaning. Inside each outer training fold an inner 5-fold
 cross-validation scores every public row; a row whose given label trails the best class's score by more
 than a margin is suspect (confident learning, Northcutt et al. 2021, in its simplest form), and is dropped
@@ -21,9 +21,9 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from bot.training.datasets import department_segmented
-from bot.training.department_candidates import runtime_folds
-from bot.training.department_raw import Candidate
-from bot.training.department_raw import fit_scores as shipped_fit
+from research.department_candidates import runtime_folds
+from research.department_raw import Candidate
+from research.department_raw import fit_scores as shipped_fit
 from bot.training.train import SEED, jieba_dictionary, own_department_examples
 
 Scores = Callable[[Sequence[list[str]]], tuple[np.ndarray, np.ndarray]]
@@ -35,7 +35,7 @@ VARIANTS: list[tuple[str, float | None, float]] = [("shipped recipe", None, 0.0)
 
 
 def fit_scores(docs: list[list[str]], labels: list[str], weights: list[float] | None = None) -> Scores:
-    """The shipped recipe (:func:`bot.training.department_raw.fit_scores` of the plain candidate); returns
+    """The shipped recipe (:func:`research.department_raw.fit_scores` of the plain candidate); returns
     docs → (classes, decision values)."""
     classes, scores, _ = shipped_fit(Candidate(), docs, labels, weights or [1.0] * len(docs), [])
     return lambda d: (np.array(classes), scores(d))

@@ -3,12 +3,12 @@
 The CV of the earlier rounds reads its test folds from the training file's own text, whose stop words
 were removed before it was published; dev_raw and citizens' messages are raw. This harness adds a
 second judge that is raw text and is not dev_raw: the gov_replies messages labelled by their reply's
-bureau (:mod:`bot.training.distant`, 655 messages, roughly 10% label noise, overlaps with dev_raw and
+bureau (:mod:`research.distant`, 655 messages, roughly 10% label noise, overlaps with dev_raw and
 the training file left out) — used for validation only, never for training. The other gov_replies
 messages (overlaps with dev_raw, the training file and the validation messages left out) are
 unlabelled raw text for self-training and for the TF-IDF document frequencies.
 
-``python -m bot.training.department_raw ../shared/data [--only NAME]`` prints, per candidate, the 5-fold
+``python -m research.department_raw ../shared/data [--only NAME]`` prints, per candidate, the 5-fold
 CV macro-F1 (7 public departments; the fifth round's protocol, the shipped segmenter construction) and
 the raw validation's macro-F1 (the same 7) and accuracy, for a model fitted on the whole training file.
 dev_raw is not read here except its title and body, for the overlap exclusions.
@@ -32,7 +32,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from bot.training.datasets import _read, department_segmented
-from bot.training.distant import PUBLIC, RawSets, raw_sets
+from research.distant import PUBLIC, RawSets, raw_sets
 from bot.training.train import (
     DEPARTMENT_CONFIG,
     SEED,

@@ -1,6 +1,6 @@
 """Cross-validation of the whole intent system, and the emergency threshold at several false-alarm caps.
 
-``python -m bot.training.intent_cv [--new N] [--caps 0.01,0.0125,0.015]`` prints JSON:
+``python -m research.intent_cv [--new N] [--caps 0.01,0.0125,0.015]`` prints JSON:
 
 - for each cap, the threshold :func:`bot.training.train.emergency_threshold` would choose, and at that
   threshold the 5-fold cross-validated figures of the whole classifier (rules, place and time fragments,
@@ -78,7 +78,7 @@ def run(caps: Sequence[float], new: int = 0) -> dict[str, Any]:
     p_cv = cross_validated_emergency(examples, INTENT_CONFIG)
     folds = _fold_classifiers(examples, shipped)
     report: dict[str, Any] = {"cv_margin": _lowest_unruled(examples, p_cv.tolist())}
-    devs = {name: intents(split) for name, split in DEVS.items()}
+    devs = {name: intents(name) for name in DEVS}
     for name, rows in devs.items():
         p_dev = [shipped.intent.predict(intent_input(e.text)).probabilities["emergency"] for e in rows]
         report[f"{name}_margin"] = _lowest_unruled(rows, p_dev)

@@ -7,7 +7,7 @@ jieba's dictionary that the training file never shows (的, 了, 是, 我, 没�
 1–2-gram TF-IDF with a linear SVM. MODEL_CARD.md ("Tried") gives the figures; it reached 0.893 on
 dev_raw against the 0.92 target, so the shipped model was left unchanged.
 
-``python -m bot.training.department_experiment ../shared/data`` prints the cross-validated figures:
+``python -m research.department_experiment ../shared/data`` prints the cross-validated figures:
 5 folds of the training file, each test fold re-joined into its raw form (spaces removed) and
 prepared like a citizen's message, the segmenter rebuilt from the training folds. ``--dev`` also
 scores dev_raw once (it was scored once for the decision; do not tune on it).
@@ -70,7 +70,7 @@ def pre_segmented_input(text: str) -> str:
 
 
 def segmented_train(shared: Path) -> list[Example]:
-    """The training file with its word boundaries kept (``datasets.department_train`` removes them)."""
+    """The training file with its word boundaries kept (spaces between the words, as the file gives them)."""
     rows = _read(shared / "departments" / "train_segmented.csv")
     return [Example(r["text_segmented"], DEPARTMENT_LABELS[r["label"]]) for r in rows]
 

@@ -1,6 +1,6 @@
 """Provenance checks for a round's new intent training rows (``bot/training/data/README.md``).
 
-``python -m bot.training.provenance --new N [--limit 0.7]`` checks the last ``N`` rows of
+``python -m research.provenance --new N [--limit 0.7]`` checks the last ``N`` rows of
 ``intents_train.csv`` and prints JSON; the exit status is 1 when a check fails:
 
 - **duplicates**: no new row matches another training row or a dev row after the README's normalisation
@@ -59,7 +59,7 @@ def check(new: int, limit: float = SIMILARITY_LIMIT) -> dict[str, Any]:
     """The checks above for the last ``new`` training rows."""
     train = intents("train")
     old, fresh = train[:-new], train[-new:]
-    pool = [(key(e.text), name, e.text) for name, split in DEVS.items() for e in intents(split)]
+    pool = [(key(e.text), name, e.text) for name in DEVS for e in intents(name)]
     dev_keys = {k for k, _, _ in pool}
     seen: dict[str, int] = {}
     for i, e in enumerate(old):

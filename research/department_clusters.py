@@ -2,7 +2,7 @@
 
 Linear n-gram models only know the words seen with labels. Here every word is also mapped to a cluster id
 learned without labels from the training texts of the fold (public rows and our own examples) and the
-1,930 unlabelled raw messages (:func:`bot.training.distant.raw_sets`; never dev_raw): word vectors from a
+1,930 unlabelled raw messages (:func:`research.distant.raw_sets`; never dev_raw): word vectors from a
 truncated SVD of a word matrix, then k-means into K clusters. The message's cluster ids make an extra
 sparse block (cluster unigrams, optionally bigrams), TF-IDF normalised on its own and scaled like the head
 block, on top of the shipped recipe. Word vectors come from either
@@ -10,9 +10,9 @@ block, on top of the shipped recipe. Word vectors come from either
 - ``doc``: the TF-IDF word-document matrix (LSA: words that occur in the same messages), or
 - ``ppmi``: positive PMI of words within ``window`` words of each other (words used in the same contexts).
 
-``python -m bot.training.department_clusters ../shared/data [--only NAME]`` prints the 5-fold CV macro-F1
+``python -m research.department_clusters ../shared/data [--only NAME]`` prints the 5-fold CV macro-F1
 and the raw validation's macro-F1 / accuracy / fixed-broken counts against the shipped model, as
-:mod:`bot.training.department_raw` does. dev_raw is not read except for that module's overlap exclusion;
+:mod:`research.department_raw` does. dev_raw is not read except for that module's overlap exclusion;
 ``--dev NAME`` scores dev_raw for one candidate and the baseline's refit (run once, for the round's
 pre-registered choice, after it was committed: MODEL_CARD.md, eighth round).
 """
@@ -35,7 +35,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
 
 from bot.training.datasets import department_dev
-from bot.training.department_raw import (
+from research.department_raw import (
     Harness,
     Preparation,
     Scorer,

@@ -1,0 +1,1 @@
+"""Experiments on the classifiers and their history (LOG.md); imported by nothing in the product."""
