@@ -1,5 +1,8 @@
 """Conversation pages: search and filter, a citizen's whole thread, QA flags, a random sample, unmasking.
 
+Threads are scoped as cases are (cases/threads.py): a user limited to departments reads only the threads of
+citizens with a case of theirs, without the messages of the citizen's other cases.
+
 Every text is masked on the server before it is rendered (mobile numbers, ID numbers, bank cards,
 OpenIDs). A supervisor may see one thread unmasked for one page view, after giving a reason that
 goes to the audit log; nothing unmasked is kept in the session.
@@ -21,7 +24,9 @@ from bot.console.audit import record
 from bot.console.auth import permission
 from bot.console.blueprint import bp
 from bot.console.common import STATUS_NAMES, local_tz
+from bot.console.pages_cases import worker
 from bot.extensions import console_session
+from cases.threads import readable_messages, thread_cases, thread_readable
 from models import Case, CaseStatus, Citizen, Direction, Message, QaFlag
 from replies.variables import DEPARTMENT_NAMES
 from text.pii import mask_openid, mask_text
@@ -81,6 +86,7 @@ def _filtered(args: Any) -> Select[Any]:
     """Inbound messages matching the page's filters (each filter optional)."""
     query = select(Message, Citizen.openid, Case.number, Case.status).join(Citizen, Citizen.id == Message.citizen_id)
     query = query.outerjoin(Case, Case.opening_message_id == Message.id).where(Message.direction == Direction.IN)
+    query = readable_messages(query, worker())
     if args.get("intent") in INTENT_NAMES:
         query = query.where(Message.intent == args["intent"])
     if args.get("department") in DEPARTMENT_NAMES:
@@ -138,13 +144,26 @@ def _event_label(m: Message) -> str:
     return f"[{m.msg_type}{'/' + m.event if m.event else ''}]"
 
 
-def _thread(citizen_id: int, unmasked: bool) -> tuple[Citizen, list[Line], list[Case], list[QaFlag]]:
+def _readable_citizen(citizen_id: int) -> Citizen:
+    """The citizen whose thread the user may read, or 404 (outside their departments: no hint it exists)."""
     db = console_session()
     citizen = db.get(Citizen, citizen_id)
-    if citizen is None:
+    if citizen is None or not thread_readable(db, worker(), citizen_id):
         abort(404)
-    cases = db.scalars(select(Case).where(Case.citizen_id == citizen_id).order_by(Case.id)).all()
+    return citizen
+
+
+def _thread(citizen_id: int, unmasked: bool) -> tuple[Citizen, list[Line], list[Case], list[QaFlag], int]:
+    db = console_session()
+    citizen = _readable_citizen(citizen_id)
+    cases = thread_cases(db, worker(), citizen_id)
     numbers = {c.id: c.number for c in cases}
+    everything = select(Message).where(Message.citizen_id == citizen_id)
+    readable = readable_messages(everything, worker())
+    withheld = 0
+    if readable is not everything:
+        total = db.scalar(select(func.count()).select_from(everything.subquery())) or 0
+        withheld = total - (db.scalar(select(func.count()).select_from(readable.subquery())) or 0)
     show = (lambda s: s) if unmasked else mask_text
     lines = [
         Line(
@@ -162,19 +181,20 @@ def _thread(citizen_id: int, unmasked: bool) -> tuple[Citizen, list[Line], list[
             responder=m.responder,
             case_number=numbers.get(m.case_id) if m.case_id else None,
         )
-        for m in db.scalars(select(Message).where(Message.citizen_id == citizen_id).order_by(Message.id).limit(1000))
+        for m in db.scalars(readable.order_by(Message.id).limit(1000))
     ]
     flags = db.scalars(select(QaFlag).where(QaFlag.citizen_id == citizen_id).order_by(QaFlag.id)).all()
-    return citizen, lines, list(cases), list(flags)
+    return citizen, lines, cases, list(flags), withheld
 
 
 def _render_thread(citizen_id: int, unmasked: bool) -> str:
-    citizen, lines, cases, flags = _thread(citizen_id, unmasked)
+    citizen, lines, cases, flags, withheld = _thread(citizen_id, unmasked)
     return render_template(
         "console/thread.html",
         citizen=citizen,
         openid=citizen.openid if unmasked else mask_openid(citizen.openid),
         lines=lines,
+        withheld=withheld,
         cases=cases,
         flags=flags,
         intents=INTENT_NAMES,
@@ -203,8 +223,7 @@ def thread_unmask(citizen_id: int) -> Response | str:
         flash("查看完整个人信息须填写理由（至少4个字）。", "error")
         return redirect(url_for("console.thread", citizen_id=citizen_id))
     db = console_session()
-    if db.get(Citizen, citizen_id) is None:
-        abort(404)
+    _readable_citizen(citizen_id)
     record(db, g.user.username, "unmask", f"citizen:{citizen_id}", reason, (request.remote_addr or "")[:64])
     db.commit()
     return _render_thread(citizen_id, unmasked=True)
@@ -215,8 +234,7 @@ def thread_unmask(citizen_id: int) -> Response | str:
 def thread_flag(citizen_id: int) -> Response:
     """A QA flag and note on a conversation (or one message of it)."""
     db = console_session()
-    if db.get(Citizen, citizen_id) is None:
-        abort(404)
+    _readable_citizen(citizen_id)
     kind = request.form.get("kind", "")
     if kind not in FLAG_KINDS:
         flash("请选择问题类型。", "error")
@@ -251,7 +269,7 @@ def qa_sample() -> str:
     days = min(max(request.args.get("days", 7, type=int) or 7, 1), 90)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
     candidates = db.scalars(
-        select(Message.citizen_id)
+        readable_messages(select(Message.citizen_id), worker())
         .where(Message.direction == Direction.IN, Message.received_at >= since)
         .where(~exists().where(and_(QaFlag.citizen_id == Message.citizen_id, QaFlag.created_at >= since)))
         .group_by(Message.citizen_id)
