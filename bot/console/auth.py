@@ -143,35 +143,76 @@ def verify(session: Session, username: str, password: str) -> User | None:
 # -- throttling -----------------------------------------------------------------------------------
 
 
-def _fail_keys(app: Flask, username: str, source: str) -> tuple[str, str]:
+# Failures are counted per (account, address) and per address, never per account alone: a stranger who
+# types wrong passwords for someone's account locks out only their own address, and the real user signs
+# in from theirs. Argon2 and the per-address limits keep guessing slow; an admin can lift a lockout.
+
+
+def _fail_keys(app: Flask, username: str, source: str) -> tuple[str, str, str]:
     ns = app.config["REDIS_NAMESPACE"]
-    return f"{ns}:console:fail:user:{username.lower()[:80]}", f"{ns}:console:fail:src:{source}"
+    user = username.lower()[:80]
+    return (
+        f"{ns}:console:fail:pair:{user}:{source}",
+        f"{ns}:console:fail:src:{source}",
+        f"{ns}:console:fail:sources:{user}",  # the addresses with a pair counter, so an admin can clear them
+    )
 
 
 def locked_out(username: str, source: str) -> bool:
-    """True while too many sign-ins failed for this username or from this address."""
+    """True while too many sign-ins failed for this account from this address, or from this address at all."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    user_key, source_key = _fail_keys(app, username, source)
-    user_fails, source_fails = services(app).redis.mget(user_key, source_key)
-    return int(user_fails or 0) >= MAX_FAILURES_PER_USER or int(source_fails or 0) >= MAX_FAILURES_PER_SOURCE
+    pair_key, source_key, _ = _fail_keys(app, username, source)
+    pair_fails, source_fails = services(app).redis.mget(pair_key, source_key)
+    return int(pair_fails or 0) >= MAX_FAILURES_PER_USER or int(source_fails or 0) >= MAX_FAILURES_PER_SOURCE
 
 
-def record_failure(username: str, source: str) -> None:
-    """Count a failed sign-in (the window restarts with the first failure)."""
+def record_failure(username: str, source: str) -> str | None:
+    """Count a failed sign-in; returns what it locked, in Chinese, when this failure starts a lockout."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    redis = services(app).redis
-    for key in _fail_keys(app, username, source):
-        # The window starts with the first failure (SET NX EX); INCR keeps the key's expiry.
-        pipe = redis.pipeline()
+    pair_key, source_key, sources_key = _fail_keys(app, username, source)
+    pipe = services(app).redis.pipeline()
+    # The window starts with the first failure (SET NX EX); INCR keeps the key's expiry.
+    for key in (pair_key, source_key):
         pipe.set(key, 0, ex=LOCKOUT_SECONDS, nx=True)
         pipe.incr(key)
-        pipe.execute()
+    pipe.sadd(sources_key, source)
+    pipe.expire(sources_key, LOCKOUT_SECONDS)
+    _, pair_fails, _, source_fails, _, _ = pipe.execute()
+    minutes = LOCKOUT_SECONDS // 60
+    if pair_fails == MAX_FAILURES_PER_USER:
+        return f"该账号自此地址连续{MAX_FAILURES_PER_USER}次登录失败，此地址登录该账号锁定{minutes}分钟"
+    if source_fails == MAX_FAILURES_PER_SOURCE:
+        return f"此地址{minutes}分钟内登录失败{MAX_FAILURES_PER_SOURCE}次，此地址锁定{minutes}分钟"
+    return None
 
 
 def clear_failures(username: str, source: str) -> None:
-    """Forget this username's failures after a successful sign-in."""
+    """Forget this account's failures from this address after a successful sign-in."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     services(app).redis.delete(_fail_keys(app, username, source)[0])
+
+
+def locked_addresses(usernames: list[str]) -> dict[str, int]:
+    """For each account, how many addresses are locked out of it now (for the accounts page)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    redis = services(app).redis
+    locked: dict[str, int] = {}
+    for name in usernames:
+        sources = [s.decode() if isinstance(s, bytes) else s for s in redis.smembers(_fail_keys(app, name, "")[2])]
+        counts = redis.mget([_fail_keys(app, name, s)[0] for s in sources]) if sources else []
+        locked[name] = sum(int(c or 0) >= MAX_FAILURES_PER_USER for c in counts)
+    return locked
+
+
+def unlock(username: str) -> int:
+    """Lift every lockout of this account (an admin's decision); returns how many addresses were locked."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    was_locked = locked_addresses([username])[username]
+    redis = services(app).redis
+    sources_key = _fail_keys(app, username, "")[2]
+    sources = [s.decode() if isinstance(s, bytes) else s for s in redis.smembers(sources_key)]
+    redis.delete(*[_fail_keys(app, username, s)[0] for s in sources], sources_key)
+    return was_locked
 
 
 def now() -> dt.datetime:

@@ -10,7 +10,16 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from bot.console.audit import record
-from bot.console.auth import AccountError, create_user, hash_password, now, permission, role_choices
+from bot.console.auth import (
+    AccountError,
+    create_user,
+    hash_password,
+    locked_addresses,
+    now,
+    permission,
+    role_choices,
+    unlock,
+)
 from bot.console.blueprint import bp
 from bot.console.common import local_tz
 from bot.console.pages_conversations import _day
@@ -80,9 +89,11 @@ def users() -> Response | str:
         db.commit()
         flash("账号已创建。")
         return redirect(url_for("console.users"))
+    accounts = db.scalars(select(User).order_by(User.username)).all()
     return render_template(
         "console/users.html",
-        users=db.scalars(select(User).order_by(User.username)).all(),
+        users=accounts,
+        locked=locked_addresses([u.username for u in accounts]),
         roles=role_choices(),
         departments=DEPARTMENT_NAMES,
     )
@@ -91,7 +102,7 @@ def users() -> Response | str:
 @bp.post("/users/<int:user_id>")
 @permission("users.manage")
 def user_update(user_id: int) -> Response:
-    """Change roles, deactivate or reactivate, or set a new password (ends the user's sessions)."""
+    """Change roles, deactivate or reactivate, lift a sign-in lockout, or set a new password (ends sessions)."""
     db = console_session()
     user = db.get(User, user_id)
     if user is None:
@@ -117,6 +128,9 @@ def user_update(user_id: int) -> Response:
             return redirect(url_for("console.users"))
         user.is_active = action == "activate"
         record(db, g.user.username, f"user.{action}", user.username, "", _source())
+    elif action == "unlock":
+        was_locked = unlock(user.username)
+        record(db, g.user.username, "login.unlock", user.username, f"解除{was_locked}个地址的登录锁定", _source())
     elif action == "password":
         try:
             user.password_hash = hash_password(request.form.get("password", ""))

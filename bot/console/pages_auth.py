@@ -35,13 +35,15 @@ def login() -> Response | str:
     password = request.form.get("password", "")
     db = console_session()
     if locked_out(username, _source()):
-        record(db, username or "-", "login.locked", username, "too many failed sign-ins", _source())
+        record(db, username or "-", "login.blocked", username, "锁定期间的登录尝试", _source())
         db.commit()
         return render_template("console/login.html", error="登录失败次数过多，请15分钟后再试。", next=""), 429
     user = verify(db, username, password)
     if user is None:
-        record_failure(username, _source())
+        locked = record_failure(username, _source())
         record(db, username or "-", "login.failed", username, "", _source())
+        if locked:
+            record(db, username or "-", "login.locked", username, locked, _source())
         db.commit()
         return render_template("console/login.html", error="用户名或密码错误。", next=request.form.get("next", "")), 401
     clear_failures(username, _source())
