@@ -333,8 +333,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = tempfile.mkdtemp(prefix="minsheng-fuzz-")
     from bot import create_app
+    from bot.bootstrap import initialise
     from bot.extensions import services
-    from bot.setup import initialise
 
     app = create_app({
         "WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_ENCODING_AES_KEY": AES_KEY,

@@ -51,7 +51,7 @@ def cli() -> None:
 @cli.command("init-db")
 def init_db() -> None:
     """Migrate the database to the latest schema and load the seed reply library (idempotent)."""
-    from bot.setup import initialise
+    from bot.bootstrap import initialise
 
     app = _app()
     with app.app_context():
@@ -96,15 +96,16 @@ Try it from another terminal:
 )
 def serve(host: str, port: int, workers: int, timeout: int, access_log: bool) -> None:
     """Serve the app with gunicorn (sync workers); starts and stops an embedded Redis if REDIS_URL is unset."""
+    from bot import create_app
+    from bot.bootstrap import pending_migrations
     from bot.server import run
-    from bot.setup import pending_migrations
 
     app = _app()  # validate configuration before forking anything
     problem = pending_migrations(app)
     if problem:
         click.echo(f"minsheng: {problem}", err=True)
         sys.exit(2)
-    run(host, port, workers, timeout, access_log)
+    run(create_app, host, port, workers, timeout, access_log)
 
 
 @cli.command()

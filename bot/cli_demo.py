@@ -757,7 +757,7 @@ def seed_demo_cmd(messages: int, days: int, seed_value: int | None, yes: bool) -
     if app.config["MINSHENG_ENV"] == "production":
         click.echo("minsheng: seed-demo refuses to run with MINSHENG_ENV=production", err=True)
         sys.exit(2)
-    from bot.setup import pending_migrations
+    from bot.bootstrap import pending_migrations
 
     problem = pending_migrations(app)
     if problem:

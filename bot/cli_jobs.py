@@ -45,26 +45,31 @@ def worker_cmd(burst: bool) -> None:
     from bot.jobs import delivery_queue, fail_interrupted
     from bot.redis_store import EmbeddedRedis
 
-    app = _app()  # validate the configuration first, as every command does
-    fail_interrupted(app)  # sends a killed worker left half done: reported, not repeated
+    cfg = _config()  # validate the configuration first, as every command does
     embedded: EmbeddedRedis | None = None
-    url = app.config["REDIS_URL"]
+    url = cfg["REDIS_URL"]
     if not url:
-        embedded = EmbeddedRedis(app.config["EMBEDDED_REDIS_DB"])
+        embedded = EmbeddedRedis(cfg["EMBEDDED_REDIS_DB"])
         url = embedded.url()  # the server serve started, or one started (and owned) here
-        # The jobs build their app from the environment: the same server for them.
+        # The app is built from the environment below: the same server for it and its jobs.
         os.environ["REDIS_URL"] = url
         log.info("worker on embedded redis at %s", url)
-    # No socket timeout of our own: the worker blocks on the queue (RQ sets a fitting one).
-    connection = redis.Redis.from_url(url)
-    queue = delivery_queue(app, connection)
-    # SimpleWorker runs jobs in this process, so a job builds the app once per worker, not per job;
-    # each call to WeChat has a timeout, and RQ's job timeout (SIGALRM) caps a stuck job.
-    worker = SimpleWorker([queue], connection=connection)
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"].upper())
+        app = _app()
+        fail_interrupted(app)  # sends a killed worker left half done: reported, not repeated
+        # No socket timeout of our own: the worker blocks on the queue (RQ sets a fitting one).
+        connection = redis.Redis.from_url(url)
+        queue = delivery_queue(app, connection)
+        # SimpleWorker runs jobs in this process, inside this app context (how a job reaches the app): the
+        # app is built once per worker, not per job; each call to WeChat has a timeout, and RQ's job
+        # timeout (SIGALRM) caps a stuck job.
+        worker = SimpleWorker([queue], connection=connection)
+        try:
+            with app.app_context():
+                worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"].upper())
+        finally:
+            connection.close()
     finally:
-        connection.close()
         if embedded is not None and embedded.stop():
             log.info("embedded redis stopped")
 

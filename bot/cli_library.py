@@ -29,7 +29,7 @@ def _commit(app: Flask, session: Any, changes: list[Change] | bool) -> None:
     session.commit()
     changed = changes if isinstance(changes, bool) else any(c.library_changed for c in changes)
     if changed:
-        from bot.setup import bump_generation
+        from bot.bootstrap import bump_generation
 
         bump_generation(app)
 

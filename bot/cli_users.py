@@ -105,7 +105,7 @@ def drain_spool_cmd() -> None:
     """Store the pushes spooled while the database was down (workers also do this on their own)."""
     from bot.cli import _app
     from bot.extensions import services
-    from bot.spool import drain_into
+    from bot.maintenance import drain_into
 
     app = _app()
     spool = services(app).spool

@@ -1,140 +1,27 @@
-"""Shared clients live on the app (``app.extensions["minsheng"]``), created lazily, behind getters."""
+"""Wiring of the shared clients: attach them to the app (``app.extensions``), and each request's sessions.
+
+The clients themselves and their getter are in ``bot/services.py``, the background upkeep in
+``bot/maintenance.py``: this module knows them, they do not import it back.
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from pathlib import Path
 from typing import Any
 
-import redis
-from flask import Flask, current_app, g
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from flask import Flask, g
+from sqlalchemy.orm import Session
 
-from bot.db import MESSAGE_CONNECT_TIMEOUT_S, make_autocommit_engine, make_engine, make_sessionmaker
-from bot.redis_store import EmbeddedRedis, client_for
-from bot.spool import Spool, drain_into
-from bot.wechat.crypto import MessageCrypto
-from cases.sla import parse_working_days
-from handlers.dedupe import Deduper
-from handlers.pipeline import Pipeline
-from handlers.store import is_transient
-from replies.library import Library
+from bot.maintenance import UPKEEP_KEY, Upkeep
+from bot.services import KEY, Services, services
 
-KEY = "minsheng"
-# After Redis fails, messages skip it for this long (dedup by the database, one-turn replies).
-REDIS_BACKOFF_S = 5.0
-
-
-class Services:
-    """Everything a request needs that outlives it: engine, Redis client, crypto, pipeline."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        self.engine: Engine = make_engine(config["DATABASE_URL"])
-        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        # The message path on PostgreSQL writes each turn in one statement, atomic on its own:
-        # autocommit spares it BEGIN and COMMIT round trips. Everything else uses transactions.
-        self.message_engine: Engine | None = None
-        self.message_sessions: sessionmaker[Session] = self.sessions
-        if self.engine.dialect.name == "postgresql":
-            self.message_engine = make_autocommit_engine(config["DATABASE_URL"])
-        else:
-            # SQLite: the same file, but a writer waits for a lock only briefly before the message is spooled.
-            self.message_engine = make_engine(config["DATABASE_URL"], busy_timeout_s=MESSAGE_CONNECT_TIMEOUT_S)
-        self.message_sessions = make_sessionmaker(self.message_engine)
-        self.spool = Spool(Path(config["SPOOL_PATH"]))
-        self._drainer: threading.Thread | None = None
-        self.embedded_redis = None if config["REDIS_URL"] else EmbeddedRedis(config["EMBEDDED_REDIS_DB"])
-        self._redis: redis.Redis | None = None
-        self._redis_down_until = 0.0
-        self._lock = threading.Lock()
-        self.crypto = MessageCrypto(
-            config["WECHAT_TOKEN"],
-            config["WECHAT_APP_ID"],
-            [config["WECHAT_ENCODING_AES_KEY"], config["WECHAT_ENCODING_AES_KEY_PREVIOUS"]],
-        )
-        self.library = Library(config["TIMEZONE"])
-        self.deduper = Deduper(config["REDIS_NAMESPACE"], replay_window=2 * config["WECHAT_TIMESTAMP_WINDOW"])
-        self.pipeline = Pipeline(
-            self.library,
-            dialect=self.engine.dialect.name,
-            timezone=config["TIMEZONE"],
-            namespace=config["REDIS_NAMESPACE"],
-            working_days=parse_working_days(config["CASE_DEADLINE_DAYS"]),
-        )
-
-    @property
-    def redis(self) -> redis.Redis:
-        """The Redis client (the embedded server is started on first use when no URL is set)."""
-        if self._redis is None:
-            with self._lock:
-                if self._redis is None:
-                    url = self.config["REDIS_URL"] or self.embedded_redis.url()  # type: ignore[union-attr]
-                    self._redis = client_for(url)
-        return self._redis
-
-    def redis_for_messages(self) -> redis.Redis | None:
-        """The Redis client, or None for a few seconds after it failed (each message must not wait for it)."""
-        if time.monotonic() < self._redis_down_until:
-            return None
-        return self.redis
-
-    def redis_failed(self) -> None:
-        """Redis did not answer: the message path goes on without it for REDIS_BACKOFF_S."""
-        self._redis_down_until = time.monotonic() + REDIS_BACKOFF_S
-
-    def start_drainer(self, app: Flask, interval: float = 2.0) -> None:
-        """Drain the spool and seal the hash chains in the background of this process (runs until exit)."""
-        with self._lock:
-            if self._drainer is not None and self._drainer.is_alive():
-                return
-            self._drainer = threading.Thread(
-                target=self._drain_forever, args=(app, interval), name="spool-drainer", daemon=True
-            )
-            self._drainer.start()
-
-    def _drain_forever(self, app: Flask, interval: float) -> None:
-        from bot.maintenance import seal_all
-
-        seal_every = app.config["CHAIN_SEAL_SECONDS"]
-        next_seal = time.monotonic() + seal_every
-        log = logging.getLogger(__name__)
-        while True:
-            try:
-                if app.config["SPOOL_DRAIN_SECONDS"] and self.spool.pending():
-                    stored = drain_into(app)
-                    if stored:
-                        log.info("stored %d spooled message(s)", stored)
-                if seal_every and time.monotonic() >= next_seal:
-                    next_seal = time.monotonic() + seal_every
-                    seal_all(app)
-            except Exception as exc:
-                if is_transient(exc):
-                    # The database is away: said once per attempt, without a traceback every 2 s.
-                    log.warning("background upkeep waiting for the database: %s", type(exc).__name__)
-                else:
-                    log.exception("background upkeep failed (spool drain or chain seal); retrying")
-            time.sleep(interval)
-
-    def close(self) -> None:
-        """Release connections and stop an embedded Redis this process started."""
-        if self._redis is not None:
-            self._redis.close()
-            self._redis = None
-        if self.embedded_redis is not None:
-            self.embedded_redis.stop()
-        self.engine.dispose()
-        if self.message_engine is not None:
-            self.message_engine.dispose()
+__all__ = ["KEY", "Services", "console_session", "init_app", "message_session", "services"]
 
 
 def init_app(app: Flask, config: dict[str, Any]) -> Services:
-    """Attach the services to ``app`` and close each request's session when it ends."""
-    services = Services(config)
-    app.extensions[KEY] = services
+    """Attach the services and the upkeep to ``app`` and close each request's session when it ends."""
+    svc = Services(config)
+    app.extensions[KEY] = svc
+    app.extensions[UPKEEP_KEY] = Upkeep(app)
 
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
@@ -143,12 +30,7 @@ def init_app(app: Flask, config: dict[str, Any]) -> Services:
             if session is not None:
                 session.close()
 
-    return services
-
-
-def services(app: Flask | None = None) -> Services:
-    """The services of ``app`` (default: the current app)."""
-    return (app or current_app).extensions[KEY]  # type: ignore[no-any-return]
+    return svc
 
 
 def message_session() -> Session:

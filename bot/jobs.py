@@ -15,6 +15,9 @@ A send that never finished (its worker killed between the claim and the outcome)
 ``sending`` for ever. :func:`fail_interrupted` records such rows as ``failed`` once they are older than
 any job can run, saying that the citizen may or may not have received the message: sending it again
 unasked could say the same thing twice, so a person decides (``deliver-queued`` and ``worker`` run it).
+
+The job runs in ``python -m bot worker``, which pushes its app's context around the RQ worker: the job
+reaches the app as ``flask.current_app`` (the worker runs jobs in its own process and thread).
 """
 
 from __future__ import annotations
@@ -22,21 +25,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import os
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 import requests
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from rq import Queue, Retry, get_current_job
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from wechatpy.exceptions import WeChatClientException
 
-from bot.extensions import services
-from bot.wechat.api import MissingSecret, SharedTokenClient, TokenUnavailable, client_for_app
+from bot.services import services
+from bot.wechat.api import MissingSecret, SharedTokenClient, TokenUnavailable, client_for
 from models import Case, CaseEvent, CaseStatus, Citizen, Direction, Message, utcnow
 from text.pii import mask_openid
 
@@ -69,8 +71,6 @@ BUSY = -1
 ANSWERABLE = frozenset({CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS})
 # Automatic replies never count as an answer (models.case.Case.answered_at).
 NOT_A_PERSON = frozenset({"", "bot"})
-
-_app_of_process: tuple[int, Flask] | None = None
 
 
 def queue_name(namespace: str) -> str:
@@ -144,14 +144,10 @@ def fail_interrupted(app: Flask, now: dt.datetime | None = None) -> int:
 
 
 def job_app() -> Flask:
-    """The app of this worker process, built once from the environment (as ``serve`` builds it)."""
-    global _app_of_process
-    pid = os.getpid()
-    if _app_of_process is None or _app_of_process[0] != pid:  # a forked work horse builds its own
-        from bot import create_app
-
-        _app_of_process = (pid, create_app())
-    return _app_of_process[1]
+    """The app of the worker running this job (``python -m bot worker`` pushes its app context)."""
+    if not has_app_context():
+        raise RuntimeError("delivery jobs run in `python -m bot worker`, which provides the app context")
+    return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,7 +176,7 @@ def deliver(message_id: int) -> str:
         message = session.get(Message, message_id)
         assert message is not None  # the claim found it
         openid = session.scalar(select(Citizen.openid).where(Citizen.id == message.citizen_id)) or ""
-        outcome = _send(client_for_app(app), openid, message.content)
+        outcome = _send(client_for(app.config, services(app).redis), openid, message.content)
         if outcome.status == "retry":
             # Give the row back to the retry (which claims it again) before RQ schedules it.
             message.delivery_status = "queued"

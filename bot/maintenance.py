@@ -1,25 +1,41 @@
-"""Background upkeep of a worker: seal the hash chains, one sealer at a time across processes and hosts.
+"""Background upkeep of a worker: store the pushes spooled while the database was away, seal the hash chains.
 
-PostgreSQL: a transaction-level advisory lock per chain; SQLite (one host): a file lock beside the
-database. Sealing runs a few seconds behind the writes, off the message path.
+Draining replays the spool (``bot/spool.py``) through the app's pipeline in arrival order, each push stored
+exactly once; when the late decision opened a case, the acknowledgement with its number and deadline is
+queued as a customer-service message. Sealing runs a few seconds behind the writes, off the message path,
+one sealer at a time across processes and hosts: on PostgreSQL a transaction-level advisory lock per chain,
+on SQLite (one host) a file lock beside the database. :class:`Upkeep` does both in a thread of each worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from flask import Flask
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.filelock import try_lock
+from bot.jobs import enqueue_delivery
+from bot.services import services
+from bot.spool import Spooled
 from cases.chain import CHAINS, Report, chain_key, seal, verify
+from handlers.store import Duplicate, is_transient
+from models import Alert, Case, Direction, Message
 
 log = logging.getLogger(__name__)
+
+UPKEEP_KEY = "minsheng.upkeep"
+
+
+# -- the hash chains -------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -34,8 +50,6 @@ def _chain_lock(session: Session, name: str, lock_dir: Path) -> Iterator[bool]:
 
 def seal_all(app: Any) -> dict[str, int]:
     """Seal every chain as far as it has settled; rows sealed per chain (0 where another sealer is at it)."""
-    from bot.extensions import services
-
     svc = services(app)
     key = chain_key(app.config["SECRET_KEY"])
     lock_dir = Path(app.config["SPOOL_PATH"]).parent
@@ -53,8 +67,121 @@ def seal_all(app: Any) -> dict[str, int]:
 
 def verify_all(app: Any) -> list[Report]:
     """Verify every chain from its first row."""
-    from bot.extensions import services
-
     key = chain_key(app.config["SECRET_KEY"])
     with services(app).sessions() as session:
         return [verify(session, key, chain) for chain in CHAINS]
+
+
+# -- draining the spool into the application's database ----------------------------------------------
+
+
+def drain_into(app: Any) -> int:
+    """Store every spooled push through the app's pipeline; returns how many were stored now."""
+    svc = services(app)
+    return svc.spool.drain(lambda item: _store(app, item))
+
+
+def _store(app: Any, item: Spooled) -> None:
+    svc = services(app)
+    with app.app_context():
+        session = svc.message_sessions()
+        try:
+            owed, inbound_id = svc.pipeline.run_late(item.message, session, item.sent)
+            session.commit()
+        except Duplicate:
+            session.rollback()
+            return  # stored before (a crash between the commit and the spool delete): nothing to do
+        except Exception as exc:
+            session.rollback()
+            if is_transient(exc):
+                raise  # still away: the drain pauses and tries again later
+            # The row itself is refused: keep it aside for a person rather than block every later message.
+            log.error("a spooled message was refused by the database: %s", type(exc).__name__)
+            svc.spool.dead_letter(item, type(exc).__name__)
+            with svc.sessions() as alerts:
+                alerts.add(Alert(kind="spool_refused", detail=f"spooled message not storable: {type(exc).__name__}"))
+                alerts.commit()
+            return
+        finally:
+            session.close()
+    if owed is None or inbound_id is None:
+        return
+    # The citizen was told "received" while the database was away; the case number and the deadline
+    # follow as a customer-service message.
+    with svc.sessions() as db:
+        inbound = db.get(Message, inbound_id)
+        case_id = db.scalar(select(Case.id).where(Case.opening_message_id == inbound_id))
+        if inbound is None or case_id is None:
+            return
+        now = svc.pipeline.clock()
+        queued = Message(
+            direction=Direction.OUT,
+            citizen_id=inbound.citizen_id,
+            msg_type="text",
+            content=owed.text,
+            created_at=now,
+            received_at=now,
+            in_reply_to_id=inbound_id,
+            case_id=case_id,
+            template_key=owed.template_key,
+            template_version=owed.template_version,
+            responder="bot",
+            delivery_status="queued",
+        )
+        db.add(queued)
+        db.commit()
+        queued_id = queued.id
+    try:
+        enqueue_delivery(app, queued_id)
+    except Exception:  # the row stays queued and visible on the case page
+        log.exception("could not enqueue the owed acknowledgement (message %s)", queued_id)
+
+
+# -- the thread that does both -----------------------------------------------------------------------
+
+
+class Upkeep:
+    """One background thread per process that drains the spool and seals the chains, started on demand."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self, interval: float = 2.0) -> None:
+        """Start the thread unless it runs already (it runs until the process exits)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(
+                target=self._forever, args=(interval,), name="spool-drainer", daemon=True
+            )
+            self._thread.start()
+
+    def _forever(self, interval: float) -> None:
+        app = self.app
+        seal_every = app.config["CHAIN_SEAL_SECONDS"]
+        next_seal = time.monotonic() + seal_every
+        spool = services(app).spool
+        while True:
+            try:
+                if app.config["SPOOL_DRAIN_SECONDS"] and spool.pending():
+                    stored = drain_into(app)
+                    if stored:
+                        log.info("stored %d spooled message(s)", stored)
+                if seal_every and time.monotonic() >= next_seal:
+                    next_seal = time.monotonic() + seal_every
+                    seal_all(app)
+            except Exception as exc:
+                if is_transient(exc):
+                    # The database is away: said once per attempt, without a traceback every 2 s.
+                    log.warning("background upkeep waiting for the database: %s", type(exc).__name__)
+                else:
+                    log.exception("background upkeep failed (spool drain or chain seal); retrying")
+            time.sleep(interval)
+
+
+def start_upkeep(app: Flask, interval: float = 2.0) -> None:
+    """Drain the spool and seal the hash chains in the background of this process (runs until exit)."""
+    upkeep: Upkeep = app.extensions[UPKEEP_KEY]
+    upkeep.start(interval)

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from bot.config import load_config
+from bot.maintenance import start_upkeep
 from bot.redis_store import EmbeddedRedis
+from bot.services import services
 
 log = logging.getLogger(__name__)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], factory: Callable[[], Flask]) -> None:
         self.options = options
+        self.factory = factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -28,13 +33,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from bot import create_app
-
-        return create_app()
+        return self.factory()
 
 
-def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> None:
-    """Run gunicorn in the foreground until it is stopped."""
+def run(factory: Callable[[], Flask], host: str, port: int, workers: int, timeout: int, access_log: bool) -> None:
+    """Run gunicorn in the foreground until it is stopped; each worker builds its app with ``factory``."""
     config = load_config()
     master = os.getpid()
     embedded: EmbeddedRedis | None = None
@@ -56,13 +59,11 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
     def post_worker_init(worker: Any) -> None:
         # Pushes spooled while the database was down (perhaps before a restart) are stored as soon
         # as it answers again, and new rows are sealed into the hash chains; workers take turns.
-        from bot.extensions import services
-
         app = worker.wsgi
         # In each worker, after the fork and before it accepts: not while the app is built.
         services(app).pipeline.actor.load_classifier()
         if app.config["SPOOL_DRAIN_SECONDS"] or app.config["CHAIN_SEAL_SECONDS"]:
-            services(app).start_drainer(app, app.config["SPOOL_DRAIN_SECONDS"] or 2)
+            start_upkeep(app, app.config["SPOOL_DRAIN_SECONDS"] or 2)
 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
@@ -81,6 +82,6 @@ def run(host: str, port: int, workers: int, timeout: int, access_log: bool) -> N
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
     }
     try:
-        _Gunicorn(options).run()
+        _Gunicorn(options, factory).run()
     finally:
         stop_embedded()

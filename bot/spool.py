@@ -3,11 +3,10 @@
 When the message path cannot write to the database in time, the edge writes the push to a local
 SQLite file (synchronous=FULL: on disk before the answer leaves), answers the citizen with the vetted
 "received" reply, and moves on. A drainer — one at a time per spool, under a file lock — replays the
-spooled messages through the pipeline in arrival order once the database answers again: each is
-stored exactly once (the spool row is deleted right after the database commit, and the database's
-unique dedup key turns a replay after a crash between the two into a no-op), together with the reply
-that was actually sent. When the late decision opened a case, the acknowledgement with its number
-and deadline is queued as a customer-service message.
+spooled messages in arrival order once the database answers again (``bot.maintenance.drain_into`` stores
+them through the pipeline): each is stored exactly once (the spool row is deleted right after the
+database commit, and the database's unique dedup key turns a replay after a crash between the two into a
+no-op), together with the reply that was actually sent.
 """
 
 from __future__ import annotations
@@ -148,77 +147,3 @@ class Spool:
                     self.remove(item.id)
                     done += 1
 
-
-# -- draining into the application's database -------------------------------------------------------
-
-
-def drain_into(app: Any) -> int:
-    """Store every spooled push through the app's pipeline; returns how many were stored now."""
-    from bot.extensions import services
-
-    svc = services(app)
-    return svc.spool.drain(lambda item: _store(app, item))
-
-
-def _store(app: Any, item: Spooled) -> None:
-    from sqlalchemy import select
-
-    from bot.extensions import services
-    from handlers.store import Duplicate, is_transient
-    from models import Alert, Case, Direction, Message
-
-    svc = services(app)
-    with app.app_context():
-        session = svc.message_sessions()
-        try:
-            owed, inbound_id = svc.pipeline.run_late(item.message, session, item.sent)
-            session.commit()
-        except Duplicate:
-            session.rollback()
-            return  # stored before (a crash between the commit and the spool delete): nothing to do
-        except Exception as exc:
-            session.rollback()
-            if is_transient(exc):
-                raise  # still away: the drain pauses and tries again later
-            # The row itself is refused: keep it aside for a person rather than block every later message.
-            log.error("a spooled message was refused by the database: %s", type(exc).__name__)
-            svc.spool.dead_letter(item, type(exc).__name__)
-            with svc.sessions() as alerts:
-                alerts.add(Alert(kind="spool_refused", detail=f"spooled message not storable: {type(exc).__name__}"))
-                alerts.commit()
-            return
-        finally:
-            session.close()
-    if owed is None or inbound_id is None:
-        return
-    # The citizen was told "received" while the database was away; the case number and the deadline
-    # follow as a customer-service message.
-    with svc.sessions() as db:
-        inbound = db.get(Message, inbound_id)
-        case_id = db.scalar(select(Case.id).where(Case.opening_message_id == inbound_id))
-        if inbound is None or case_id is None:
-            return
-        now = svc.pipeline.clock()
-        queued = Message(
-            direction=Direction.OUT,
-            citizen_id=inbound.citizen_id,
-            msg_type="text",
-            content=owed.text,
-            created_at=now,
-            received_at=now,
-            in_reply_to_id=inbound_id,
-            case_id=case_id,
-            template_key=owed.template_key,
-            template_version=owed.template_version,
-            responder="bot",
-            delivery_status="queued",
-        )
-        db.add(queued)
-        db.commit()
-        queued_id = queued.id
-    try:
-        from bot.jobs import enqueue_delivery
-
-        enqueue_delivery(app, queued_id)
-    except Exception:  # the row stays queued and visible on the case page
-        log.exception("could not enqueue the owed acknowledgement (message %s)", queued_id)

@@ -21,8 +21,8 @@ from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import create_app
+from bot.bootstrap import initialise
 from bot.extensions import services
-from bot.setup import initialise
 from bot.simulator import Request, Simulator
 from models import Alert, AuditEntry, Case, CaseEvent, ChainHead, Citizen, Message, QaFlag, TemplateReview, TemplateVersion
 

@@ -39,7 +39,7 @@ def case_accounts(app: Flask) -> str:
             workflow.approve(session, reviewer, ver)
             workflow.publish(session, reviewer, ver)
         session.commit()
-    from bot.setup import bump_generation
+    from bot.bootstrap import bump_generation
 
     bump_generation(app)
     return key

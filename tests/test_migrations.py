@@ -15,9 +15,9 @@ def test_migrated_schema_matches_the_models(app):
 
 
 def test_init_db_is_idempotent(app):
-    from bot.setup import initialise
     from sqlalchemy import func, select
 
+    from bot.bootstrap import initialise
     from models import ReplyTemplate, TemplateVersion
 
     with services(app).sessions() as session:

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from bot import create_app
-from bot.extensions import REDIS_BACKOFF_S, services
+from bot.services import REDIS_BACKOFF_S, services
 from bot.simulator import Simulator
 from models import Case, Citizen, Direction, Message
 from tests.conftest import AES_KEY, APP_ID, REDIS_URL, TOKEN, Backend, WeChat, _unavailable, reset_state

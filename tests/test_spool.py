@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 
 from bot import create_app
 from bot.extensions import services
+from bot.maintenance import drain_into
 from bot.simulator import Simulator
-from bot.spool import drain_into
 from models import Case, Citizen, Direction, Message
 from replies.library import BUILTIN_FALLBACK
 from tests.conftest import AES_KEY, APP_ID, TOKEN, Backend, WeChat, reset_state

@@ -14,8 +14,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.bootstrap import bump_generation
 from bot.extensions import services
-from bot.setup import bump_generation
 from models import Alert, AuditEntry, Direction, Message, TemplateReview, TemplateStatus
 from replies import workflow
 from replies.library import Library

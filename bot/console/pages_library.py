@@ -15,10 +15,10 @@ from flask import abort, current_app, flash, g, jsonify, make_response, redirect
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from bot.bootstrap import bump_generation
 from bot.console.auth import permission
 from bot.console.blueprint import bp
 from bot.extensions import console_session
-from bot.setup import bump_generation
 from models import ReplyTemplate, TemplateStatus, TemplateVersion
 from replies import guard, workflow
 from replies.library import guard_preview

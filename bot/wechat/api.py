@@ -13,11 +13,11 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import redis
 import requests
-from flask import Flask
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
@@ -169,16 +169,13 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
         return result
 
 
-def client_for_app(app: Flask, redis_client: redis.Redis | None = None) -> SharedTokenClient:
-    """The API client of ``app``: its WECHAT_API_BASE, AppID and secret, the token in its Redis namespace."""
-    from bot.extensions import services
-
-    cfg = app.config
+def client_for(config: Mapping[str, Any], redis_client: redis.Redis) -> SharedTokenClient:
+    """The API client for ``config``: its WECHAT_API_BASE, AppID and secret, the token in its Redis namespace."""
     return SharedTokenClient(
-        cfg["WECHAT_APP_ID"],
-        cfg["WECHAT_APP_SECRET"],
-        api_base=cfg["WECHAT_API_BASE"],
-        redis_client=redis_client if redis_client is not None else services(app).redis,
-        prefix=f"{cfg['REDIS_NAMESPACE']}:wechat",
-        timeout=float(cfg["WECHAT_API_TIMEOUT"]),
+        config["WECHAT_APP_ID"],
+        config["WECHAT_APP_SECRET"],
+        api_base=config["WECHAT_API_BASE"],
+        redis_client=redis_client,
+        prefix=f"{config['REDIS_NAMESPACE']}:wechat",
+        timeout=float(config["WECHAT_API_TIMEOUT"]),
     )

@@ -22,7 +22,8 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from bot.errors import Forbidden, MinshengError, PayloadTooLarge, Unparseable
-from bot.extensions import Services, services
+from bot.maintenance import start_upkeep
+from bot.services import Services, services
 from bot.wechat.edge import SUCCESS, Edge
 from handlers.dedupe import loggable
 from handlers.store import is_transient
@@ -205,5 +206,5 @@ def _spool(svc: Services, app: Flask, msg: InboundMessage, exc: BaseException) -
     log.warning("database unavailable (%s): message %s spooled", type(exc).__name__, loggable(msg.dedup_key))
     interval = app.config["SPOOL_DRAIN_SECONDS"]
     if interval:
-        svc.start_drainer(app, interval)
+        start_upkeep(app, interval)
     return reply

@@ -1,4 +1,9 @@
-"""Database initialisation: migrate to head, install the seed library, tell workers the library changed."""
+"""Bringing a database to the code's level: migrate to head, install the seed reply library, tell workers.
+
+``init-db`` runs :func:`initialise`; ``serve`` and ``seed-demo`` refuse to start while
+:func:`pending_migrations` names one. :func:`bump_generation` makes every worker reload the published
+library; the console and the command line call it after they change the library.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask
 
-from bot.extensions import services
+from bot.redis_store import client_for
+from bot.services import services
 from replies.library import install_seed
 
 log = logging.getLogger(__name__)
@@ -38,8 +45,6 @@ def migrate(app: Flask) -> str:
 
 def pending_migrations(app: Flask) -> str | None:
     """None if the database is at head, else a one-line reason (``serve`` refuses to start)."""
-    from alembic.script import ScriptDirectory
-
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     try:
         with services(app).engine.connect() as conn:
@@ -69,8 +74,6 @@ def bump_generation(app: Flask) -> None:
     url = app.config["REDIS_URL"] or (svc.embedded_redis.running_url() if svc.embedded_redis else None)
     if not url:
         return  # no server running: workers started later read the library afresh
-    from bot.redis_store import client_for
-
     client = client_for(url)
     try:
         svc.deduper.bump_generation(client)
