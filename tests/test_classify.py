@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from text.normalize import normalize
 from text.linear import LinearTextModel
+from text.normalize import normalize
 
 
 def test_traditional_is_read_as_simplified_and_remembered():
@@ -301,7 +301,7 @@ def test_thanks_for_something_is_still_praise(shipped):
     assert shipped.classify("谢谢你们把我们村的路修好了，晚上走路安心多了").intent == "praise"
 
 
-def test_evaluate_reports_the_dev_sets_and_no_heldout_without_v8(monkeypatch):
+def test_evaluate_reports_the_dev_sets_and_no_heldout_without_the_heldout_file(monkeypatch):
     from bot.training import train
 
     monkeypatch.setattr(train, "HELDOUT", "heldout_absent_for_this_test")

@@ -68,7 +68,7 @@ def department_dev(shared: Path) -> list[Example]:
 
 def intents(split: str) -> list[Example]:
     """Our labelled intent examples: ``train``, the dev sets ``dev``, ``dev_v2`` … ``dev_v7``, or the
-    held-out set ``heldout_v8`` (never tuned on; merged in separately)."""
+    held-out set ``heldout`` (never tuned on; merged in separately)."""
     rows = _read(DATA_DIR / f"intents_{split}.csv")
     return [
         Example(r["text"], r["intent"], r.get("script", "simp"), r.get("emergency_kind", ""), r.get("department", ""))
