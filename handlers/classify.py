@@ -30,7 +30,7 @@ _PERSON = (
     r"(人|他|她|我|孩子|小孩|儿子|女儿|老人|老公|老婆|爸|妈|爷爷|奶奶|外婆|外公|姥姥|姥爷|婆婆|公公|老伴|阿姨|大爷|"
     r"宝宝|弟弟|妹妹|哥哥|姐姐|学生|同事|司机|行人|工人|小哥|小伙|姑娘|女孩|男孩|阿婆|阿伯|大妈|大叔|骑手|路人|室友|"
     r"邻居|闺女|孕妇|"
-    # Eighth round: Cantonese, Hong Kong and Taiwan kin (我个仔, 个女, 细路, 老豆, 阿嫲, 阿嬷, BB).
+    # Cantonese, Hong Kong and Taiwan kin (我个仔, 个女, 细路, 老豆, 阿嫲, 阿嬷, BB).
     r"个仔|阿仔|细路|细佬|家姐|老豆|老窦|阿爷|阿嫲|阿嬷|阿公|小朋友|囡囡|个女(?![人的士生孩])|婴儿|BB|bb)"
 )
 # Family, children and the elderly: whose going out and not being found is an emergency (not "我", who may be
@@ -39,7 +39,7 @@ _KIN = (
     r"(孩子|小孩|儿子|女儿|闺女|老人|老公|老婆|爸|妈|爷爷|奶奶|外婆|外公|姥姥|姥爷|婆婆|公公|老伴|宝宝|弟弟|妹妹|娃|"
     r"个仔|阿仔|细路|细佬|家姐|老豆|老窦|阿爷|阿嫲|阿嬷|阿公|阿婆|小朋友|囡囡|个女(?![人的士生孩])|BB|bb)"
 )
-# Eighth round: a person (not 我的 / 佢嘅 …) who is missing, in Mandarin or Cantonese, and not a thing that
+# A person (not 我的 / 佢嘅 …) who is missing, in Mandarin or Cantonese, and not a thing that
 # is (钱包不见了, 我个银包唔见咗, 我唔见咗部手机), nor "the lost one" found again (揾返个走失咗嘅仔, 好彩揾返).
 _MISSING = (
     r"(?![的嘅之]).{0,14}(?<![包机证卡匙车袋书件狗猫表链币钱款票照])"
@@ -67,14 +67,14 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
         # A vehicle hit something or someone, and someone is down, bleeding, hurt or stuck.
         r"(车|摩托).{0,10}(撞|碰|刮|追尾)了?.{0,16}(倒在|倒地|躺在|躺地|不动|流血|出血|(?<![没未无])(?<!没有)受伤|昏|叫不醒|"
         r"起不来|爬不起来|站不起来|动不了|卡住|飞出去|磕破|头破|摔下来|骨折|断了)|"
-        # Sixth round: a vehicle into a crowd, a rollover or a fall into a ditch with someone hurt or stuck,
+        # A vehicle into a crowd, a rollover or a fall into a ditch with someone hurt or stuck,
         # a driver stuck in the cab, someone knocked down by the writer, a message that opens with 被…车撞了.
         r"(冲|撞)进了?人群(?!的)|冲上了?人行道.{0,6}撞|撞(了|倒|到)了?(好几个|几个|一群|一排|两个|三个)(?!多|月|小时|钟头|星期|礼拜|车位)|侧翻(?!的)|"
         r"车.{0,8}翻了(?!的)|车.{0,4}(掉|栽|冲|滑)(进|到|下)了?.{0,6}(沟|坡|崖|田)|"
         r"(摔|翻|掉|栽)(进|到|下)?了?.{0,3}(沟|坑|坡|崖)(里|下)了?.{0,12}(动不了|起不来|爬不起来|出不来|流血|站不起来)|"
         r"卡在(驾驶室|车里|座位)|撞(断|穿|破|开)了?(护栏|栏杆|隔离)|把.{0,6}(带|刮|碰|蹭)(倒|伤|飞)|"
         r"^(被|俾).{0,8}(车|摩托).{0,3}(撞|刮|碰)(了|到|倒|伤|飞|亲|咗)|"
-        # Eighth round (Hong Kong, Taiwan): a vehicle mounting a pavement or a bus stop (铲上行人路), a rider
+        # Hong Kong and Taiwan wording: a vehicle mounting a pavement or a bus stop (铲上行人路), a rider
         # dragged under a lorry (卷进车底).
         r"(铲|冲)上了?(行人路|行人道|巴士站|人行道|石壆|路边).{0,12}(人|撞)|(卷|拖|扯)(进|入|到)了?车(底|下)"
     ),
@@ -95,14 +95,14 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(走|跑)(出去|出门|丢)了?.{0,14}(没找着|没找到|找不着|没回来|没回家|联系不上)|"
         r"(不想活|活着没意思|想不开|告别(?!仪式|会|厅|式)|遗书).{0,20}"
         r"(刀|吃药|吞药|安眠药|楼顶|天台|桥上|河边|江边|跳|关机|联系不上|找不到|找不着|门也不开|不开门|反锁|锁在|没回应|叫不应)|"
-        # Sixth round: kin who went out and are not found, a group fight now, robbery, a cry for help heard,
+        # Kin who went out and are not found, a group fight now, robbery, a cry for help heard,
         # a stranger pulling a girl, hiding now, a burglar climbing or inside, someone sitting outside a
         # railing on a roof, a bomb shown.
          + _KIN + r".{0,24}(出门|出去|走了|走出去|跑出去|跑了|放学|离家|出咗去|出咗门|行咗出去|出街|落街|出咗街|落咗街)"
         r".{0,14}(没找到|找不到|找不着|没找着|没回来|没到家|没回家|联系不上|关机|揾唔到|揾不到|未返|冇返|联络唔到|"
         r"联系唔到|联络不上|冇人听|唔听电话|失联)|"
         r"(两伙|两帮|一群|一帮|几个|十几个|好几个|一伙)人.{0,8}打起来|抢(了|咗).{0,8}(包|手机|钱包|项链|金链|手袋|银包)|"
-        # Eighth round (Cantonese): hitting someone now (打紧, not 打紧电话), a snatch, a chase with a weapon
+        # Cantonese: hitting someone now (打紧, not 打紧电话), a snatch, a chase with a weapon
         # or fists, someone on a roof who wants to jump.
         r"(打|揍|殴打)紧(我|佢|人|" + _KIN[1:-1] + r")|(有人|有个人|个男人|班人|佢)抢嘢|(被|俾)人抢(咗|了)?|"
         r"追(住|着)(人|我|佢|他|她).{0,4}(打|斩|砍|捅|劈)|(天台|楼顶|窗口|窗台|桥|阳台|屋顶|栏杆|天桥).{0,8}(想|要|话要|扬言|准备)跳|"
@@ -115,7 +115,7 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(栏杆|护栏)外(面|边|头)?.{0,4}(坐|站)|(坐|站)(在|着)?.{0,4}(栏杆|护栏)外|"
         r"(楼顶|天台|房顶|窗台).{0,10}(坐|站)着.{0,16}(哭|悬在外|不肯下来|不下来)|"
         r"(举着|拿着|身上|绑着|说是|说有).{0,6}(炸药|炸弹)|"
-        # Seventh round: cornered or held by people now (被几个人堵在…, 他们把我围住, 圍住我唔俾我走), with or
+        # Cornered or held by people now (被几个人堵在…, 他们把我围住, 圍住我唔俾我走), with or
         # without a demand or a threat; not a car boxed in (车被人堵在, 挪车), a sales pitch or a parking fee.
         r"(?<!车)(?<!车子)(被|俾)(几个|一群|一帮|一伙|好几个|[两三四五六七八九十]个|些)?(人|男的|男人|混混|小混混|流氓|"
         r"陌生人|社会青年|小青年|壮汉|大汉|讨债的|要债的|要账的|收数佬|债主|黑社会|大孩子|高年级的|传销的|前夫|前度|前男友|醉汉)(给)?(堵|围|扣|押|困)(在|住|着|咗|喺|了)"
@@ -137,7 +137,7 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?<![打点])(?<!打不)(?<!点不)[着著]火|起火|失火|火灾|烧起来|(?<!人)(?<!现)在烧|烧着了|火.{0,4}(烧到|窜|蹿|蔓延)|火光|爆燃|自燃|冒火|火好大|火很大|火苗|冒烟|冒黑烟|全是烟|(全|都)是(黑|浓)烟|烟滚滚|浓烟|好浓的烟|都是烟|"
         r"煤气味|燃气味|瓦斯味|石油气味|煤气泄|燃气泄|液化气泄|天然气泄|漏气|漏紧气|(燃气|煤气|天然气|瓦斯|液化气|石油气).{0,6}漏|"
         r"(燃气|煤气|天然气|瓦斯|液化气|石油气)外泄|(石油气|气喉|煤气喉).{0,4}漏紧|"
-        # Eighth round (Cantonese): 火烛 (not the slogan 小心火烛), something burning now (烧紧), 着咗火.
+        # Cantonese: 火烛 (not the slogan 小心火烛), something burning now (烧紧), 着咗火.
         r"(?<!小心)(?<!防)火烛|(大厦|大楼|楼|屋|厨房|单位|铺头|铺|仓|厂|车|房|山|货柜|工地|外墙|电箱|窗)(度|入面|里面|嗰边|𠮶边)?(烧紧|着紧火)|"
         r"[着著]咗火|起咗火|烧(咗)?起身|着起来|(罐|锅)着了|起了?大火|闻到.{0,4}(煤气|燃气|天然气)|"
         r"(燃气|煤气|天然气|液化气)(管|罐|瓶).{0,8}(断|破|裂|爆|喷)|"
@@ -160,7 +160,7 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
         r"被埋(住|在|了)|(困|埋)在废墟|压在.{0,6}(下面|底下|下边|废墟)|(塌|倒塌|垮)了?.{0,10}(还有人|人在喊|有人在喊|人还在|压着人|埋着人|压住了|没(爬|逃|跑)(上来|出来))|"
         r"电梯.{0,2}(冲顶|蹲底|下坠|坠落|溜车)|(电线|插座|插头|电器|线路)(烧|烧焦|烧化|烧糊|烤焦)了?的?(味|臭)|"
         r"(配电(室|房|箱|柜)|电箱|电闸|电表箱|插座|插线板).{0,12}(蓝光|电弧|烧焦|烧化|糊味|焦味|焦糊)|"
-        # Sixth round: smoke or fire pouring out, a fire out of control, smoke in a closed space, a gas smell
+        # Smoke or fire pouring out, a fire out of control, smoke in a closed space, a gas smell
         # (臭鸡蛋) in a kitchen or a hissing gas pipe, a lift stuck between floors with people in it, water up
         # to the chest or a window, a person fallen into a pool, trapped (Cantonese 出唔到去).
         r"(?<!烟囱)冒出(?!的).{0,4}(?<![油])(烟|火)|冒(白|黑|浓|青)烟|(?<![抽吸香油手二])烟.{0,4}涌(出|进|入|上来|上嚟|入嚟|出嚟|过嚟)|"
@@ -175,7 +175,7 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
         + _PERSON
         + r"(不小心|失足)?(掉|摔|跌|落)(进|到|下)了?.{0,6}(池|塘|河|江|湖|井|海|水库|水沟|河沟)(里|中)?了|"
         r"(出唔到去|出唔去|走唔到|逃唔出|走唔甩|出唔到嚟)|越烧越(大|旺|猛|厉害)|"
-        # Eighth round: anyone fallen into the sea, a river or a pond (跌咗落海), a limb caught (夹住…拔唔出).
+        # Anyone fallen into the sea, a river or a pond (跌咗落海), a limb caught (夹住…拔唔出).
          + _PERSON + r"(不小心|失足)?(跌|掉|踢)咗?落(海|河|水|塘|池|井|坑渠|鱼塘|水塘|码头)|"
         r"(卡|夹)(住|咗).{0,10}(拔不出|拔唔出|攞唔出|拉唔出)"
     ),
@@ -189,7 +189,7 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
         # Then: a fall from height, down and unable to get up, not answering, poisoning, electric shock,
         # a dog attack that draws blood, heavy bleeding in other words.
         r"没(有)?(脉搏|心跳)|心肺复苏|人工呼吸|大面积(烫|烧)伤|血肉模糊|躺着不动|透不过气|唞唔到气|透唔到气|索唔到气|呼吸困难|药当糖|见红|郁唔到|冇反应|晕咗|"
-        # Eighth round (Cantonese): fainted (晕低), collapsed and not waking (瞓低咗…唔醒), not waking when called,
+        # Cantonese: fainted (晕低), collapsed and not waking (瞓低咗…唔醒), not waking when called,
         # an ambulance called or awaited (叫救护车 / 白车), something swallowed (吞咗…电池).
         r"晕低|昏低|(突然|成个人)瞓低|瞓低(咗|左)?.{0,8}(唔醒|冇反应|唔郁|郁唔到|唔识郁)|(叫|喊|拍|摇|推)(极|佢)?(都|也)?唔醒|(叫|喊)(佢|极)?唔应|"
         r"(快|快啲|快点|帮我|帮手|麻烦|马上|赶紧)(叫|打|call)(架|辆|部)?(救护车|白车)|叫(咗|了)(救护车|白车)|(救护车|白车)(仲未|还没|还未|未)(到|嚟|来)|"
@@ -206,7 +206,7 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
         r"狗.{0,12}(咬|扑).{0,12}(血|倒|拉不开|不松口|不放)|"
         r"(头|脸|身|腿|手|脚|膝盖|胳膊|手臂|身上)上?(全|都)是血|满(头|身|手)(都)?是血|血(一直|不停)?往外(喷|涌|冒)|"
         r"血(一直|不停)(喷|涌)|血喷出来|"
-        # Sixth round: chest pain with a cold sweat, not answering in more words, a child who swallowed a
+        # Chest pain with a cold sweat, not answering in more words, a child who swallowed a
         # handful of pills, charcoal fumes with someone down, scalds that blister, throat swelling shut,
         # CPR under way, a stroke's face, a limb caught in a machine, a person pulled from water and still.
         r"(抽搐|抽咗|抽筋|羊癫疯|发羊吊|癫痫).{0,12}(未停|没停|停不下来|停唔到|还在抽|唔停|仲抽紧)|(胸口|心口|胸).{0,8}(痛|疼|闷|翳|压).{0,16}(冷汗|冒汗|出汗|是汗)|口吐白(沫|泡)|"
@@ -230,12 +230,12 @@ _NOT_NOW = re.compile(
     r"消防栓|灭火器(?!.{0,2}(喷完|用完|喷光|用光|不管用|没用|灭不了|扑不灭))|防火|车祸多发|事故多发|以免|免得|防止|避免|怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|理赔|赔偿|鉴定|"
     # Recurring nuisances and what-ifs ("烧烤摊每晚冒烟", "万一起火") are complaints, not events now.
     r"每天|每晚|每次|天天|经常|老是|总是|三天两头|隔三差五|万一|一旦|假如|年初|年前|出过|发生过|(撞|困|伤|咬|抢|打|偷|摔)过(以后|之后|后|一次|两次|几次|好几次)|一下雨|一到(晚上|夜里|半夜|周末|下雨|冬天|夏天|天黑)|每逢|每到|成日|成晚|日日|晚晚|那天|那晚|当时|"
-    # Eighth round (Cantonese, Hong Kong, Taiwan): yesterday, last year, that day / night / time, a while ago,
+    # Cantonese, Hong Kong and Taiwan: yesterday, last year, that day / night / time, a while ago,
     # every time, always.
     r"寻日|琴日|㖊日|噚日|寻晚|琴晚|㖊晚|噚晚|前日|旧年|上年(?!纪)|早排|前排|[嗰𠮶](日|晚|阵|次|时)|次次|周不时|不嬲|"
     r"(要是|如果|若是|倘若|若果|如果係|假设).{0,8}(着火|起火|失火|火灾|烧起来|出事|爆炸|漏气|塌|火烛|不见|唔见|走失|走丢|走散|"
     r"遇溺|溺水|晕|被车撞|俾车撞)|"
-    # Eighth round: "X的话" is a what-if too (瓦斯外泄的话打哪个电话, 小朋友走失的话).
+    # "X的话" is a what-if too (瓦斯外泄的话打哪个电话, 小朋友走失的话).
     r"(着火|起火|失火|火灾|火烛|漏气|外泄|泄漏|走失|走丢|走散|不见了|唔见咗|遇溺|溺水|晕倒|被车撞|俾车撞)的话|"
     # Found afterwards ("孩子回来胳膊上有手指印"): harm already over, a complaint to investigate.
     r"(?<![没不])回(来|家)(后|以后|之后)?.{0,4}(发现|身上|胳膊|脸上|腿上|手上|背上)|"
@@ -279,7 +279,7 @@ _PLACE_SUFFIX = (
     r"(路|街|道|巷子|巷|弄|胡同|大道|段|小区|社区|花园|新村|新城|家园|公寓|宿舍|家属院|大厦|广场|停车场|公园|市场|菜市场|商场|超市|"
     r"医院|学校|中学|小学|幼儿园|车站|火车站|地铁站|站|出口|入口|路口|交叉口|苑|园|湾|城|庄|村|屯|寨|组|镇|乡|区|县|市|"
     r"门|栋|幢|座|单元|号楼|楼|层|室|户|号|巷口|村口|河边|江边|湖边|桥下|桥上|桥|"
-    # Sixth round: landmarks a citizen points at (花坛, 空地, 桥墩, 活动中心, 厂房, 车库, 滑梯, 门口).
+    # Landmarks a citizen points at (花坛, 空地, 桥墩, 活动中心, 厂房, 车库, 滑梯, 门口).
     r"花坛|空地|桥墩|中心|厂房|厂|车库|地库|滑梯|门口)"
 )
 _PLACE_PART = (
