@@ -23,7 +23,6 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from bot.training.datasets import department_dev, department_segmented
-from research.distant import distant_labels
 from bot.training.train import (
     DEPARTMENT_CONFIG,
     SEED,
@@ -33,6 +32,7 @@ from bot.training.train import (
     nbsvm,
     own_department_examples,
 )
+from research.distant import distant_labels
 from text.normalize import normalize
 
 

@@ -21,10 +21,10 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from bot.training.datasets import department_segmented
+from bot.training.train import SEED, jieba_dictionary, own_department_examples
 from research.department_candidates import runtime_folds
 from research.department_raw import Candidate
 from research.department_raw import fit_scores as shipped_fit
-from bot.training.train import SEED, jieba_dictionary, own_department_examples
 
 Scores = Callable[[Sequence[list[str]]], tuple[np.ndarray, np.ndarray]]
 

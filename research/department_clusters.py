@@ -35,6 +35,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
 
 from bot.training.datasets import department_dev
+from bot.training.train import DEPARTMENT_CONFIG, SEED, _DepartmentFeatures, nbsvm
 from research.department_raw import (
     Harness,
     Preparation,
@@ -44,7 +45,6 @@ from research.department_raw import (
     read,
     shipped_on_validation,
 )
-from bot.training.train import DEPARTMENT_CONFIG, SEED, _DepartmentFeatures, nbsvm
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,6 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from bot.training.datasets import _read, department_segmented
-from research.distant import PUBLIC, RawSets, raw_sets
 from bot.training.train import (
     DEPARTMENT_CONFIG,
     SEED,
@@ -43,6 +42,7 @@ from bot.training.train import (
     nbsvm,
     own_department_examples,
 )
+from research.distant import PUBLIC, RawSets, raw_sets
 from text.normalize import normalize
 from text.segment import Segmenter, clean_words
 
