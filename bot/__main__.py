@@ -1,5 +1,5 @@
 """``python -m bot …``: the command line of minsheng."""
 
-from bot.cli import main
+from bot.cli.core import main
 
 main()

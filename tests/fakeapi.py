@@ -1,4 +1,4 @@
-"""The fake WeChat API (bot/fake_wechat.py) as a real local HTTP server in a thread, driven over HTTP."""
+"""The fake WeChat API (bot/dev/fake_wechat.py) as a real local HTTP server in a thread, driven over HTTP."""
 from __future__ import annotations
 
 import threading
@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from bot.fake_wechat import create_fake, make_fake_server
+from bot.dev.fake_wechat import create_fake, make_fake_server
 
 
 class FakeWeChat:

@@ -247,7 +247,7 @@ def test_the_unmasked_export_is_for_supervisors_with_a_reason(clean_app: Flask, 
 
 
 def test_seed_demo_writes_consistent_rows(clean_app: Flask) -> None:
-    from bot.cli_demo import seed
+    from bot.dev.demo_data import seed
 
     svc = services(clean_app)
     counts = seed(svc.engine, 2000, days=30, tz=TZ, seed_value=3)
@@ -298,7 +298,7 @@ def test_seed_demo_writes_consistent_rows(clean_app: Flask) -> None:
 
 
 def test_seed_demo_refuses_production(backend: Any) -> None:
-    from bot.cli import cli
+    from bot.cli.core import cli
 
     result = CliRunner().invoke(cli, ["seed-demo", "--messages", "10"],
                                 env={**backend.env(), "MINSHENG_ENV": "production"})

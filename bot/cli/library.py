@@ -2,7 +2,8 @@
 
 Export and import the library as a reviewed TOML file, import the platform's built-in auto-replies,
 list what is published, and pull the kill switch when something must stop at once. Imports only
-ever submit drafts for review; publishing happens after a second person approves.
+ever submit drafts for review; publishing happens after a second person approves. Every subcommand
+runs in the app context (the group is Flask's ``AppGroup``).
 """
 
 from __future__ import annotations
@@ -13,25 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
+from bot.services import services
 from replies import workflow
 from replies.workflow import Actor, Change, LibraryError
 
 
-def _app() -> Flask:
-    from bot.cli import _app as build
-
-    return build()
-
-
-def _commit(app: Flask, session: Any, changes: list[Change] | bool) -> None:
+def _commit(session: Session, changes: list[Change] | bool) -> None:
     session.commit()
     changed = changes if isinstance(changes, bool) else any(c.library_changed for c in changes)
     if changed:
         from bot.bootstrap import bump_generation
 
-        bump_generation(app)
+        bump_generation(current_app)
 
 
 def _actor(name: str) -> Actor:
@@ -40,7 +38,7 @@ def _actor(name: str) -> Actor:
     return Actor(name.strip(), "cli")
 
 
-@click.group()
+@click.group("library", cls=AppGroup)
 def library() -> None:
     """The reply library: export, import (always through review), list, kill switch."""
 
@@ -51,11 +49,9 @@ def library() -> None:
 )
 def export_cmd(output: Path | None) -> None:
     """Write the published library as TOML (the seed's format)."""
-    from bot.extensions import services
     from replies.exchange import export_library
 
-    app = _app()
-    with services(app).sessions() as session:
+    with services().sessions() as session:
         text = export_library(session)
     if output:
         output.write_text(text, encoding="utf-8")
@@ -90,17 +86,14 @@ def import_autoreply_cmd(path: Path, who: str) -> None:
 
 
 def _run_import(who: str, do: Any) -> None:
-    from bot.extensions import services
-
     actor = _actor(who)
-    app = _app()
-    with services(app).sessions() as session:
+    with services().sessions() as session:
         try:
             report = do(session, actor)
         except LibraryError as exc:
             click.echo(f"import refused: {exc}", err=True)
             sys.exit(1)
-        _commit(app, session, False)
+        _commit(session, False)
     for line in report.submitted:
         click.echo(f"submitted for review: {line}")
     for line in report.unchanged:
@@ -119,11 +112,9 @@ def list_cmd() -> None:
     """One line per template: key, purpose, published version, enabled, versions waiting for review."""
     from sqlalchemy import select
 
-    from bot.extensions import services
     from models import ReplyTemplate, TemplateStatus
 
-    app = _app()
-    with services(app).sessions() as session:
+    with services().sessions() as session:
         automatic = workflow.automatic_replies_enabled(session)
         click.echo(f"automatic replies: {'on' if automatic else 'OFF (only the safe fallback is sent)'}")
         for tpl in session.scalars(select(ReplyTemplate).order_by(ReplyTemplate.key)):
@@ -143,11 +134,8 @@ def list_cmd() -> None:
 @click.option("--as", "who", required=True, help="Your user name.")
 def kill_switch(state: str, key: str | None, reason: str, who: str) -> None:
     """Stop (off) or restart (on) automatic replies, or one template; every worker follows on its next message."""
-    from bot.extensions import services
-
     actor = _actor(who)
-    app = _app()
-    with services(app).sessions() as session:
+    with services().sessions() as session:
         try:
             if key:
                 change = workflow.set_template_enabled(session, actor, key, state == "on", reason)
@@ -156,6 +144,9 @@ def kill_switch(state: str, key: str | None, reason: str, who: str) -> None:
         except LibraryError as exc:
             click.echo(f"refused: {exc}", err=True)
             sys.exit(1)
-        _commit(app, session, [change])
+        _commit(session, [change])
     what = f"template {key}" if key else "automatic replies"
     click.echo(f"{what}: {state}")
+
+
+COMMANDS = (library,)
