@@ -5,7 +5,9 @@ so a new kind of message is one entry, not another branch.
 
 A text message goes through these steps, the first that answers wins:
 
-1. emergency — 110/119/120/122 first, whatever else is going on (an open form is closed);
+1. emergency (handlers/urgency.py) — a *certain* one gets 110/119/120/122 first, whatever else is going on; a
+   *possible* one is taken in as an urgent case a person reads first, its reply pointing to the number (an
+   open form is closed either way);
 2. 取消 / 重新开始 of an open intake form;
 3. status — "查询 <受理编号>", "我的诉求" (the citizen's own cases only);
 4. the open intake form's current question;
@@ -34,6 +36,7 @@ from handlers.converse import Completed, Conversations, location_text
 from handlers.store import Store
 from handlers.triage import MIN_CONFIDENCE, Classifier, Triage
 from handlers.turn import Turn
+from handlers.urgency import POSSIBLE
 from models import CaseStatus, CaseType
 from replies.library import Library
 from text.normalize import normalize
@@ -55,6 +58,29 @@ EMERGENCY_TEMPLATES = {
     "medical": "emergency_medical",
     "traffic": "emergency_traffic",
 }
+# A possible emergency (handlers/urgency.py): the citizen is taken in, and one line points to the number.
+POSSIBLE_EMERGENCY_TEMPLATES = {kind: f"possible_{key}" for kind, key in EMERGENCY_TEMPLATES.items()}
+POSSIBLE_EMERGENCY_CASES = {"inquiry": CaseType.INQUIRY, "suggestion": CaseType.SUGGESTION}
+
+
+@dataclasses.dataclass(frozen=True)
+class EmergencyRoute:
+    """What an emergency tier does with a message: the case it opens and the template that answers."""
+
+    case_type: CaseType
+    template: str
+    takes_in: bool  # the conversation goes on as a case read by a person (possible), or is replaced (certain)
+
+
+def emergency_route(triage: Triage) -> EmergencyRoute | None:
+    """The route of a certain or possible emergency (both open an urgent case); None for anything else."""
+    kind = triage.emergency_kind or ""
+    if triage.emergency:
+        return EmergencyRoute(CaseType.EMERGENCY, EMERGENCY_TEMPLATES.get(kind, "emergency"), takes_in=False)
+    if triage.emergency_tier == POSSIBLE:
+        case_type = POSSIBLE_EMERGENCY_CASES.get(triage.intent, CaseType.HELP)
+        return EmergencyRoute(case_type, POSSIBLE_EMERGENCY_TEMPLATES.get(kind, "possible_emergency"), takes_in=True)
+    return None
 # Worded as a question: worth looking up among the FAQs whatever the intent model said
 # ("投诉电话是多少" mentions a complaint but asks for a number).
 _QUESTION = re.compile(r"[?？]|吗|怎么|怎样|如何|多少|哪里|哪儿|什么|几点|是否|能否|请问")
@@ -165,10 +191,15 @@ class Actor:
         # model, tuned for recall on whole messages, reads some addresses as emergencies.
         if self.conversations.screening(turn) == "full" or emergency_rule(norm.text):
             turn.triage = self._classify(turn.msg.text)
-            if turn.triage.emergency:
+            route = emergency_route(turn.triage)
+            if route is not None:
+                # Certain: the emergency reply replaces the conversation. Possible: taken in as a case a
+                # person reads first, on the hour clock; the reply points to the number (handlers/urgency.py).
                 self.conversations.drop(turn)
-                self._open_case(turn, CaseType.EMERGENCY, urgent=True)
-                turn.reply_key = EMERGENCY_TEMPLATES.get(turn.triage.emergency_kind or "", "emergency")
+                self._open_case(turn, route.case_type, urgent=True)
+                assert turn.case is not None
+                turn.case["needs_triage"] = turn.case["needs_triage"] or route.takes_in
+                turn.reply_key = route.template
                 return
         if self.conversations.command(turn) or status.answer(turn):
             return
@@ -228,6 +259,7 @@ class Actor:
             intent=completed.form.case_type.value,
             emergency=False,
             emergency_kind=None,
+            emergency_tier=None,
             confidence_intent=max(triage.confidence_intent, completed.confidence),
         )
         self._open_case(turn, completed.form.case_type, summary=completed.summary)

@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+from handlers import urgency
 from handlers.rxguard import guarded
 from handlers.triage import MIN_CONFIDENCE, Triage
 from text.linear import LinearTextModel, Prediction
@@ -337,7 +338,10 @@ _EXPLICIT: tuple[tuple[str, re.Pattern[str]], ...] = (
 # One or more of these, end to end (see ``_tiled``); nothing longer than ACKNOWLEDGEMENT_MAX is a bare thanks.
 _ACKNOWLEDGEMENT_PIECE = re.compile(
     r"好的?|好滴|好嘞|好吧|行|嗯+|哦+|噢+|喔+|ok|okay|收到了?|知道了?|明白了?|了解了?|懂了|谢谢|多谢|感谢|感恩|谢啦|谢了|谢|"
-    r"辛苦了?|唔该|晒|你们?|您|大家|各位|早安|晚安|早上好|晚上好|早点休息|啊|呀|哈+|啦|了|哒|咯|啰|嘛|呢|哟"
+    r"辛苦了?|唔该|晒|你们?|您|大家|各位|早安|晚安|早上好|晚上好|早点休息|啊|呀|哈+|啦|了|哒|咯|啰|嘛|呢|哟|"
+    # Greetings, "is anyone there?" and tests: small talk, answered with the welcome or help reply, never a case.
+    r"你好|您好|hello|hi|hey|哈喽|哈啰|嗨|喂+|在吗|在么|在不在|在嘛|有人吗|有人在吗|有人么|有没有人|有人没有?|人呢|"
+    r"请问|在线吗|客服|人工|小编|管理员|下午好|中午好|午安|测试|test|试试|试一下"
 )
 ACKNOWLEDGEMENT_MAX = 40
 
@@ -428,10 +432,12 @@ class ModelClassifier:
         if model_emergency and bare_place:
             model_emergency = False
             reasons.append("rule:place_only:not_emergency")
+        tier = None
         if rule is not None or model_emergency:
-            # A missed emergency costs more than a false alarm: the rules or the model suffice,
-            # with a threshold chosen on training data for full recall.
-            label, conf = "emergency", max(p_emergency, 0.9 if rule else p_emergency)
+            # A missed emergency costs more than a false alarm: the rules or the model suffice to raise
+            # one (the model's threshold was chosen on training data for full recall). How sure we are
+            # decides what the citizen is told: handlers/urgency.py.
+            tier = urgency.tier(t, rule_matched=rule is not None, model_fired=model_emergency, not_now=not_now(t))
             if rule is not None:
                 emergency_kind = rule[0]
                 reasons.append(f"rule:emergency:{rule[0]}:{rule[1]}")
@@ -439,17 +445,22 @@ class ModelClassifier:
                 guess = self.kind.predict(features)
                 emergency_kind = guess.label
                 reasons.append(f"model:emergency:{p_emergency:.2f}:{guess.label}:{'/'.join(guess.evidence)}")
+            reasons.append(f"emergency:{tier}")
+        if tier == urgency.CERTAIN:
+            label, conf = "emergency", max(p_emergency, 0.9)
         else:
             label, conf = intent.label, intent.confidence
             if label == "emergency":  # below the threshold: the runner-up decides
                 label, conf = sorted(
                     ((k, v) for k, v in intent.probabilities.items() if k != "emergency"), key=lambda kv: -kv[1]
                 )[0]
-            if label != "chitchat" and is_acknowledgement(features, norm.stickers):
+            small_talk = is_acknowledgement(features, norm.stickers)
+            if label != "chitchat" and small_talk:
                 reasons.append(f"rule:acknowledgement:{label}")
                 label, conf = "chitchat", max(intent.probabilities.get("chitchat", 0.0), MIN_CONFIDENCE)
             explicit_found = False
-            if label == "chitchat" or conf < MIN_CONFIDENCE:
+            # Small talk stays small talk: "您好，请问有人吗" asks for nobody's service ("请问" alone is no question).
+            if (label == "chitchat" or conf < MIN_CONFIDENCE) and not small_talk:
                 for explicit, pattern in _EXPLICIT:
                     m = pattern.search(t)
                     if m:
@@ -472,6 +483,9 @@ class ModelClassifier:
                     key=lambda kv: -kv[1],
                 )[0]
                 reasons.append("rule:unsure_not_chitchat")
+            if tier == urgency.POSSIBLE and label == "chitchat":
+                # Taken in whatever it looks like: a person reads a possible emergency.
+                label, conf = "complaint", max(intent.probabilities.get("complaint", 0.0), MIN_CONFIDENCE)
         reasons.append(f"intent:{label}:{conf:.2f}:{'/'.join(intent.evidence)}")
         if label == "chitchat":
             return Triage(label, "none", confidence_intent=round(conf, 3), confidence_department=round(conf, 3),
@@ -483,6 +497,7 @@ class ModelClassifier:
             dept.label,
             emergency=label == "emergency",
             emergency_kind=emergency_kind,
+            emergency_tier=tier,
             confidence_intent=round(conf, 3),
             confidence_department=round(dept.confidence, 3),
             reasons=tuple(reasons),
@@ -529,7 +544,8 @@ def time_only(text: str) -> bool:
 
 
 def is_acknowledgement(features: str, stickers: tuple[str, ...] = ()) -> bool:
-    """True for bare thanks or an acknowledgement, emoji and stickers aside ("收到了 謝謝👍")."""
+    """True for bare thanks, an acknowledgement, a greeting or a test, emoji and stickers aside ("收到了 謝謝👍",
+    "您好，请问有人吗")."""
     bare = features.lower()
     for sticker in stickers:
         bare = bare.replace(sticker.lower(), "")

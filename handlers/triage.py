@@ -19,8 +19,9 @@ class Triage:
 
     intent: str
     department: str
-    emergency: bool = False
-    emergency_kind: str | None = None
+    emergency: bool = False  # a *certain* emergency: the emergency reply replaces the conversation
+    emergency_kind: str | None = None  # police, fire, medical or traffic, for either tier
+    emergency_tier: str | None = None  # "certain", "possible" or None (handlers/urgency.py)
     confidence_intent: float = 0.0
     confidence_department: float = 0.0
     reasons: tuple[str, ...] = ()

@@ -69,6 +69,7 @@ def classify_cmd() -> None:
                     "department": t.department,
                     "emergency": t.emergency,
                     "emergency_kind": t.emergency_kind,
+                    "emergency_tier": t.emergency_tier,
                     "confidence": {"intent": t.confidence_intent, "department": t.confidence_department},
                     "needs_human": t.needs_human,
                     "reasons": list(t.reasons),
@@ -76,6 +77,23 @@ def classify_cmd() -> None:
                 ensure_ascii=False,
             )
         )
+
+
+@click.command("evaluate-emergency")
+@data_option("The shared data folder: its real citizens' messages are counted for false alarms.")
+@click.option(
+    "--heldout",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A held-out CSV (text,label,kind; label emergency / chitchat / ordinary) to score.",
+)
+def evaluate_emergency_cmd(data: Path, heldout: Path | None) -> None:
+    """Print the emergency tiers' figures: certain replies on real messages, recall and kinds on a held-out set."""
+    from bot.training.emergency import evaluate as run_evaluation
+
+    shared = data if (data / "departments" / "dev_raw.csv").exists() else None
+    if shared is None and heldout is None:
+        raise click.UsageError(f"{data}/departments/dev_raw.csv not found (pass --data or --heldout)")
+    click.echo(json.dumps(run_evaluation(shared, heldout), ensure_ascii=False, indent=2))
 
 
 # -- the reply guard -----------------------------------------------------------------------------
@@ -130,4 +148,12 @@ def check_reply_cmd() -> None:
         click.echo(json.dumps(_check_reply_line(line), ensure_ascii=False))
 
 
-COMMANDS = (train_cmd, evaluate_cmd, classify_cmd, train_guard_cmd, evaluate_guard_cmd, check_reply_cmd)
+COMMANDS = (
+    train_cmd,
+    evaluate_cmd,
+    classify_cmd,
+    evaluate_emergency_cmd,
+    train_guard_cmd,
+    evaluate_guard_cmd,
+    check_reply_cmd,
+)

@@ -1,0 +1,76 @@
+"""Two tiers of emergency as the citizen meets them: a certain one gets the number first, a possible one is taken in.
+
+And small talk ("您好，请问有人吗") never opens a case.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers.urgency import CERTAIN, POSSIBLE, tier
+from models import Case, CaseType, Direction, Message
+from tests.conftest import WeChat, count
+
+# A real-looking letter about a standing hazard, with the words a fire rule reads ("浓烟滚滚").
+LETTER = ("尊敬的领导：您好！我们小区东门外的废品站今天下午又冒出浓烟，气味刺鼻，小区里的老人孩子都不敢开窗。"
+          "这个废品站没有任何消防设施，堆满了纸箱和塑料，居民们非常担心。恳请相关部门调查处理，依法取缔这个废品站，"
+          "还居民一个安全的居住环境。")
+
+
+def test_the_decision_reads_evidence_not_words_alone() -> None:
+    assert tier("楼道里着火了好多烟", rule_matched=True, model_fired=True, not_now=False) == CERTAIN
+    # The model alone, a letter, a story told afterwards: possible, never certain.
+    assert tier("楼道里着火了好多烟", rule_matched=False, model_fired=True, not_now=False) == POSSIBLE
+    assert tier(LETTER, rule_matched=True, model_fired=True, not_now=False) == POSSIBLE
+    assert tier("上个月楼道着火了", rule_matched=True, model_fired=False, not_now=True) == POSSIBLE
+    assert tier("路灯坏了", rule_matched=False, model_fired=False, not_now=False) is None
+
+
+def test_a_certain_emergency_gets_the_number_first_and_no_intake(wechat: WeChat, db) -> None:
+    sent = wechat.text("救命！楼道里着火了好多烟")
+    assert sent.reply is not None and sent.reply.startswith("请立即拨打119")
+    case = db.execute(select(Case)).scalar_one()
+    assert case.case_type is CaseType.EMERGENCY and case.is_urgent
+
+
+def test_a_possible_emergency_is_taken_in_with_one_line_pointing_to_the_number(wechat: WeChat, db) -> None:
+    sent = wechat.text(LETTER)
+    assert sent.reply is not None
+    case = db.execute(select(Case)).scalar_one()
+    # Taken in as usual: a case number and a deadline, the case on the hour clock, a person reads it first.
+    assert case.number in sent.reply and not sent.reply.startswith("请立即拨打")
+    assert case.case_type is not CaseType.EMERGENCY and case.is_urgent and case.needs_triage
+    assert case.sla_unit == "hours" and case.emergency_kind == "fire"
+    assert "119" in sent.reply.splitlines()[-1]
+    out = db.execute(select(Message).where(Message.direction == Direction.OUT)).scalar_one()
+    assert out.template_key == "possible_emergency_fire"
+
+
+def test_a_possible_emergency_in_traditional_is_answered_in_traditional(wechat: WeChat, db) -> None:
+    import opencc
+
+    sent = wechat.text(opencc.OpenCC("s2t").convert(LETTER))
+    assert sent.reply is not None and "受理編號" in sent.reply and "119" in sent.reply
+
+
+def test_small_talk_never_opens_a_case(wechat: WeChat, db) -> None:
+    for i, text in enumerate(["您好，请问有人吗", "你好在吗", "测试", "有人在吗？？", "[微笑]", "哈哈哈"]):
+        sent = wechat.text(text, openid=f"oSmallTalk{i:017d}")
+        assert sent.reply is not None, text
+    assert count(db, Case) == 0
+
+
+def test_evaluate_emergency_scores_a_held_out_file(tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from bot.cli.core import cli
+
+    sheet = tmp_path / "set.csv"
+    sheet.write_text("text,label,kind\n救命！楼道里着火了好多烟,emergency,fire\n"
+                     "您好，请问有人吗,chitchat,\n小区门口路灯坏了三个月没人修,ordinary,\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["evaluate-emergency", "--data", str(tmp_path), "--heldout", str(sheet)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)["heldout"]
+    assert report["emergencies"] == 1 and report["recall_certain"] == 1.0 and report["right_number_of_found"] == 1.0
+    assert report["certain_false_alarm_rate"] == 0.0 and report["chitchat_taken_in_rate"] == 0.0
