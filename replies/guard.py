@@ -2,7 +2,9 @@
 
 A text is refused for its tone — insults (``offensive``), brush-offs (``dismissive``), sarcasm,
 threats, a cute chit-chat persona (``flippant``) — found by the word list (``replies.lexicon``) and
-by a statistical model (``replies.offensive``), in Simplified and Traditional alike; for a vague time
+by a statistical model (``replies.offensive``), in Simplified and Traditional alike; for its structure
+(``replies.structure``): the citizen blamed, a retort aimed at them, a refusal that names no unit,
+channel or time, a reporter's identity disclosed; for a vague time
 promise (尽快, 近期 …) with no concrete date or deadline; for personal data (``text.pii``); for
 placeholders that are unfilled or not on the whitelist; and for length. Each violation names its
 rule, the span of the text it concerns, and a message in Chinese for the reviewer.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from replies import lexicon, offensive
+from replies import lexicon, offensive, structure
 from replies.quotes import inside, reported
 from replies.variables import ALLOWED, SYSTEM_GENERATED
 from text.pii import find_personal_data
@@ -24,7 +26,9 @@ from text.script import compact, fold
 
 MAX_REPLY_BYTES = 2000
 # The rules about how a reply sounds; the others are about its facts and its form.
-TONE_RULES = frozenset({"offensive", "dismissive", "sarcastic", "threatening", "flippant"})
+TONE_RULES = frozenset(
+    {"offensive", "dismissive", "sarcastic", "threatening", "flippant", "blames_citizen", "rhetorical_retort"}
+)
 # What a reviewer sees in place of each placeholder when a template body is checked.
 SAMPLE_VALUES = {
     "case_number": "20261127000123",
@@ -108,6 +112,7 @@ def check_text(
     exempt = reported(folded)
     tone = _lexicon(text, folded, exempt)
     found.extend(tone)
+    found.extend(_structure(text, folded, exempt, tone))
     if use_model:
         found.extend(_model(text, folded, exempt, tone))
     if not has_deadline:
@@ -147,6 +152,15 @@ def _lexicon(text: str, folded: str, exempt: list[tuple[int, int]]) -> list[Viol
             start, end = origin[m.start()], origin[m.end() - 1] + 1
             if not inside(exempt, start, end):
                 out.append(Violation(category.rule, (start, end), category.message.format(text[start:end])))
+    return out
+
+
+def _structure(text: str, folded: str, exempt: list[tuple[int, int]], tone: list[Violation]) -> list[Violation]:
+    out: list[Violation] = []
+    for rule, start, end in structure.findings(folded, exempt):
+        # A word-list hit on the same words already says why.
+        if not any(v.span[0] < end and start < v.span[1] for v in tone):
+            out.append(Violation(rule, (start, end), structure.MESSAGES[rule].format(text[start:end])))
     return out
 
 
