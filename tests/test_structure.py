@@ -9,7 +9,9 @@ from replies.guard import TONE_RULES, check_text
 _S2T = opencc.OpenCC("s2t")
 
 IMPROPER = {
-    "blames_citizen": ["还不是你自己没看清楚合同", "谁让你当初不买保险", "这是您自己的问题，与我们无关。", "早干什么去了？"],
+    "blames_citizen": [
+        "还不是你自己没看清楚合同", "谁让你当初不买保险", "这是您自己的问题，与我们无关。", "早干什么去了？"
+    ],
     "rhetorical_retort": ["这点小事也值得投诉？", "你觉得政府是你家开的吗？", "您不会自己看通知吗？"],
     "unhelpful_refusal": ["请咨询相关部门。", "我们无法处理，请自行协商解决。", "抱歉，此事不归本单位受理。"],
     "discloses_reporter": ["经核实，举报人是3栋的王某。", "投诉你的就是楼下那户人家。"],
