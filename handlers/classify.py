@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 from handlers import urgency
@@ -261,15 +262,57 @@ _CRASH = re.compile(
     r"(车|摩托|电瓶|自行|单车|三轮|货车|卡车|公交|大巴|渣土|的士|巴士).{0,8}撞|撞(到|上|了).{0,6}(车|护栏|树|墙|电线杆|桥墩|隔离带)|"
     r"车祸|追尾|翻车|车.{0,6}冲(到|进|上)"
 )
+# Reports the per-kind rules above miss, by category (issue 17's list of what people really report):
+# chemical and gas leaks and explosions, collapses with people under them (119); electric shock (120);
+# a stated intent of suicide with a plan or a goodbye, a small child taken or lost (110).
+_CATEGORY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "medical",
+        re.compile(
+            r"触电|电到人|(被|俾)电(到|亲|咗|倒|晕)|漏电.{0,12}(人|倒)|(电线|高压线|电缆).{0,10}(掉|断|垂|落).{0,16}(人|倒|碰|电)"
+        ),
+    ),
+    (
+        "fire",
+        re.compile(
+            r"(化学品|化工|危化品|危险品|罐车|槽罐车|氯气|氨气|液氨|硫化氢|毒气|有毒气体|有毒物质|实验室|工厂|厂房|仓库)"
+            r".{0,12}(泄漏|泄露|外泄|漏了|漏咗|漏出|漏东西|爆炸|炸了|着火|起火)|爆炸了|"
+            r"(闻到|好大|很大|好重|很重|好臭|很臭|超臭|好浓)的?.{0,2}(煤气|燃气|天然气|瓦斯)|"
+            r"(煤气|燃气|天然气|瓦斯)(味|气味)?(好|很|超|特别|非常)(大|重|臭|浓|冲|呛)|"
+            r"(塌|倒塌|垮|塌下来|塌下嚟|塌落|塌咗|掉下来).{0,12}(压住|压着|被压|压在|埋住|埋了|困住|砸中|砸到|砸伤|压咗)|"
+            r"(被|俾)(压|埋|砸)(住|在|中|伤|咗)"
+        ),
+    ),
+    (
+        "police",
+        re.compile(
+            r"(不想活|活不下去|想死|去死|自杀|轻生|寻短见|了结自己|了解自己|结束自己|结束生命|唔想再生存|唔想活|不想再活|活够了)"
+            r".{0,30}(今晚|今天|现在|马上|准备好|准备了|吞了|吃了|药|天台|楼顶|跳|再见|别找我|永别|遗书|最后|告别|拜拜)|"
+            r"(天台|楼顶|桥上|河边|江边|窗台).{0,20}(不想活|想死|跳下去|自杀)|"
+            r"(孩子|小孩|儿子|女儿|宝宝|娃|细路|囡囡|小朋友|孙子|孙女)(.{0,4})(丢了|丢咗|被.{0,8}(抱走|带走|接走|拐走|拐了|抢走))|"
+            r"([\d一二两三四五六七八九十]+|几)岁半?.{0,10}(不见了|丢了|走丢|找不到|唔见)"
+        ),
+    ),
+)
 # Voice input sometimes arrives as pinyin ("wo jia zhao huo le"): the unmistakable events only.
 _PINYIN_RULES: dict[str, re.Pattern[str]] = {
-    "traffic": re.compile(r"zhuangche|chehuo|beichezhuang"),
-    "fire": re.compile(r"zhaohuo|zhaolehuo(?!che)|qihuo|qilehuo|shihuo|maoyan|meiqixie|ranqixie"),
+    "traffic": re.compile(r"zhuangche|chehuo|beichezhuang|zhuangren|zhuangdaoren|fanche|beizhuang"),
+    "fire": re.compile(
+        r"zhaohuo|zhaolehuo(?!che)|qihuo|qilehuo|shihuo|maoyan|nongyan|huozai|meiqixie|ranqixie|wasixie|"
+        r"(meiqi|ranqi|wasi|huaxuepin|duqi)[a-z]{0,4}(xielou|xielu|louqi|loule)|baozhale|beikun|kunzai[a-z]{0,8}(lou|jia|li)|"
+        r"tale[a-z]{0,12}yazhu|yazhule|beiyazhu|shuiyijing|shuiyanle"
+    ),
     "medical": re.compile(
-        r"yundao|hundao|hunmi|jiaobuxing|meihuxi|meiqile|chuanbushangqi|chuanbuguoqi|xiongkou[a-z]{0,6}(teng|tong)"
+        r"yundao|hundao|hunmi|jiaobuxing|meihuxi|meiqile|chuanbushangqi|chuanbuguoqi|xiongkou[a-z]{0,6}(teng|tong)|"
+        r"xinzangbing|xinzang[a-z]{0,6}(ting|fa)|huxikunnan|buxingren|chudian|nishui|luoshui|"
+        r"diao(jin|dao)[a-z]{0,4}(heli|shuili|jiangli|haili|huli|he|shui)|zhongdu|tunle[a-z]{0,8}yao|anmianyao|"
+        r"kuaijiaojiuhuche|kuaijiao120|jiao120"
     ),
     "police": re.compile(
-        r"payangtai|fanyangtai|qiangjie|dajie(?!dao)|youxiaotou|weizhuwo|weizhule|duzhuwo|burangwozou"
+        r"payangtai|fanyangtai|qiangjie|dajie(?!dao)|youxiaotou|weizhuwo|weizhule|duzhuwo|burangwozou|"
+        r"kanren|tongren|sharen|nadao|chidao|zaidawo|youzaidawo|dawoma|jiabao|bangjia|"
+        r"(haizi|xiaohai|erzi|nver|nuer|baobao)[a-z]{0,6}(bujianle|diule|zoudiule|zoushile)|"
+        r"buxianghuole|buxiangzaihuo|yaotiaolou|tiaolou|yaozisha|zisha"
     ),
 }
 
@@ -578,6 +621,10 @@ def emergency_rule(text: str) -> tuple[str, str] | None:
     if present is None:
         return None
     text = present
+    for kind, rule in _CATEGORY_RULES:
+        m = rule.search(text)
+        if m:
+            return kind, m.group(0)
     for kind, rule in _EMERGENCY_RULES.items():
         m = rule.search(text)
         if m:
@@ -585,7 +632,12 @@ def emergency_rule(text: str) -> tuple[str, str] | None:
             if crash:
                 return "traffic", f"{crash.group(0)}+{m.group(0)}"
             return kind, m.group(0)
-    bare = re.sub(r"[^a-z]", "", text.lower())
+    # Pinyin only in a message written in pinyin (tone marks dropped): Latin letters in a Chinese message
+    # are names, units and app names, not words.
+    letters = re.sub(r"[^a-z]", "", unicodedata.normalize("NFD", text.lower()).encode("ascii", "ignore").decode())
+    if len(letters) < 2 * len(_CJK.findall(text)):
+        return None
+    bare = letters
     for kind, rule in _PINYIN_RULES.items():
         m = rule.search(bare)
         if m:
