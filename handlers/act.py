@@ -31,8 +31,9 @@ from zoneinfo import ZoneInfo
 from cases.sla import deadline_for
 from handlers import rating, status
 from handlers.autoreply import AutoReplies, default_allowed
-from handlers.classify import emergency_rule, shipped
+from handlers.classify import shipped
 from handlers.converse import Completed, Conversations, location_text
+from handlers.emergency import emergency_rule
 from handlers.store import Store
 from handlers.triage import MIN_CONFIDENCE, Classifier, Triage
 from handlers.turn import Turn

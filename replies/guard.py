@@ -2,7 +2,8 @@
 
 A text is refused for its tone — insults (``offensive``), brush-offs (``dismissive``), sarcasm,
 threats, a cute chit-chat persona (``flippant``) — found by the word list (``replies.lexicon``) and
-by a statistical model (``replies.offensive``), in Simplified and Traditional alike; for its structure
+by statistical models (``replies.offensive`` per sentence, ``replies.improper`` for the whole reply), in
+Simplified and Traditional alike; for its structure
 (``replies.structure``): the citizen blamed, a retort aimed at them, a refusal that names no unit,
 channel or time, a reporter's identity disclosed; for a vague time
 promise (尽快, 近期 …) with no concrete date or deadline; for personal data (``text.pii``); for
@@ -18,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from replies import lexicon, offensive, structure
+from replies import improper, lexicon, offensive, structure
 from replies.quotes import inside, reported
 from replies.variables import ALLOWED, SYSTEM_GENERATED
 from text.pii import find_personal_data
@@ -27,8 +28,9 @@ from text.script import compact, fold
 MAX_REPLY_BYTES = 2000
 # The rules about how a reply sounds; the others are about its facts and its form.
 TONE_RULES = frozenset(
-    {"offensive", "dismissive", "sarcastic", "threatening", "flippant", "blames_citizen", "rhetorical_retort"}
-)
+    {"offensive", "dismissive", "sarcastic", "threatening", "flippant", "blames_citizen", "rhetorical_retort",
+     "improper"}
+)  # fmt: skip
 # What a reviewer sees in place of each placeholder when a template body is checked.
 SAMPLE_VALUES = {
     "case_number": "20261127000123",
@@ -199,6 +201,12 @@ def _model(text: str, folded: str, exempt: list[tuple[int, int]], tone: list[Vio
                     f"该句可能含有冒犯、不当语气（模型判定，概率{f.probability:.2f}）：{text[f.start : f.end]}",
                 )
             )
+    if not tone and not out:
+        # The reply as a whole: brush-offs, retorts, personas and dismissals rarely sit in one bad word.
+        p = improper.probability(folded, exempt)
+        if p >= improper.shipped().threshold:
+            message = f"答复整体可能不当（推诿、指责、反问、调侃或敷衍；模型判定，概率{p:.2f}），请复核"
+            out.append(Violation("improper", (0, len(text)), message))
     return out
 
 

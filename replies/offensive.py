@@ -51,10 +51,10 @@ class Flagged:
 class OffensiveModel:
     """Binary logistic regression over TF-IDF character n-grams, with its decision threshold."""
 
-    def __init__(self, linear: LinearTextModel, threshold: float) -> None:
+    def __init__(self, linear: LinearTextModel, threshold: float, positive: str = OFFENSIVE) -> None:
         self.linear = linear
         self.threshold = threshold
-        hit = linear.classes.index(OFFENSIVE)
+        hit = linear.classes.index(positive)
         other = 1 - hit
         # Two softmax rows collapse to one logistic: P = sigmoid(b + w·x).
         self._w = (linear.coef[hit] - linear.coef[other]).astype(np.float32)

@@ -35,7 +35,8 @@ from bot.training.train import (
     cross_validated_emergency,
     fit,
 )
-from handlers.classify import ModelClassifier, emergency_rule, intent_input
+from handlers.classify import ModelClassifier, intent_input
+from handlers.emergency import emergency_rule
 from text.normalize import normalize
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from bot.training.datasets import Example, intents
 from bot.training.train import DEVS
-from handlers.classify import emergency_rule
+from handlers.emergency import emergency_rule
 from text.normalize import normalize
 from text.script import to_simplified
 

@@ -477,7 +477,7 @@ _LOOK_ALIKES_ROUND7 = [
 
 
 def test_a_history_before_now_does_not_raise_the_model_threshold():
-    from handlers.classify import not_now
+    from handlers.emergency import not_now
 
     assert not not_now(normalize("我婆婆糊涂了好几年了 刚才自己走出去").text)
     assert not_now(normalize("我婆婆糊涂了好几年了").text) and not_now(normalize("刚才说的那次是去年").text)
@@ -533,7 +533,7 @@ _LOOK_ALIKES_ROUND8 = [
 @pytest.mark.parametrize(("text", "kind"), _NOW_ROUND4 + _NOW_ROUND7 + _NOW_ROUND8)
 def test_emergency_rules_read_what_is_happening_now(text, kind):
     """Each round's cases: an event happening now, in plain words, indirectly, in dialect or Cantonese."""
-    from handlers.classify import emergency_rule
+    from handlers.emergency import emergency_rule
 
     found = emergency_rule(normalize(text).text)
     assert found is not None and found[0] == kind, found
@@ -545,7 +545,7 @@ def test_emergency_rules_read_what_is_happening_now(text, kind):
 )
 def test_harm_found_afterwards_recurring_hypothetical_or_look_alike_is_no_rule_emergency(text):
     """Each round's look-alikes: harm found afterwards, recurring nuisances, what-ifs, things not people."""
-    from handlers.classify import emergency_rule
+    from handlers.emergency import emergency_rule
 
     assert emergency_rule(normalize(text).text) is None
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers import classify
+from handlers import emergency as classify
+from text.normalize import normalize
 from handlers.rxguard import first_chars, guarded
 
 DATA = Path(__file__).resolve().parent.parent / "bot" / "training" / "data"
@@ -61,7 +62,7 @@ def test_every_emergency_rule_is_guarded_and_matches_as_written_on_every_example
         plain = classify._EMERGENCY_PATTERNS[kind]
         assert rule is not plain, f"the {kind} rule lost its guard"
         for text in texts:
-            t = classify.normalize(text).text
+            t = normalize(text).text
             found, expected = rule.search(t), plain.search(t)
             assert (found and found.span()) == (expected and expected.span()), (kind, text)
             emergencies += expected is not None

@@ -1,4 +1,5 @@
-"""``python -m bot train-guard`` and ``evaluate-guard``: the reply guard's offensive-language model and its figures.
+"""``python -m bot train-guard`` and ``evaluate-guard``: the reply guard's models (offensive sentences, improper
+replies: ``bot/training/improper.py``) and their figures.
 
 Training data (read from ``--data``, never copied into the project):
 - COLDataset ``offensive/train.csv`` (label 1 offensive, 0 safe): social-media comments.
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score
 
+from bot.training import improper
 from bot.training.train import fit
 from replies import guard
 from replies.offensive import CLEAN, MODEL_DIR, OFFENSIVE, OffensiveModel, model_input, sentences
@@ -110,6 +112,7 @@ def train(shared: Path, out: Path = MODEL_DIR) -> dict[str, Any]:
     linear.save(out / "offensive", {"config": config, "trained_on": trained_on})
     settings.update({"config": config, "gov_flag_budget": GOV_FLAG_BUDGET, "gov_train_replies": len(gov_train)})
     (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    settings["improper"] = improper.train(gov_train, out)
     report = {**settings, **evaluate(shared, out)}
     report["training_seconds"] = round(time.perf_counter() - started, 1)
     (out / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -208,6 +211,9 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR) -> dict[str, Any]
             if v.rule in guard.TONE_RULES
         ][:20]
         report["cold_test_model_only"] = _cold_figures(shared, OffensiveModel.load(directory))
+        report["gov_replies_held_out_improper_model_only"] = improper.held_out_figures(
+            [r for _, r, held_out in gov if held_out], directory
+        )
         report["ms_per_reply_gov_capped_2000_bytes"] = _timing([_cap(r) for _, r, _ in gov[:500]])
     report["ms_per_reply_candidates"] = _timing(timed)
     return report

@@ -39,16 +39,8 @@ from bot.training.datasets import (
     department_segmented,
     intents,
 )
-from handlers.classify import (
-    MODEL_DIR,
-    NOT_NOW_MODEL_THRESHOLD,
-    SEGMENTER_FILE,
-    ModelClassifier,
-    emergency_rule,
-    intent_input,
-    not_now,
-    place_only,
-)
+from handlers.classify import MODEL_DIR, SEGMENTER_FILE, ModelClassifier, intent_input, place_only
+from handlers.emergency import NOT_NOW_MODEL_THRESHOLD, emergency_rule, not_now
 from text.linear import LinearTextModel
 from text.normalize import normalize
 from text.script import to_traditional
