@@ -131,7 +131,7 @@ class DirectRedis(redis.Redis):
         conn = self.direct_connection()
         try:
             conn.send_command(*args)
-            return self.parse_response(conn, args[0], **options)
+            return self.parse_response(conn, args[0], **options)  # type: ignore[no-untyped-call]
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             conn.disconnect()  # reconnects on the next command
             raise
@@ -155,11 +155,12 @@ class _DirectPipeline(redis.client.Pipeline):
         if not stack:
             return []
         if self.scripts:
-            self.load_scripts()
-        run = self._execute_transaction if self.transaction or self.explicit_transaction else self._execute_pipeline
+            self.load_scripts()  # type: ignore[no-untyped-call]
+        transaction = bool(self.transaction) or self.explicit_transaction
+        run = self._execute_transaction if transaction else self._execute_pipeline
         conn = self._direct_client.direct_connection()
         try:
-            return run(conn, stack, raise_on_error)  # type: ignore[no-any-return]
+            return list(run(conn, stack, raise_on_error))
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             conn.disconnect()
             raise

@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app
+from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,7 +71,7 @@ class Services:
         )
 
     @property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> Redis:
         """The Redis client (the embedded server is started on first use when no URL is set)."""
         if self._redis is None:
             with self._lock:
@@ -79,7 +80,7 @@ class Services:
                     self._redis = client_for(url)
         return self._redis
 
-    def redis_for_messages(self) -> redis.Redis | None:
+    def redis_for_messages(self) -> Redis | None:
         """The Redis client, or None for a few seconds after it failed (each message must not wait for it)."""
         if time.monotonic() < self._redis_down_until:
             return None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -32,6 +32,9 @@ from cases.sla import add_working_days
 from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Direction, Message, utcnow
 from replies.library import Library, NotSendable, render_chosen
 from replies.variables import DEPARTMENT_NAMES
+
+# Any select statement; the scoping helpers return the same type they are given.
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
 # WeChat's customer-service window (WECHAT.md): after the citizen's last message, 48 hours, 5 messages.
 SERVICE_WINDOW = dt.timedelta(hours=48)
@@ -79,7 +82,7 @@ class Worker:
 # -- reading --------------------------------------------------------------------------------------
 
 
-def scoped(query: Select[Any], worker: Worker) -> Select[Any]:
+def scoped(query: AnySelect, worker: Worker) -> AnySelect:
     """``query`` over cases restricted to what ``worker`` may see (owned by, or offered to, their departments)."""
     if not worker.departments:
         return query

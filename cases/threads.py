@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from cases.loop import Worker
+from cases.loop import AnySelect, Worker
 from models import Case, Message
 
 
@@ -27,7 +27,7 @@ def _in_scope(case: Any, departments: list[str]) -> ColumnElement[bool]:
     )
 
 
-def readable_messages(query: Select[Any], worker: Worker) -> Select[Any]:
+def readable_messages(query: AnySelect, worker: Worker) -> AnySelect:
     """``query`` over messages restricted to what ``worker`` may read (unchanged for unit-wide staff)."""
     if not worker.departments:
         return query

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -24,7 +25,18 @@ from bot import create_app
 from bot.bootstrap import initialise
 from bot.extensions import services
 from bot.simulator import Request, Simulator
-from models import Alert, AuditEntry, Case, CaseEvent, ChainHead, Citizen, Message, QaFlag, TemplateReview, TemplateVersion
+from models import (
+    Alert,
+    AuditEntry,
+    Case,
+    CaseEvent,
+    ChainHead,
+    Citizen,
+    Message,
+    QaFlag,
+    TemplateReview,
+    TemplateVersion,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("MINSHENG_SHARED", ROOT.parent / "shared"))

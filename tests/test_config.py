@@ -64,7 +64,8 @@ def test_production_refuses_demo_secrets():
 
 def test_app_factory_does_no_io(tmp_path):
     # Pointing at a database directory that does not exist must not fail while building the app.
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/nothing/here.db", "EMBEDDED_REDIS_DB": str(tmp_path / "r.db")})
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/nothing/here.db",
+                      "EMBEDDED_REDIS_DB": str(tmp_path / "r.db")})
     assert not (tmp_path / "nothing").exists()
     assert not (tmp_path / "r.db").exists()
     assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,8 +18,8 @@ from bot.console.auth import PERMISSIONS, create_user
 from bot.extensions import services
 from models import AuditEntry, Citizen, Direction, Message, ReplyTemplate, TemplateStatus, TemplateVersion, User
 from replies import workflow
-from text.pii import mask_openid
 from tests.conftest import WeChat, count
+from text.pii import mask_openid
 
 PASSWORD = "correct-horse-battery"
 ROLE_USERS = {"operator": "t_op", "reviewer": "t_rev", "supervisor": "t_sup", "admin": "t_adm"}
@@ -128,7 +127,7 @@ def test_permission_matrix(clean_app: Flask, wechat: WeChat, as_role: Any, role:
 
 def test_signed_out_visitors_are_sent_to_sign_in(clean_app: Flask, accounts: dict[str, str]) -> None:
     client = clean_app.test_client()
-    for endpoint, method, url in _routes(clean_app):
+    for _endpoint, method, url in _routes(clean_app):
         if method == "GET":
             resp = client.get(url)
             assert resp.status_code == 302 and "/console/login" in resp.headers["Location"], url
@@ -209,7 +208,8 @@ def test_deactivating_a_user_ends_their_sessions_at_once(clean_app: Flask, as_ro
     leaver = login(clean_app, name)
     assert leaver.get("/console/library").status_code == 200
     admin = as_role("admin")
-    resp = admin.post(f"/console/users/{user_id}", data={"action": "deactivate", "csrf_token": token(admin, "/console/")})
+    resp = admin.post(f"/console/users/{user_id}",
+                      data={"action": "deactivate", "csrf_token": token(admin, "/console/")})
     assert resp.status_code == 302
     assert leaver.get("/console/library").status_code == 302
     bad = clean_app.test_client()
@@ -259,7 +259,8 @@ def test_reviewer_approves_and_publishes_and_citizens_get_the_new_version(
 ) -> None:
     op, rev = as_role("operator"), as_role("reviewer")
     key = _new_template(op, "公积金提取可通过住房公积金管理中心官方渠道办理，详情可拨打12345咨询。")
-    resp = rev.post(f"/console/library/{key}/v/1/approve", data={"comment": "准确", "csrf_token": token(rev, "/console/")})
+    resp = rev.post(f"/console/library/{key}/v/1/approve",
+                    data={"comment": "准确", "csrf_token": token(rev, "/console/")})
     assert resp.status_code == 302
     resp = rev.post(f"/console/library/{key}/v/1/publish", data={"csrf_token": token(rev, "/console/")})
     assert resp.status_code == 302

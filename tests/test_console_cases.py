@@ -26,7 +26,8 @@ def case_accounts(app: Flask) -> str:
     """Operators scoped to one department each, a supervisor, and a published answer template."""
     key = "answer_test_progress"
     with services(app).sessions() as session:
-        for name, roles, depts in ((ENV_OP, ["operator"], "environment"), (ROADS_OP, ["operator"], "urban_construction"),
+        for name, roles, depts in ((ENV_OP, ["operator"], "environment"),
+                                   (ROADS_OP, ["operator"], "urban_construction"),
                                    (SUP, ["supervisor"], "")):
             if session.scalar(select(User.id).where(User.username == name)) is None:
                 user = create_user(session, name, PASSWORD, roles, by="tests")

@@ -127,7 +127,8 @@ def test_hot_spots_rise_week_over_week(db: Session) -> None:
         add_case(db, opened_ago=ago * day, summary="幸福小区旁边工地噪音扰民")
     add_case(db, opened_ago=2 * day, summary="幸福小区旁边工地噪音扰民")
     db.commit()
-    themes, places, read, truncated = stats.hot_spots(db, ALL, utcnow(), department_names={"urban_construction": "城建"})
+    themes, places, read, truncated = stats.hot_spots(db, ALL, utcnow(),
+                                                      department_names={"urban_construction": "城建"})
     assert (read, truncated) == (8, False)
     lamp = next(t for t in themes if t.key == "urban_construction|路灯")
     assert (lamp.label, lamp.this_week, lamp.last_week, lamp.change) == ("城建 · 路灯", 3, 1, 2)
@@ -293,8 +294,8 @@ def test_seed_demo_writes_consistent_rows(clean_app: Flask) -> None:
         board = stats.dashboard(db, ALL, stats.Period.last_days(30, now, TZ), now=now)
         assert 0 < board.totals.total <= db.scalar(select(func.count()).select_from(Case))
         assert sum(board.messages_by("day").values()) == db.scalar(
-            select(func.count()).select_from(Message).where(Message.direction == Direction.IN,
-                                                            Message.received_at >= stats.Period.last_days(30, now, TZ).start))
+            select(func.count()).select_from(Message).where(
+                Message.direction == Direction.IN, Message.received_at >= stats.Period.last_days(30, now, TZ).start))
 
 
 def test_seed_demo_refuses_production(backend: Any) -> None:

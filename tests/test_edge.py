@@ -139,7 +139,8 @@ def test_unparseable_authentic_bodies_are_answered_success(wechat: WeChat, db):
 
 
 def test_unknown_event_is_stored_and_answered_success(wechat: WeChat, db):
-    xml = ("<xml><ToUserName>gh_x</ToUserName><FromUserName>oUnknownEvt</FromUserName><CreateTime>1700000000</CreateTime>"
+    xml = ("<xml><ToUserName>gh_x</ToUserName><FromUserName>oUnknownEvt</FromUserName>"
+           "<CreateTime>1700000000</CreateTime>"
            "<MsgType>event</MsgType><Event>brand_new_event</Event></xml>")
     sent = wechat.xml(xml)
     assert (sent.status, sent.body) == (200, "success")

@@ -1,4 +1,4 @@
-"""Sign-in lockout: a stranger's wrong passwords cannot lock the real user out; an admin can lift a lockout; all audited."""
+"""Sign-in lockout: a stranger's wrong passwords cannot lock the real user out; an admin lifts a lockout; audited."""
 from __future__ import annotations
 
 import uuid

@@ -47,7 +47,8 @@ def test_commands_pipelines_and_scripts_answer_as_redis_py(client: DirectRedis):
         pipe.get(key)
         pipe.delete(key)
         assert pipe.execute() == [True, b"c", 1]
-    script = client.register_script("return redis.call('SET', KEYS[1], ARGV[1], 'EX', 60) and redis.call('GET', KEYS[1])")
+    script = client.register_script(
+        "return redis.call('SET', KEYS[1], ARGV[1], 'EX', 60) and redis.call('GET', KEYS[1])")
     assert script(keys=[key], args=["d"], client=client) == b"d"
     client.delete(key)
 
@@ -73,7 +74,7 @@ def test_each_thread_has_its_own_connection(client: DirectRedis):
         t.start()
     for t in threads:
         t.join()
-    assert len(set(ids + [client.client_id()])) == 4
+    assert len({*ids, client.client_id()}) == 4
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -14,7 +14,7 @@ from text.pii import luhn_valid
 
 
 def _msg() -> InboundMessage:
-    return InboundMessage(kind="text", openid="o]]>x", account="gh_acc", create_time=dt.datetime.now(dt.timezone.utc),
+    return InboundMessage(kind="text", openid="o]]>x", account="gh_acc", create_time=dt.datetime.now(dt.UTC),
                           dedup_key="m:1", msg_id=1, text="hi")
 
 
@@ -67,6 +67,6 @@ def test_case_numbers_in_a_status_list_are_not_mistaken_for_bank_cards(db):
     from replies.library import Library
 
     number = "2026112812345675"  # Luhn-valid, 16 digits
-    due = dt.datetime(2026, 12, 18, 15, 59, tzinfo=dt.timezone.utc)
+    due = dt.datetime(2026, 12, 18, 15, 59, tzinfo=dt.UTC)
     rendered = Library().render(db, "status_list", {"case_list": ((number, "accepted", due),)})
     assert not rendered.is_fallback and number in rendered.text

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from handlers import emergency as classify
-from text.normalize import normalize
 from handlers.rxguard import first_chars, guarded
+from text.normalize import normalize
 
 DATA = Path(__file__).resolve().parent.parent / "bot" / "training" / "data"
 

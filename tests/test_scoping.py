@@ -110,13 +110,15 @@ def test_a_scoped_supervisor_can_neither_unmask_nor_flag_nor_sample_outside_thei
     sup = login(clean_app, ENV_SUP)
     csrf = token(sup, "/console/")
     for citizen in (world.transport_only, world.no_case):
-        unmask = sup.post(f"/console/conversations/{citizen}/unmask", data={"reason": "核实投诉人身份", "csrf_token": csrf})
+        unmask = sup.post(f"/console/conversations/{citizen}/unmask",
+                          data={"reason": "核实投诉人身份", "csrf_token": csrf})
         assert unmask.status_code == 404
         flag = sup.post(f"/console/conversations/{citizen}/flag", data={"kind": "tone", "csrf_token": csrf})
         assert flag.status_code == 404
     with services(clean_app).sessions() as session:
         assert count(session, AuditEntry, AuditEntry.actor == ENV_SUP, AuditEntry.action == "unmask") == 0
-    shown = sup.post(f"/console/conversations/{world.both}/unmask", data={"reason": "核实投诉人身份", "csrf_token": csrf})
+    shown = sup.post(f"/console/conversations/{world.both}/unmask",
+                     data={"reason": "核实投诉人身份", "csrf_token": csrf})
     assert shown.status_code == 200 and world.transport_number not in shown.get_data(as_text=True)
     sample = sup.get("/console/qa/sample?days=1").get_data(as_text=True)
     assert f"/console/conversations/{world.transport_only}" not in sample

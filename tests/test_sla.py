@@ -11,7 +11,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 def _local(y: int, m: int, d: int, h: int = 10) -> dt.datetime:
-    return dt.datetime(y, m, d, h, tzinfo=TZ).astimezone(dt.timezone.utc)
+    return dt.datetime(y, m, d, h, tzinfo=TZ).astimezone(dt.UTC)
 
 
 def test_national_day_holidays_are_skipped():
@@ -35,7 +35,7 @@ def test_complaint_gets_fifteen_working_days():
 
 def test_acceptance_day_in_local_time_decides_the_count():
     # 23:30 UTC on Friday 27 Nov is already Saturday 28 Nov in Beijing: counting starts from Monday.
-    late = dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.timezone.utc)
+    late = dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.UTC)
     due = deadline_for(CaseType.INQUIRY, late, TZ).due_at.astimezone(TZ)
     assert due.date() == dt.date(2026, 12, 1)
 

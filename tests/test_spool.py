@@ -100,12 +100,12 @@ def test_messages_answered_during_an_outage_are_stored_exactly_once_when_it_ends
     assert warm.status == 200 and warm.reply
     complaint_id, fire_id = 880000000000001 + int(time.time()), 880000000000002 + int(time.time())
     with outage.database_down():
-        sent, took = _timed(outage.wechat.text, "投诉：楼下饭店油烟太大，熏得家里没法开窗", openid="oSpoolCitizen0000000000001",
-                            msg_id=complaint_id)
+        sent, took = _timed(outage.wechat.text, "投诉：楼下饭店油烟太大，熏得家里没法开窗",
+                            openid="oSpoolCitizen0000000000001", msg_id=complaint_id)
         assert sent.status == 200 and took < DEADLINE_S
         assert sent.reply and ("已收到" in sent.reply)
-        again, _ = _timed(outage.wechat.text, "投诉：楼下饭店油烟太大，熏得家里没法开窗", openid="oSpoolCitizen0000000000001",
-                          msg_id=complaint_id)
+        again, _ = _timed(outage.wechat.text, "投诉：楼下饭店油烟太大，熏得家里没法开窗",
+                          openid="oSpoolCitizen0000000000001", msg_id=complaint_id)
         assert again.reply == sent.reply  # WeChat's retry gets the same answer
         fire, took = _timed(outage.wechat.text, "楼下着火了，浓烟都冒上来了", openid="oSpoolCitizen0000000000002",
                             msg_id=fire_id)
@@ -127,7 +127,7 @@ def test_messages_answered_during_an_outage_are_stored_exactly_once_when_it_ends
     owed = [r for r in outbound if r.delivery_status is not None]
     assert len(owed) == 1 and case.number in owed[0].content and owed[0].case_id == case.id
     fire_rows = _rows(clean_app, "oSpoolCitizen0000000000002")
-    assert [r.content for r in fire_rows if r.direction is Direction.OUT][0] == fire.reply
+    assert next(r.content for r in fire_rows if r.direction is Direction.OUT) == fire.reply
     # Draining again, or a retry arriving now, stores nothing twice.
     assert drain_into(outage.app) == 0
     late_retry = outage.wechat.text("投诉：楼下饭店油烟太大，熏得家里没法开窗", openid="oSpoolCitizen0000000000001",

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from bot.console.auth import PERMISSIONS, ROLE_NAMES, allowed, check_view
 from bot.extensions import console_session
@@ -21,7 +22,7 @@ PUBLIC = frozenset({"console.login"})
 
 
 @bp.before_request
-def _authenticate() -> Response | None:
+def _authenticate() -> BaseResponse | None:
     g.user = None
     name = session.get("user")
     if name:

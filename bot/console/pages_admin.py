@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -180,7 +181,7 @@ def try_it() -> Response | str:
         return redirect(url_for("console.try_it"))
     db = console_session()
     citizen = db.scalar(select(Citizen).where(Citizen.openid == openid))
-    lines = []
+    lines: Sequence[Message] = []
     if citizen is not None:
         since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
         lines = db.scalars(

@@ -25,7 +25,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response | str | tuple[str, int]:
     """The sign-in form; throttled per username and per address, every attempt audited."""
     if request.method == "GET":
         if g.user is not None:

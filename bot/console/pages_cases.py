@@ -134,7 +134,7 @@ def case(case_id: int) -> str:
         (p for p in services().library.published(db, None).values() if p.purpose in ANSWER_PURPOSES),
         key=lambda p: (p.purpose, p.key),
     )
-    citizen = item.opening_message_id and db.get(Message, item.opening_message_id)
+    citizen = db.get(Message, item.opening_message_id) if item.opening_message_id else None
     duplicates = db.scalars(
         loop.scoped(select(Case), worker())
         .where(Case.id != item.id, Case.status.in_(list(loop.OPEN)), Case.department == item.department)

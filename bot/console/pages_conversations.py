@@ -82,7 +82,7 @@ def _day(value: str, end: bool) -> dt.datetime | None:
     return start + dt.timedelta(days=1) if end else start
 
 
-def _filtered(args: Any) -> Select[Any]:
+def _filtered(args: Any) -> Select[*tuple[Any, ...]]:
     """Inbound messages matching the page's filters (each filter optional)."""
     query = select(Message, Citizen.openid, Case.number, Case.status).join(Citizen, Citizen.id == Message.citizen_id)
     query = query.outerjoin(Case, Case.opening_message_id == Message.id).where(Message.direction == Direction.IN)

@@ -399,5 +399,5 @@ def library_settings() -> Response | str:
             "审核级数已更新。",
             url_for("console.library_settings"),
         )
-    levels = {p: workflow.review_levels(db, p) for p in PURPOSES}
-    return render_template("console/library_settings.html", purposes=PURPOSES, levels=levels)
+    current = {p: workflow.review_levels(db, p) for p in PURPOSES}
+    return render_template("console/library_settings.html", purposes=PURPOSES, levels=current)

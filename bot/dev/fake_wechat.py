@@ -213,7 +213,7 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             times=int(spec.get("times", 1)),
             errcode=errcode if isinstance(errcode, int) else None,
             http_status=http_status if isinstance(http_status, int) else None,
-            delay=float(delay) if slow else 0.0,
+            delay=float(delay) if slow and delay is not None else 0.0,
             openid=spec.get("openid") or None,
             endpoint="token" if spec.get("endpoint") == "token" else "send",
         )

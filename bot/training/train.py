@@ -105,7 +105,7 @@ def own_department_examples() -> list[Example]:
 
 def jieba_dictionary() -> dict[str, int]:
     """jieba's own dictionary: word → frequency (the pinned jieba's ``dict.txt``)."""
-    import jieba  # type: ignore[import-untyped]
+    import jieba
 
     words: dict[str, int] = {}
     with (Path(jieba.__file__).parent / "dict.txt").open(encoding="utf-8") as fh:

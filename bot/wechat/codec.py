@@ -174,7 +174,7 @@ def render_reply(reply: OutboundReply, msg: InboundMessage, now: int | None = No
         content=cdata_escape(content),
         time=now or int(time.time()),
     )
-    return out.render()
+    return str(out.render())
 
 
 def _int(value: Any) -> int | None:
