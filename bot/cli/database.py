@@ -6,14 +6,9 @@ Each runs in the app context of the run's app (``flask.current_app``), does one 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import getpass
-import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 from flask import current_app
@@ -70,63 +65,16 @@ Try it from another terminal:
 )
 @with_appcontext
 def export_cmd(kind: str, fmt: str, output: Path | None) -> None:
-    """Export messages or cases, one record per row, with personal data masked."""
-    from bot.exporting import export_rows
+    """Export messages or cases, one record per row, with personal data masked (audited)."""
+    from bot.exporting import export_to
 
-    rows, fields = export_rows(current_app, kind)
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
-        count = _write(stream, rows, fields, fmt)
+        count = export_to(current_app, kind, fmt, stream, destination=output.name if output else "stdout")
     finally:
         if output:
             stream.close()
-    _audit_export(kind, fmt, count, output)
     click.echo(f"exported {count} {kind}", err=True)
-
-
-def _audit_export(kind: str, fmt: str, count: int, output: Path | None) -> None:
-    # Every export of citizens' data is audited, from the console or from a shell.
-    from models import AuditEntry
-
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        who = "unknown"
-    with services().sessions() as session:
-        session.add(
-            AuditEntry(
-                actor=f"shell:{who}"[:80],
-                action="export",
-                target=kind,
-                source="cli",
-                detail=f"{count} rows, {fmt}, masked, to {output.name if output else 'stdout'}",
-            )
-        )
-        session.commit()
-
-
-def _csv_cell(value: Any) -> Any:
-    # A citizen's "=HYPERLINK(...)" must stay text when staff open the export in a spreadsheet.
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _write(stream: Any, rows: Iterator[dict[str, Any]], fields: list[str], fmt: str) -> int:
-    count = 0
-    if fmt == "csv":
-        writer = csv.DictWriter(stream, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_cell(v) for k, v in row.items()})
-            count += 1
-    else:
-        for row in rows:
-            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    return count
 
 
 # -- the spool, the hash chains, retention ---------------------------------------------------------
