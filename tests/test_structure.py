@@ -38,3 +38,19 @@ def test_each_structural_problem_is_found_in_both_scripts(rule: str, text: str) 
 def test_proper_replies_that_look_alike_pass(text: str) -> None:
     for variant in (text, _S2T.convert(text)):
         assert [v.rule for v in check_text(variant, has_deadline=True)] == [], variant
+
+
+def test_evaluate_guard_scores_a_held_out_file(tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from bot.cli.core import cli
+
+    sheet = tmp_path / "set.csv"
+    sheet.write_text("text,label,category\n这点小事也值得投诉？,improper,rhetorical_retort\n"
+                     "您的诉求已受理，受理编号{case_number}，我们将于{deadline}前答复您。,proper,ack\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["evaluate-guard", "--heldout", str(sheet)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["improper_caught"] == 1.0 and report["proper_refused"] == 0.0

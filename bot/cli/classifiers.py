@@ -113,10 +113,19 @@ def train_guard_cmd(data: Path) -> None:
 
 @click.command("evaluate-guard")
 @data_option("The shared data folder; without it only the candidate-reply figures are printed.")
-def evaluate_guard_cmd(data: Path) -> None:
+@click.option(
+    "--heldout",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Score only this held-out CSV of candidate templates (text,label improper/proper,category).",
+)
+def evaluate_guard_cmd(data: Path, heldout: Path | None) -> None:
     """Print the guard's target figures (candidates caught and refused, real replies flagged, speed)."""
     from bot.training.guard import evaluate as run_evaluation
+    from bot.training.guard import heldout_figures
 
+    if heldout is not None:
+        click.echo(json.dumps(heldout_figures(heldout), ensure_ascii=False, indent=2))
+        return
     shared = data if (data / "replies" / "gov_replies.csv").exists() else None
     click.echo(json.dumps(run_evaluation(shared), ensure_ascii=False, indent=2))
 

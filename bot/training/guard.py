@@ -217,3 +217,32 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR) -> dict[str, Any]
         report["ms_per_reply_gov_capped_2000_bytes"] = _timing([_cap(r) for _, r, _ in gov[:500]])
     report["ms_per_reply_candidates"] = _timing(timed)
     return report
+
+
+def heldout_figures(path: Path) -> dict[str, Any]:
+    """A held-out CSV of candidate templates (text, label improper / proper, category), checked as a reviewer's
+    version is when it is written (placeholders filled with sample values): caught and refused, by category."""
+    rows = _read(path)
+    caught: dict[str, list[bool]] = {}
+    missed: list[str] = []
+    refused: list[dict[str, Any]] = []
+    for row in rows:
+        rules = sorted({v.rule for v in guard.check_template(row["text"])})
+        caught.setdefault(f"{row['label']}:{row['category']}", []).append(bool(rules))
+        if row["label"] == "improper" and not rules:
+            missed.append(row["text"])
+        elif row["label"] == "proper" and rules:
+            refused.append({"text": row["text"], "rules": rules})
+    improper = [flag for key, flags in caught.items() if key.startswith("improper:") for flag in flags]
+    proper = [flag for key, flags in caught.items() if key.startswith("proper:") for flag in flags]
+    return {
+        "file": str(path),
+        "improper": len(improper),
+        "improper_caught": _rate(improper),
+        "proper": len(proper),
+        "proper_refused": _rate(proper),
+        "by_category": {key: f"{sum(flags)}/{len(flags)}" for key, flags in sorted(caught.items())},
+        "missed": missed,
+        "refused": refused,
+    }
+
