@@ -532,6 +532,10 @@ def _intent_figures(rows: list[Example], classify: Callable[[str], Any], keep_mi
         "macro_f1": round(float(f1_score(gold, pred, average="macro")), 4),
         "complaint_vs_inquiry_accuracy": round(sum(g == p for g, p in ci) / len(ci), 4) if ci else None,
         "emergency_recall": round(recall, 4) if recall is not None else None,
+        # A possible emergency is taken in with the number on its last line, not given the emergency reply.
+        "emergency_recall_certain_or_possible": round(
+            sum(r.emergency_tier is not None for _, r in emergencies) / len(emergencies), 4
+        ) if emergencies else None,
         "emergency_false_alarm_rate": round(sum(r.emergency for r in others) / len(others), 4) if others else None,
         "emergency_kind_accuracy": round(sum(g == p for g, p in kinds) / len(kinds), 4) if kinds else None,
         # Examples are listed for the dev sets only: the held-out set's per-example results stay unread.
