@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # The message is then spooled (bot/spool.py), not lost.
 MESSAGE_CONNECT_TIMEOUT_S = 2
 MESSAGE_STATEMENT_TIMEOUT_MS = 2500
+IDLE_IN_TRANSACTION_MS = 15000
 
 
 def make_autocommit_engine(url: str) -> Engine:
@@ -67,7 +68,16 @@ def make_engine(url: str, *, busy_timeout_s: float = 15) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, hide_parameters=True)
+    # A transaction left idle is ended by the server: an id it took must commit or roll back well within the
+    # hash chains' SETTLE (cases/chain.py), or the sealer could pass over it.
+    return create_engine(
+        url,
+        pool_size=5,
+        max_overflow=5,
+        pool_recycle=1800,
+        hide_parameters=True,
+        connect_args={"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"},
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -308,3 +308,13 @@ def test_a_rewound_head_is_detected(sealed: Flask) -> None:
         session.flush()
         assert not verify(session, KEY, AUDIT).ok
         session.rollback()
+
+
+def test_postgres_ends_transactions_left_idle_well_within_the_settle_time(clean_app: Flask) -> None:
+    """The sealer's horizon assumes an id is committed or rolled back within SETTLE: the server enforces it."""
+    engine = services(clean_app).engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: ids are handed out in commit order")
+    with engine.connect() as conn:
+        value = conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar()
+    assert value == "15s" and dt.timedelta(seconds=15) < SETTLE
