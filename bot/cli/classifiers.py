@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from bot.cli.common import data_option
+from bot.cli.common import data_option, heldout_option
 
 # -- the triage classifiers -------------------------------------------------------------------------
 
@@ -81,11 +81,7 @@ def classify_cmd() -> None:
 
 @click.command("evaluate-emergency")
 @data_option("The shared data folder: its real citizens' messages are counted for false alarms.")
-@click.option(
-    "--heldout",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A held-out CSV (text,label,kind; label emergency / chitchat / ordinary) to score.",
-)
+@heldout_option("A held-out CSV (text,label,kind; label emergency / chitchat / ordinary) to score.")
 def evaluate_emergency_cmd(data: Path, heldout: Path | None) -> None:
     """Print the emergency tiers' figures: certain replies on real messages, recall and kinds on a held-out set."""
     from bot.training.emergency import evaluate as run_evaluation
@@ -113,11 +109,7 @@ def train_guard_cmd(data: Path) -> None:
 
 @click.command("evaluate-guard")
 @data_option("The shared data folder; without it only the candidate-reply figures are printed.")
-@click.option(
-    "--heldout",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Score only this held-out CSV of candidate templates (text,label improper/proper,category).",
-)
+@heldout_option("Score only this held-out CSV of candidate templates (text,label improper/proper,category).")
 def evaluate_guard_cmd(data: Path, heldout: Path | None) -> None:
     """Print the guard's target figures (candidates caught and refused, real replies flagged, speed)."""
     from bot.training.guard import evaluate as run_evaluation

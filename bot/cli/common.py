@@ -65,3 +65,10 @@ def data_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., 
         show_default=True,
         help=help_text,
     )
+
+
+def heldout_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--heldout``: a held-out CSV to score once (optional)."""
+    return click.option(
+        "--heldout", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help=help_text
+    )
