@@ -5,6 +5,7 @@ The page modules add their routes to ``bp``; ``bot.console.init_console`` import
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
@@ -14,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from bot.console.auth import PERMISSIONS, ROLE_NAMES, allowed, check_view
+from bot.console.common import local_time
 from bot.extensions import console_session
 from models import User
 
@@ -54,6 +56,11 @@ def _headers(response: Response) -> Response:
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     )
     return response
+
+
+@bp.app_template_filter("local")
+def _local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return local_time(value, fmt)
 
 
 @bp.app_context_processor
