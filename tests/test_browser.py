@@ -143,3 +143,32 @@ def test_draft_review_publish_reply_and_trace_it_in_a_browser(live_console: Live
             browser.close()
     assert sorted(p.name for p in shots.iterdir()) == [
         "1-editor.png", "2-self-approval-refused.png", "3-published.png", "4-thread.png"]
+
+
+def test_deactivating_an_account_asks_first_in_a_browser(backend: Backend, tmp_path: Path) -> None:
+    """停用 ends someone's sessions at once: the page asks, and 取消 leaves the account as it was."""
+    from playwright.sync_api import expect, sync_playwright
+
+    if backend.name != "sqlite":
+        pytest.skip("the page's behaviour does not depend on the database; the sqlite run covers it")
+    with console_server(backend, tmp_path, {"adm": ["admin"], "colleague": ["operator"]}) as server, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_context().new_page()
+            page.goto(f"{server.url}/console/login")
+            page.fill("input[name=username]", "adm")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(f"{server.url}/console/users")
+            row = page.locator("tr", has_text="colleague")
+            asked: list[str] = []
+            page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+            row.locator("button", has_text="停用").click()
+            expect(row).to_contain_text("正常")
+            assert asked and "colleague" in asked[0]
+            page.once("dialog", lambda d: d.accept())
+            row.locator("button", has_text="停用").click()
+            expect(page.locator("tr", has_text="colleague")).to_contain_text("已停用")
+        finally:
+            browser.close()
