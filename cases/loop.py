@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -30,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from cases.sla import add_working_days
 from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Direction, Message, utcnow
-from replies.library import Library, NotSendable, render_chosen
+from replies.library import Library, NotSendable, Rendered, render_chosen
 from replies.variables import DEPARTMENT_NAMES
 
 # Any select statement; the scoping helpers return the same type they are given.
@@ -292,14 +294,40 @@ def answer(
     key: str,
     fields: dict[str, str],
     *,
+    seen: str | None = None,
     now: dt.datetime | None = None,
     traditional: bool = False,
 ) -> Message:
     """答复: render a published template with whitelisted fields; a queued customer-service message.
 
-    The caller commits and then enqueues the message's delivery. Only a delivered message sets
-    ``answered_at`` (the delivery job does).
+    ``seen`` is the digest of the text the person previewed (``preview_answer``): nothing is sent that they did
+    not see, word for word. The caller commits and then enqueues the message's delivery. Only a delivered
+    message sets ``answered_at`` (the delivery job does).
     """
+    now = now or utcnow()
+    rendered = preview_answer(session, case, worker, library, key, fields, now=now, traditional=traditional)
+    if seen is None or not hmac.compare_digest(seen, answer_digest(rendered.text)):
+        raise CaseError("请先预览将发送给群众的答复；预览之后内容有变化，须重新预览")
+    return _queue(session, case, worker, rendered.text, rendered.template_key, rendered.template_version, now, "answer")
+
+
+def answer_digest(text: str) -> str:
+    """A short fingerprint of an answer's exact text, carried from its preview to its sending."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def preview_answer(
+    session: Session,
+    case: Case,
+    worker: Worker,
+    library: Library,
+    key: str,
+    fields: dict[str, str],
+    *,
+    now: dt.datetime | None = None,
+    traditional: bool = False,
+) -> Rendered:
+    """The exact text 答复 would send, in the citizen's script, after every check; nothing is written."""
     now = now or utcnow()
     _owner(case, worker)
     if case.status not in OPEN:
@@ -309,10 +337,9 @@ def answer(
         raise CaseError(why)
     variables = _answer_variables(case, fields)
     try:
-        rendered = render_chosen(library, session, key, variables, purposes=ANSWER_PURPOSES, traditional=traditional)
+        return render_chosen(library, session, key, variables, purposes=ANSWER_PURPOSES, traditional=traditional)
     except NotSendable as exc:
         raise CaseError(str(exc)) from None
-    return _queue(session, case, worker, rendered.text, rendered.template_key, rendered.template_version, now, "answer")
 
 
 def close(session: Session, case: Case, worker: Worker, reason: str, *, now: dt.datetime | None = None) -> None:

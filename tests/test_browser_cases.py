@@ -51,6 +51,7 @@ QUOTA_REASON = "45015 超出48小时客服消息时限（或群众已取消关�
 SHOTS = [
     "1-case-in-queue.png", "2-assigned.png", "3-started.png", "4-transfer-proposed.png", "5-transfer-accepted.png",
     "6-answer-refused-45015.png", "7-answer-queued.png", "8-answered.png", "9-closed.png", "10-supervisor-history.png",
+    "11-answer-preview.png",
 ]
 
 
@@ -148,6 +149,18 @@ def test_a_complaint_from_first_message_to_rating_in_a_browser(
         page.click(f"#act-{action}")
         expect(page.locator("p[role=status].flash").first).to_have_text(f"已完成：{done}")
 
+    def send_answer(page: Any, template: str, progress: str, preview_shot: str | None = None) -> None:
+        """Pick the template and phrase, see the exact text the citizen will get, then send it."""
+        form = page.locator("form:has(#preview-answer)")
+        form.locator("[name=template]").select_option(template)
+        form.locator("[name=progress]").select_option(progress)
+        page.click("#preview-answer")
+        expect(page.locator("#answer-preview")).to_contain_text(progress)
+        if preview_shot:
+            shot(page, preview_shot)
+        page.click("#act-answer")
+        expect(page.locator("p[role=status].flash").first).to_have_text("已完成：答复（待发送）")
+
     def shot(page: Any, name: str) -> None:
         page.screenshot(path=str(shots / name), full_page=True)
 
@@ -196,7 +209,7 @@ def test_a_complaint_from_first_message_to_rating_in_a_browser(
             city_row = city.locator("#cases tbody tr", has_text=number)
             expect(city_row).to_contain_text("城市建设管理部门（待接收）")
             city_row.locator(f"a:text-is('{number}')").click()
-            expect(city.locator("#act-answer")).to_have_count(0)  # not his to answer before he accepts
+            expect(city.locator("#preview-answer")).to_have_count(0)  # not his to answer before he accepts
             act(city, "accept_transfer", "接收转办")
             expect(city.locator("#case-owner")).to_have_text("城市建设管理部门")
             act(city, "start", "开始办理")
@@ -208,7 +221,7 @@ def test_a_complaint_from_first_message_to_rating_in_a_browser(
 
             # 4. His first answer is refused by WeChat (45015): the case says why and what to do instead.
             fake_api.fail(errcode=45015, openid=citizen, times=1)
-            act(city, "answer", "答复（待发送）", template="answer_progress", progress="承办部门正在现场核查")
+            send_answer(city, "answer_progress", "承办部门正在现场核查")
             _work(live_cases)
             city.reload()
             expect(city.locator(".msg.out .flash.error")).to_have_text(QUOTA_REASON)
@@ -219,7 +232,7 @@ def test_a_complaint_from_first_message_to_rating_in_a_browser(
             shot(city, SHOTS[5])
 
             # 5. He answers again with a published template and a vetted progress phrase.
-            act(city, "answer", "答复（待发送）", template="answer_resolved", progress="整改已完成")
+            send_answer(city, "answer_resolved", "整改已完成", preview_shot=SHOTS[-1])
             expect(city.locator(".msg.out .delivery.queued")).to_have_text("待发送")
             expect(city.locator("#case-status")).to_have_text("办理中")  # queued is not answered
             expect(city.locator("#act-close")).to_have_count(0)

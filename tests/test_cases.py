@@ -112,6 +112,12 @@ def test_an_extension_moves_the_deadline_by_working_days_across_spring_festival(
     assert events(db, case)[-2:] == ["extend_request", "extend_approve"]
 
 
+def send(db: Session, case: Case, worker: Worker, lib: Library, key: str, fields: dict[str, str]) -> Message:
+    """Answer as the console does: preview the exact text, then send what was seen."""
+    seen = loop.answer_digest(loop.preview_answer(db, case, worker, lib, key, fields).text)
+    return loop.answer(db, case, worker, lib, key, fields, seen=seen)
+
+
 def test_answers_come_only_from_published_templates_and_whitelisted_fields(db: Session, answer_template: str) -> None:
     case = make_case(db, department="environment")
     lib = Library()
@@ -121,7 +127,13 @@ def test_answers_come_only_from_published_templates_and_whitelisted_fields(db: S
         loop.answer(db, case, ENV, lib, answer_template, {})
     with pytest.raises(CaseError, match="不能用于答复"):
         loop.answer(db, case, ENV, lib, "welcome", {})
-    msg = loop.answer(db, case, ENV, lib, answer_template, {"progress": "整改已完成"})
+    # Nothing goes out unseen: without the preview's fingerprint, or with another text's, the answer is refused.
+    with pytest.raises(CaseError, match="预览"):
+        loop.answer(db, case, ENV, lib, answer_template, {"progress": "整改已完成"})
+    seen = loop.answer_digest(loop.preview_answer(db, case, ENV, lib, answer_template, {"progress": "整改已完成"}).text)
+    with pytest.raises(CaseError, match="预览"):
+        loop.answer(db, case, ENV, lib, answer_template, {"progress": "承办部门正在现场核查"}, seen=seen)
+    msg = loop.answer(db, case, ENV, lib, answer_template, {"progress": "整改已完成"}, seen=seen)
     assert msg.delivery_status == "queued" and msg.responder == "wu" and msg.case_id == case.id
     assert msg.content == f"您反映的问题（受理编号：{case.number}）整改已完成。如有疑问，请回复本账号。"
     assert (msg.template_key, msg.template_version) == (answer_template, 1)
@@ -135,12 +147,12 @@ def test_the_48_hour_window_and_the_5_message_quota(db: Session, answer_template
     lib = Library()
     stale = make_case(db, department="environment", last_message_ago=dt.timedelta(hours=49))
     with pytest.raises(CaseError, match="48小时"):
-        loop.answer(db, stale, ENV, lib, answer_template, {"progress": "整改已完成"})
+        send(db, stale, ENV, lib, answer_template, {"progress": "整改已完成"})
     fresh = make_case(db, department="environment")
     for _ in range(5):
-        loop.answer(db, fresh, ENV, lib, answer_template, {"progress": "承办部门正在现场核查"})
+        send(db, fresh, ENV, lib, answer_template, {"progress": "承办部门正在现场核查"})
     with pytest.raises(CaseError, match="5条"):
-        loop.answer(db, fresh, ENV, lib, answer_template, {"progress": "整改已完成"})
+        send(db, fresh, ENV, lib, answer_template, {"progress": "整改已完成"})
 
 
 def test_close_rate_revisit_and_reopen(db: Session) -> None:

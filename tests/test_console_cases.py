@@ -1,6 +1,7 @@
 """Case pages through the test client: department scope, the loop's steps, answers only from templates."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,10 +85,20 @@ def test_a_case_through_the_pages(clean_app: Flask, env_case: int, case_accounts
     env = login(clean_app, ENV_OP)
     page = _post(env, f"/console/cases/{env_case}/act/start")
     assert "已完成：开始办理" in page and _case(clean_app, env_case).status is CaseStatus.IN_PROGRESS
-    # Nothing can be typed into an answer: an unknown progress phrase is refused.
-    page = _post(env, f"/console/cases/{env_case}/act/answer", template=case_accounts, progress="随便写点什么")
+    # Nothing can be typed into an answer: an unknown progress phrase is refused at the preview.
+    page = _post(env, f"/console/cases/{env_case}/preview-answer", template=case_accounts, progress="随便写点什么")
     assert "办理进度只能从列表中选择" in page
+    # Sending without having seen the text is refused; the preview shows it word for word, then it goes.
     page = _post(env, f"/console/cases/{env_case}/act/answer", template=case_accounts, progress="整改已完成")
+    assert "请先预览" in page
+    page = _post(env, f"/console/cases/{env_case}/preview-answer", template=case_accounts, progress="整改已完成")
+    number = _case(clean_app, env_case).number
+    shown = re.search(r'id="answer-preview">([^<]*)<', page)
+    assert shown and shown.group(1) == f"您反映的问题（受理编号：{number}）整改已完成。如有疑问，请回复本账号。"
+    seen = re.search(r'name="seen" value="([0-9a-f]+)"', page)
+    assert seen
+    page = _post(env, f"/console/cases/{env_case}/act/answer", template=case_accounts, progress="整改已完成",
+                 seen=seen.group(1))
     assert "已完成：答复" in page
     with services(clean_app).sessions() as session:
         sent = session.scalars(select(Message).where(Message.case_id == env_case,

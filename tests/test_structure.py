@@ -49,7 +49,8 @@ def test_evaluate_guard_scores_a_held_out_file(tmp_path) -> None:
 
     sheet = tmp_path / "set.csv"
     sheet.write_text("text,label,category\n这点小事也值得投诉？,improper,rhetorical_retort\n"
-                     "您的诉求已受理，受理编号{case_number}，我们将于{deadline}前答复您。,proper,ack\n", encoding="utf-8")
+                     "您的诉求已受理，受理编号{case_number}，我们将于{deadline}前答复您。,proper,ack\n",
+                     encoding="utf-8")
     result = CliRunner().invoke(cli, ["evaluate-guard", "--heldout", str(sheet)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

@@ -24,6 +24,7 @@ from cases import loop
 from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
 from models import Case, CaseEvent, Message
 from replies.variables import DEPARTMENT_NAMES
+from text.normalize import normalize
 from text.pii import mask_openid, mask_text
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,36 @@ def cases() -> str:
 @permission("cases.read")
 def case(case_id: int) -> str:
     """One case: summary, deadline, owner, pending transfer or extension, history, messages, next steps."""
+    return _render_case(_case_or_404(case_id))
+
+
+@bp.post("/cases/<int:case_id>/preview-answer")
+@permission("cases.handle")
+def case_preview_answer(case_id: int) -> Response | str:
+    """The exact text an answer would send, as the citizen's phone will show it, with the button that sends it."""
     db = console_session()
     item = _case_or_404(case_id)
+    form = request.form
+    fields = {"progress": form.get("progress", ""), "date": form.get("date", "")}
+    try:
+        rendered = loop.preview_answer(
+            db, item, worker(), services().library, form.get("template", ""), fields, traditional=_traditional(item)
+        )
+    except CaseError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("console.case", case_id=case_id))
+    preview = {"text": rendered.text, "template": rendered.template_key, "seen": loop.answer_digest(rendered.text)}
+    return _render_case(item, preview={**preview, **fields})
+
+
+def _traditional(item: Case) -> bool:
+    """True when the citizen wrote the opening message in Traditional characters: answers go out in kind."""
+    opening = console_session().get(Message, item.opening_message_id) if item.opening_message_id else None
+    return bool(opening and opening.content and normalize(opening.content).traditional)
+
+
+def _render_case(item: Case, preview: dict[str, str] | None = None) -> str:
+    db = console_session()
     now = dt.datetime.now(dt.UTC)
     history = db.scalars(select(CaseEvent).where(CaseEvent.case_id == item.id).order_by(CaseEvent.id)).all()
     messages = db.scalars(
@@ -164,6 +193,7 @@ def case(case_id: int) -> str:
         duplicates=duplicates,
         ratings=loop.RATINGS,
         emergency_numbers=loop.EMERGENCY_NUMBERS,
+        preview=preview,
     )
 
 
@@ -202,6 +232,8 @@ def _handle_actions() -> dict[str, Callable[[Any, Case, Worker], Message | None]
             lib,
             form.get("template", ""),
             {"progress": form.get("progress", ""), "date": form.get("date", "")},
+            seen=form.get("seen") or None,
+            traditional=_traditional(c),
         ),
         "close": _close,
         "merge": merge,
