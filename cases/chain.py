@@ -214,7 +214,8 @@ def verify(session: Session, key: bytes, chain: Chain) -> Report:
             return _broken(report, row.id, "the row was changed, or the row before it deleted")
         previous = row.chain_hash
         last_sealed = (row.id, row.chain_hash)
-    if head is not None and (last_sealed is None or last_sealed != (head.last_id, head.last_hash)):
+    # A head at (0, GENESIS) is a chain with nothing sealed yet (its table may be empty): no rows are missing.
+    if head is not None and (last_sealed or (0, GENESIS)) != (head.last_id, head.last_hash):
         at = last_sealed[0] if last_sealed else 0
         return _broken(
             report, at, f"the chain ends before its recorded head (row {head.last_id}): rows deleted at the end"

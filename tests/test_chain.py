@@ -318,3 +318,17 @@ def test_postgres_ends_transactions_left_idle_well_within_the_settle_time(clean_
     with engine.connect() as conn:
         value = conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar()
     assert value == "15s" and dt.timedelta(seconds=15) < SETTLE
+
+
+def test_a_chain_with_nothing_to_seal_verifies(clean_app: Flask) -> None:
+    """A table still empty (no review yet) gets a head at the genesis and verifies; deleting every row does not."""
+    with services(clean_app).sessions() as session:
+        # As in a fresh database: no review written yet, no head (rolled back at the end).
+        session.execute(text("DELETE FROM chain_heads"))
+        session.execute(text("DELETE FROM template_reviews"))
+        now = utcnow() + SETTLE * 2
+        empty = CHAINS[2]
+        assert _rounds(session, empty, [now, now + SETTLE]) == 0
+        assert session.get(ChainHead, empty.name) is not None
+        assert verify(session, KEY, empty).ok
+        session.rollback()
