@@ -54,10 +54,14 @@ bench-console: $(VENV)/.installed
 # The suites of issue 7 (figures, and a verdict; not part of `make test`). Each prints a table.
 # Outages under load: a private PostgreSQL and redis-server (temp dirs, free ports; the shared 5432/6379 are
 # never touched) are stopped and restarted, and a worker SIGKILLed, under N messages with WeChat-style
-# retries; then every answered message must be stored exactly once. OUTAGE_ARGS="--messages 3000 --senders 8"
+# retries (each delivery signed afresh; a third of the messages also resent at once or after the answer);
+# then: each answered message stored exactly once, the same reply to every delivery, case numbers unique and
+# in `export cases`, `verify-log` OK. OUTAGE_INSTANCES=2: two `serve` on one database and Redis, retries to
+# the other one. OUTAGE_ARGS="--messages 3000 --senders 8 --resend-fraction 0.33"
+OUTAGE_INSTANCES ?= 1
 OUTAGE_ARGS ?=
 outage: $(VENV)/.installed
-	$(PY) bench/outage.py $(OUTAGE_ARGS)
+	$(PY) bench/outage.py --instances $(OUTAGE_INSTANCES) $(OUTAGE_ARGS)
 
 # Hostile input: >= 100,000 random and mutated requests against /wechat in process (zero 5xx, zero hangs),
 # then the console's hostile-use tests. FUZZ_ARGS="--cases 100000 --seed 1"
