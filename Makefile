@@ -30,7 +30,7 @@ test: lint
 	$(PY) -m pytest -q tests
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check bot handlers cases replies models text
+	$(VENV)/bin/ruff check bot handlers cases replies models text tests research bench
 	$(VENV)/bin/mypy
 
 # Throughput against a bare Flask + wechatpy echo (figures, not a test). BENCH_ARGS="--duration 30" etc.

@@ -162,7 +162,7 @@ def _chunk(args):
         openid = rng.choice(openids) if openids else new_openid(rng)
         # Nonce: unique per request. Position-derived digits guarantee uniqueness within the
         # run; the random head makes cross-run reuse (inside a replay window) very unlikely.
-        nonce = "%d%07d" % (rng.randrange(10 ** 5, 10 ** 6), i % 10 ** 7)
+        nonce = f"{rng.randrange(10 ** 5, 10 ** 6)}{i % 10 ** 7:07d}"
         ts = str(timestamp)
         content = citizen_text(rng).replace("]]>", "]] >")
         xml = (

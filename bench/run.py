@@ -176,7 +176,7 @@ def verify_query(token, echostr):
 
 
 def wait_ready(proc, port, token, timeout):
-    echostr = "bench-ready-%d" % random.randrange(10 ** 12)
+    echostr = f"bench-ready-{random.randrange(10 ** 12)}"
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -229,7 +229,7 @@ def smoke_check(port, env, workdir, count=5):
                         item["error"] = f"reply addressed to {msg.target!r}, sender was {q['openid']!r}"
                     if msg.type == "text":
                         item["text"] = msg.content[:60]
-                except Exception as e:  # noqa: BLE001 - report anything
+                except Exception as e:
                     item["error"] = f"reply does not decrypt/parse: {e!r}"
             results.append(item)
     return results
@@ -248,7 +248,7 @@ def tree_cpu(pid):
     """CPU seconds of a process and its live descendants (each + its reaped children), by pid."""
     try:
         root = psutil.Process(pid)
-        procs = [root] + root.children(recursive=True)
+        procs = [root, *root.children(recursive=True)]
     except psutil.Error:
         return {}
     out = {}
@@ -325,8 +325,8 @@ def parse_wrk(out):
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     text["non_2xx_3xx"] = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    text["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {
-        "connect": 0, "read": 0, "write": 0, "timeout": 0}
+    kinds = ("connect", "read", "write", "timeout")
+    text["socket_errors"] = dict(zip(kinds, map(int, m.groups()), strict=True)) if m else dict.fromkeys(kinds, 0)
     data["text"] = text
     return data
 
@@ -337,7 +337,7 @@ def run_wrk(port, requests_path, threads, connections, duration, timeout_s=5):
     try:
         cp = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=duration + 60)
     except subprocess.TimeoutExpired:
-        raise BenchError("wrk did not finish in time")
+        raise BenchError("wrk did not finish in time") from None
     if cp.returncode != 0:
         raise BenchError(f"wrk failed ({cp.returncode}): {cp.stderr[-1000:]}")
     return cp.stdout
@@ -362,7 +362,7 @@ def gunicorn_cmd(app):
 def recreate_database(database):
     """Drop and create a bench database on the shared PostgreSQL."""
     for sql in (f"DROP DATABASE IF EXISTS {database} WITH (FORCE)", f"CREATE DATABASE {database}"):
-        cp = subprocess.run(PG_DSN_ADMIN + [sql], capture_output=True, text=True, timeout=60)
+        cp = subprocess.run([*PG_DSN_ADMIN, sql], capture_output=True, text=True, timeout=60)
         if cp.returncode != 0:
             raise BenchError(f"psql failed: {sql}: {cp.stderr.strip()}")
 
@@ -443,7 +443,7 @@ def clear_redis_namespace(url, namespace):
         if batch:
             r.delete(*batch)
     except redis.RedisError as e:
-        raise BenchError(f"Redis at {url} is not usable: {e}")
+        raise BenchError(f"Redis at {url} is not usable: {e}") from e
     finally:
         r.close()
 
@@ -529,7 +529,7 @@ def bench_target(t, args, workdir):
         remember_tree(proc)
 
         # Pool sized from the warm-up rate with a wide margin, so nothing is sent twice.
-        n = int(math.ceil(max(warm_rate, 200.0) * args.duration * args.pool_factor)) + 2000
+        n = math.ceil(max(warm_rate, 200.0) * args.duration * args.pool_factor) + 2000
         n = min(n, args.max_pool)
         req_path = os.path.join(workdir, f"{name}.tsv")
         gen = make_requests.generate(n, req_path, split=args.threads, openids=args.openids, env=env)
@@ -554,7 +554,8 @@ def bench_target(t, args, workdir):
         busy0 = sum(m0) - m0.idle - getattr(m0, "iowait", 0)
         busy1 = sum(m1) - m1.idle - getattr(m1, "iowait", 0)
         ncpu = psutil.cpu_count() or 1
-        per = (lambda s: round(s * 1000.0 / reqs, 3) if reqs else None)
+        def per(s):
+            return (round(s * 1000.0 / reqs, 3) if reqs else None)
         err = w["errors"]
         result.update({
             "requests": reqs,
@@ -646,9 +647,9 @@ def print_table(results, args):
     widths = [max(len(c["label"]), 24) + 2 for c in cols]
     print()
     print(f"{args.connections} connections, {args.threads} wrk threads, {args.duration}s, {WORKERS} sync workers each")
-    print("".ljust(w0) + "".join(c["label"].rjust(w) for c, w in zip(cols, widths)))
+    print("".ljust(w0) + "".join(c["label"].rjust(w) for c, w in zip(cols, widths, strict=False)))
     for label, f in rows:
-        print(label.ljust(w0) + "".join(f(c).rjust(w) for c, w in zip(cols, widths)))
+        print(label.ljust(w0) + "".join(f(c).rjust(w) for c, w in zip(cols, widths, strict=False)))
 
 
 def summary(results, args):
