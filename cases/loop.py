@@ -84,12 +84,20 @@ class Worker:
 # -- reading --------------------------------------------------------------------------------------
 
 
+def in_departments(case: Any, departments: Iterable[str]) -> ColumnElement[bool]:
+    """SQL: ``case`` (the model or an alias of it) is owned by, or offered to, one of ``departments``.
+
+    NULL rather than false for a case with no owner and no transfer: negate it with ``.is_not(true())``.
+    """
+    depts = sorted(departments)
+    return or_(case.owner_department.in_(depts), case.transfer_to.in_(depts))
+
+
 def scoped(query: AnySelect, worker: Worker) -> AnySelect:
     """``query`` over cases restricted to what ``worker`` may see (owned by, or offered to, their departments)."""
     if not worker.departments:
         return query
-    depts = sorted(worker.departments)
-    return query.where(or_(Case.owner_department.in_(depts), Case.transfer_to.in_(depts)))
+    return query.where(in_departments(Case, worker.departments))
 
 
 def visible(session: Session, worker: Worker, case_id: int) -> Case | None:
