@@ -192,27 +192,26 @@ def clear_failures(username: str, source: str) -> None:
     services(app).redis.delete(_fail_keys(app, username, source)[0])
 
 
+def _pair_counts(app: Flask, username: str) -> tuple[list[str], list[int]]:
+    """The (account, address) failure keys of ``username`` and their counts (one read of the set, one MGET)."""
+    redis = services(app).redis
+    sources = [s.decode() if isinstance(s, bytes) else s for s in redis.smembers(_fail_keys(app, username, "")[2])]
+    keys = [_fail_keys(app, username, s)[0] for s in sources]
+    return keys, [int(c or 0) for c in redis.mget(keys)] if keys else []
+
+
 def locked_addresses(usernames: list[str]) -> dict[str, int]:
     """For each account, how many addresses are locked out of it now (for the accounts page)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    redis = services(app).redis
-    locked: dict[str, int] = {}
-    for name in usernames:
-        sources = [s.decode() if isinstance(s, bytes) else s for s in redis.smembers(_fail_keys(app, name, "")[2])]
-        counts = redis.mget([_fail_keys(app, name, s)[0] for s in sources]) if sources else []
-        locked[name] = sum(int(c or 0) >= MAX_FAILURES_PER_USER for c in counts)
-    return locked
+    return {name: sum(c >= MAX_FAILURES_PER_USER for c in _pair_counts(app, name)[1]) for name in usernames}
 
 
 def unlock(username: str) -> int:
     """Lift every lockout of this account (an admin's decision); returns how many addresses were locked."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    was_locked = locked_addresses([username])[username]
-    redis = services(app).redis
-    sources_key = _fail_keys(app, username, "")[2]
-    sources = [s.decode() if isinstance(s, bytes) else s for s in redis.smembers(sources_key)]
-    redis.delete(*[_fail_keys(app, username, s)[0] for s in sources], sources_key)
-    return was_locked
+    keys, counts = _pair_counts(app, username)
+    services(app).redis.delete(*keys, _fail_keys(app, username, "")[2])
+    return sum(c >= MAX_FAILURES_PER_USER for c in counts)
 
 
 def now() -> dt.datetime:
