@@ -175,7 +175,8 @@ class ModelClassifier:
         p_emergency = intent.probabilities.get("emergency", 0.0)
         emergency_kind = None
         threshold = self.emergency_threshold
-        if rule is None and not_now(t):
+        past_or_hypothetical = not_now(t)  # read once: the threshold and the tier both need it
+        if rule is None and past_or_hypothetical:
             threshold = max(threshold, NOT_NOW_MODEL_THRESHOLD)
         model_emergency = p_emergency >= threshold
         if p_emergency >= self.emergency_threshold and not model_emergency:
@@ -190,7 +191,9 @@ class ModelClassifier:
             # A missed emergency costs more than a false alarm: the rules or the model suffice to raise
             # one (the model's threshold was chosen on training data for full recall). How sure we are
             # decides what the citizen is told: handlers/urgency.py.
-            tier = urgency.tier(t, rule_matched=rule is not None, model_fired=model_emergency, not_now=not_now(t))
+            tier = urgency.tier(
+                t, rule_matched=rule is not None, model_fired=model_emergency, not_now=past_or_hypothetical
+            )
             if rule is not None:
                 emergency_kind = rule[0]
                 reasons.append(f"rule:emergency:{rule[0]}:{rule[1]}")
