@@ -112,7 +112,7 @@ def train(shared: Path, out: Path = MODEL_DIR) -> dict[str, Any]:
     linear.save(out / "offensive", {"config": config, "trained_on": trained_on})
     settings.update({"config": config, "gov_flag_budget": GOV_FLAG_BUDGET, "gov_train_replies": len(gov_train)})
     (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    settings["improper"] = improper.train(gov_train, out)
+    settings["improper"] = improper.train(gov_train, candidates(), out)
     report = {**settings, **evaluate(shared, out)}
     report["training_seconds"] = round(time.perf_counter() - started, 1)
     (out / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -31,7 +31,6 @@ from replies.offensive import MODEL_DIR, OffensiveModel
 from text.script import fold
 
 CORPUS = Path(__file__).with_name("data") / "reply_corpus.csv"
-CANDIDATES = Path(__file__).with_name("data") / "reply_candidates.csv"
 CONFIG: dict[str, Any] = {
     "ngram_range": (1, 3), "min_df": 2, "max_features": 80000, "C": 4.0, "class_weight": "balanced"
 }  # fmt: skip
@@ -46,13 +45,14 @@ def corpus() -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def training_set(gov_train: list[str]) -> tuple[list[str], list[str]]:
-    """Texts and labels: the written corpus, the real replies and the seed library (folded when fitted)."""
+def training_set(gov_train: list[str]) -> tuple[list[str], list[str], int]:
+    """Texts and labels — the written corpus first, then the real replies and the seed library (folded when
+    fitted) — and how many of them are the written corpus."""
     rows = corpus()
     seed = [guard.preview(t["body"]) for t in load_seed()]
     texts = [r["text"] for r in rows] + gov_train + seed
     labels = [r["label"] for r in rows] + [PROPER] * (len(gov_train) + len(seed))
-    return texts, labels
+    return texts, labels, len(rows)
 
 
 def _fit(texts: list[str], labels: list[str]) -> OffensiveModel:
@@ -80,13 +80,12 @@ def _mean(flags: np.ndarray, indices: list[int]) -> float:
     return round(float(np.mean(flags[indices])), 4) if indices else 0.0
 
 
-def choose_threshold(model: OffensiveModel) -> dict[str, Any]:
+def choose_threshold(model: OffensiveModel, candidates: list[dict[str, str]]) -> dict[str, Any]:
     """The lowest threshold (0.5, 0.55 … 0.95) at which the model alone refuses at most ``PROPER_FLAG_BUDGET``
     of the good replies of the project's own candidate set (written earlier, by other hands, beside the word
     list: its good replies are the near misses a reviewer writes)."""
-    rows = _read_candidates()
-    good = model.probabilities([fold(r["text"]) for r in rows if r["label"] == "good"])
-    bad = model.probabilities([fold(r["text"]) for r in rows if r["label"] == "bad"])
+    good = model.probabilities([fold(r["text"]) for r in candidates if r["label"] == "good"])
+    bad = model.probabilities([fold(r["text"]) for r in candidates if r["label"] == "bad"])
     for threshold in np.arange(MIN_THRESHOLD, 0.951, 0.05):
         if np.mean(good >= threshold) <= PROPER_FLAG_BUDGET:
             break
@@ -97,16 +96,12 @@ def choose_threshold(model: OffensiveModel) -> dict[str, Any]:
     }
 
 
-def _read_candidates() -> list[dict[str, str]]:
-    with CANDIDATES.open(encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def train(gov_train: list[str], out: Path = MODEL_DIR) -> dict[str, Any]:
-    """Fit the model on everything into ``out`` with the out-of-fold threshold; returns the settings."""
-    texts, labels = training_set(gov_train)
+def train(gov_train: list[str], candidates: list[dict[str, str]], out: Path = MODEL_DIR) -> dict[str, Any]:
+    """Fit the model on everything into ``out``, its threshold set on ``candidates`` (the project's candidate
+    set); returns the settings with the out-of-fold figures."""
+    texts, labels, written = training_set(gov_train)
     model = _fit(texts, labels)
-    settings = {**choose_threshold(model), **out_of_fold(texts, labels, len(corpus()))}
+    settings = {**choose_threshold(model, candidates), **out_of_fold(texts, labels, written)}
     config = {k: list(v) if isinstance(v, tuple) else v for k, v in CONFIG.items()}
     model.linear.save(out / "improper", {"config": config})
     settings.update({"config": config, "proper_flag_budget": PROPER_FLAG_BUDGET})
