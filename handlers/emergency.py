@@ -253,7 +253,7 @@ _CRASH = re.compile(
 # Reports the per-kind rules above miss, by category (issue 17's list of what people really report):
 # chemical and gas leaks and explosions, collapses with people under them (119); electric shock (120);
 # a stated intent of suicide with a plan or a goodbye, a small child taken or lost (110).
-_CATEGORY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+_CATEGORY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "medical",
         re.compile(
@@ -282,6 +282,7 @@ _CATEGORY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+_CATEGORY_RULES = tuple((kind, guarded(rule)) for kind, rule in _CATEGORY_PATTERNS)  # behind the same guard
 # Voice input sometimes arrives as pinyin ("wo jia zhao huo le"): the unmistakable events only.
 _PINYIN_RULES: dict[str, re.Pattern[str]] = {
     "traffic": re.compile(r"zhuangche|chehuo|beichezhuang|zhuangren|zhuangdaoren|fanche|beizhuang"),
