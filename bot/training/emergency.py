@@ -15,11 +15,11 @@
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bot.training.datasets import _read
 from handlers.act import emergency_route
 from handlers.classify import ModelClassifier, shipped
 from handlers.urgency import CERTAIN, POSSIBLE
@@ -44,14 +44,11 @@ RIGHT_SERVICES = {
 
 def real_messages(shared: Path) -> list[str]:
     """Every real citizen message in ../shared/data, as the classifier would receive it."""
-    texts: list[str] = []
-    with (shared / "departments" / "train_segmented.csv").open(encoding="utf-8-sig", newline="") as fh:
-        texts += [row["text_segmented"] for row in csv.DictReader(fh)]
-    with (shared / "departments" / "dev_raw.csv").open(encoding="utf-8-sig", newline="") as fh:
-        texts += [f"{row['title']}\n{row['body']}" for row in csv.DictReader(fh)]
-    with (shared / "replies" / "gov_replies.csv").open(encoding="utf-8-sig", newline="") as fh:
-        texts += [row["message"] for row in csv.DictReader(fh)]
-    return texts
+    return (
+        [row["text_segmented"] for row in _read(shared / "departments" / "train_segmented.csv")]
+        + [f"{row['title']}\n{row['body']}" for row in _read(shared / "departments" / "dev_raw.csv")]
+        + [row["message"] for row in _read(shared / "replies" / "gov_replies.csv")]
+    )
 
 
 def _real(classifier: ModelClassifier, texts: list[str]) -> dict[str, Any]:
@@ -77,8 +74,7 @@ def _real(classifier: ModelClassifier, texts: list[str]) -> dict[str, Any]:
 
 
 def _heldout(classifier: ModelClassifier, path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _read(path)
     tiers: Counter[str] = Counter()
     missed: list[str] = []
     wrong_number: list[str] = []
