@@ -28,6 +28,7 @@ from handlers.dedupe import loggable
 from handlers.turn import Turn
 from handlers.types import OutboundReply
 from models import Case, CaseEvent, Citizen, Direction, Message
+from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
 from text.pii import mask_openid
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,11 @@ def _accepted(turn: Turn) -> str:
     """The detail of the first event of a case the bot opened: what it was filed as, and why."""
     case = turn.case or {}
     triage = "，分类不确定，待人工分拣" if case.get("needs_triage") else ""
-    return f"自动受理：{case['case_type'].value}，{case['department']}{triage}" if case else ""
+    if not case:
+        return ""
+    kind, department = case["case_type"].value, case["department"]
+    # In Chinese: the case history is read by staff, not by code (the codes are on the case itself).
+    return f"自动受理：{CASE_TYPE_NAMES.get(kind, kind)}，{DEPARTMENT_NAMES.get(department, department)}{triage}"
 
 
 def _reply_values(turn: Turn) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from models.template import (
     TemplateStatus,
     TemplateVersion,
 )
+from models.thread import ThreadState
 from models.user import ROLES, QaFlag, User
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "TemplateReview",
     "TemplateStatus",
     "TemplateVersion",
+    "ThreadState",
     "User",
     "utcnow",
 ]

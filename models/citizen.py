@@ -18,5 +18,6 @@ class Citizen(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     openid: Mapped[str] = mapped_column(String(64), unique=True)
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Indexed: the inbox lists threads by their latest message.
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     is_subscribed: Mapped[bool] = mapped_column(default=True)

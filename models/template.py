@@ -35,6 +35,8 @@ class ReplyTemplate(Base):
     key: Mapped[str] = mapped_column(String(80), unique=True)
     # follow, default, intake, acknowledgement, faq, keyword, status, closing, survey, emergency, fallback …
     purpose: Mapped[str] = mapped_column(String(40))
+    # The Chinese name staff know the template by, shown before the key (not citizen-facing, so not reviewed).
+    title: Mapped[str | None] = mapped_column(String(80))
     description: Mapped[str] = mapped_column(Text, default="")
     # Scope: which messages the template may answer (None = any).
     scope_intent: Mapped[str | None] = mapped_column(String(20))

@@ -21,6 +21,17 @@ DEPARTMENT_NAMES = {
     "other": "综合受理部门",
 }
 
+# What a case is, by CaseType value (staff and citizens use the same words).
+CASE_TYPE_NAMES = {
+    "inquiry": "咨询",
+    "help": "求助",
+    "complaint": "投诉",
+    "report": "举报",
+    "suggestion": "建议",
+    "praise": "表扬",
+    "emergency": "紧急",
+}
+
 EMERGENCY_NUMBERS = {"police": "110", "fire": "119", "medical": "120", "traffic": "122"}
 
 # Citizen-facing names of what a case is doing (受理 → 派单 → 办理 → 答复 → 办结), keyed by CaseStatus value.

@@ -289,7 +289,7 @@ def test_a_complaint_from_first_message_to_rating_in_a_browser(
                 ["city_op", "评价邀请已送达"],
                 ["citizen", "群众评价"],
             ]
-            assert history[0][2].startswith("自动受理：complaint")
+            assert history[0][2].startswith("自动受理：投诉")
             details = [h[2] for h in history[1:]]
             assert details[0] == "生态环境部门 垃圾堆放影响环境"
             assert details[2] == "转至城市建设管理部门：属环卫清运职责"

@@ -246,4 +246,4 @@ def test_the_bot_records_the_acceptance_as_the_first_event(clean_app, wechat, db
     assert case is not None
     first = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)).first()
     assert first is not None and (first.actor, first.action, first.to_status) == ("bot", "accept", "accepted")
-    assert first.detail.startswith("自动受理：suggestion")
+    assert first.detail.startswith("自动受理：建议")

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from bot.console.auth import PERMISSIONS, ROLE_NAMES, allowed, check_view
 from bot.console.common import local_time
+from bot.console.names import zh
 from bot.extensions import console_session
 from models import User
 
@@ -61,6 +62,11 @@ def _headers(response: Response) -> Response:
 @bp.app_template_filter("local")
 def _local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return local_time(value, fmt)
+
+
+@bp.app_template_filter("zh")
+def _zh(code: object, vocabulary: str) -> str:
+    return zh(code, vocabulary)
 
 
 @bp.app_context_processor
