@@ -36,6 +36,7 @@ from models import (
     QaFlag,
     TemplateReview,
     TemplateVersion,
+    ThreadState,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +160,7 @@ def reset_state(app: Flask) -> None:
         session.execute(update(Message).values(case_id=None, in_reply_to_id=None))
         session.execute(Case.__table__.delete())
         session.execute(Message.__table__.delete())
+        session.execute(ThreadState.__table__.delete())  # refers to citizens
         session.execute(Citizen.__table__.delete())
         session.execute(Alert.__table__.delete())
         # Messages are gone: the hash chains start again (a test that seals must find no stale head).
