@@ -36,7 +36,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from cases.loop import OPEN, Worker, scoped
-from models import Case, CaseStatus, Direction, Message
+from models import TRY_OPENID_PREFIX, Case, CaseStatus, Citizen, Direction, Message
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -258,6 +258,12 @@ class Dashboard:
 # -- queries -------------------------------------------------------------------------------------------
 
 
+def _real(citizen_id: ColumnElement[int] | Any) -> ColumnElement[bool]:
+    """Rows of real citizens: the console's try-it conversations are not the unit's work and are not counted."""
+    column: ColumnElement[int] = citizen_id
+    return column.not_in(select(Citizen.id).where(Citizen.openid.startswith(TRY_OPENID_PREFIX)))
+
+
 def _local_day(session: Session, column: Any, tz: ZoneInfo, at: dt.datetime) -> ColumnElement[Any]:
     """SQL for the local calendar day of a UTC timestamp column."""
     if session.get_bind().dialect.name == "postgresql":
@@ -283,6 +289,7 @@ def message_counts(session: Session, worker: Worker, period: Period) -> list[tup
             Message.received_at >= period.start,
             Message.received_at < period.end,
             Message.direction == Direction.IN,
+            _real(Message.citizen_id),
         )
         .group_by(day, intent, department)
     )
@@ -324,7 +331,7 @@ def case_counts(
     }
     query = scoped(
         select(day, Case.case_type, Case.owner_department, *(c.label(k) for k, c in columns.items()))
-        .where(Case.opened_at >= period.start, Case.opened_at < period.end)
+        .where(Case.opened_at >= period.start, Case.opened_at < period.end, _real(Case.citizen_id))
         .group_by(day, Case.case_type, Case.owner_department),
         worker,
     )
@@ -386,7 +393,7 @@ def hot_spots(
     this_week = case((Case.opened_at >= week_start, 0), else_=1)
     query = scoped(
         select(this_week, Case.owner_department, Case.summary)
-        .where(Case.opened_at >= last_start, Case.opened_at < end)
+        .where(Case.opened_at >= last_start, Case.opened_at < end, _real(Case.citizen_id))
         .order_by(Case.opened_at.desc())
         .limit(HOT_MAX_CASES + 1),
         worker,

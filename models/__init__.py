@@ -8,7 +8,7 @@ from models.audit import AuditEntry
 from models.base import Base, utcnow
 from models.case import Case, CaseEvent, CaseStatus, CaseType
 from models.chain import ChainHead
-from models.citizen import Citizen
+from models.citizen import TRY_OPENID_PREFIX, Citizen
 from models.message import Direction, Message
 from models.template import (
     ReplyTemplate,
@@ -23,6 +23,7 @@ from models.user import ROLES, QaFlag, User
 
 __all__ = [
     "ROLES",
+    "TRY_OPENID_PREFIX",
     "Alert",
     "AuditEntry",
     "Base",

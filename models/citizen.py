@@ -9,6 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
 
+# The console's try-it chat talks to the bot as pretend citizens with this OpenID prefix (no real OpenID has it:
+# WeChat's start with "o" followed by the account's own letters, never "TRY"); statistics and QA samples skip them.
+TRY_OPENID_PREFIX = "oTRY"
+
 
 class Citizen(Base):
     """One follower (or past follower) of the account, keyed by OpenID."""

@@ -19,7 +19,7 @@ from bot.console.auth import create_user
 from bot.extensions import services
 from cases import stats
 from cases.loop import Worker
-from models import AuditEntry, Case, CaseStatus, CaseType, Citizen, Direction, Message, User, utcnow
+from models import TRY_OPENID_PREFIX, AuditEntry, Case, CaseStatus, CaseType, Citizen, Direction, Message, User, utcnow
 from tests.test_console import PASSWORD, login, token
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -168,6 +168,43 @@ def test_the_dashboard_page_is_scoped_and_draws_charts(clean_app: Flask, dash_ac
     assert "受理诉求 0 件" in old and "2020-01-31" in old
     # A malformed date falls back to the default range instead of failing.
     assert login(clean_app, SUP).get("/console/dashboard?from=yesterday").status_code == 200
+
+
+def test_try_it_conversations_are_not_counted(db: Session) -> None:
+    """Staff talking to the bot from the console's try-it page is not the unit's work: not in any figure."""
+    add_case(db, summary="人民路路灯坏了")
+    rehearsal = add_case(db, summary="人民路路灯坏了")
+    rehearsal_citizen = db.get(Citizen, rehearsal.citizen_id)
+    assert rehearsal_citizen is not None
+    rehearsal_citizen.openid = TRY_OPENID_PREFIX + uuid.uuid4().hex[:24]
+    add_case(db, summary="人民路路灯又坏了", opened_ago=dt.timedelta(days=10))
+    db.commit()
+    now = utcnow()
+    board = stats.dashboard(db, ALL, stats.Period.last_days(30, now, TZ), now=now)
+    assert board.totals.total == 2
+    assert sum(board.messages_by("intent").values()) == 2
+    # Counted, the rehearsal would make 人民路 a rising place (2 this week against 1 last week).
+    themes, places, read, _ = stats.hot_spots(db, ALL, now)
+    assert read == 2 and places == [] and themes == []
+
+
+def test_chart_axes_use_round_ticks_and_the_legend_keeps_its_colours(clean_app: Flask, dash_accounts: None) -> None:
+    from bot.console import charts
+
+    for peak in (3, 5, 7, 13, 99, 130, 487, 1234):
+        top = charts._nice_max(peak)
+        values = [t["value"] for t in charts._ticks(top, 100, 100)]
+        step = values[1] - values[0]
+        assert values[-1] == top >= peak and 2 <= len(values) <= 6
+        # Every tick a multiple of one round step (1, 2 or 5 × 10ⁿ): never 0, 125, 250, 375.
+        assert str(step).strip("0") in ("1", "2", "5") and all(v % step == 0 for v in values)
+    with services(clean_app).sessions() as db:
+        _kpi_cases(db)
+        db.commit()
+    page = login(clean_app, SUP).get("/console/dashboard").get_data(as_text=True)
+    # The legend's colour is a swatch beside its name, not an <svg> the chart's CSS stretches.
+    legend = page.split('<ul class="legend">')[1].split("</ul>")[0]
+    assert '<span class="swatch c0"' in legend and "<svg" not in legend
 
 
 # -- exports -------------------------------------------------------------------------------------------

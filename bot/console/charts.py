@@ -8,21 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
+TICKS = 5  # at most this many steps above zero
 
-def _nice_max(value: int) -> int:
-    """A round axis maximum ≥ ``value`` (1, 2, 5 × 10^n)."""
-    if value <= 0:
-        return 1
-    step = 1
+
+def _step(value: int) -> int:
+    """A round tick step (1, 2, 5 × 10^n) such that at most ``TICKS`` steps reach ``value``."""
+    unit = 1
     while True:
         for m in (1, 2, 5):
-            if step * m >= value:
-                return step * m
-        step *= 10
+            if unit * m * TICKS >= value:
+                return unit * m
+        unit *= 10
+
+
+def _nice_max(value: int) -> int:
+    """The axis maximum: the first multiple of a round step ≥ ``value`` (so every tick is a round number)."""
+    step = _step(max(value, 1))
+    return step * max(1, -(-value // step))
 
 
 def _ticks(top: int, height: float, base: float) -> list[dict[str, Any]]:
-    return [{"value": top * i // 4, "y": round(base - height * i / 4, 1)} for i in range(5)]
+    step = _step(top)
+    return [{"value": v, "y": round(base - height * v / top, 1)} for v in range(0, top + 1, step)]
 
 
 def stacked_bars(days: list[str], series: dict[str, dict[str, int]], *, title: str) -> dict[str, Any]:
@@ -90,7 +97,8 @@ def line_chart(days: list[str], series: dict[str, dict[str, int]], *, title: str
 
 def hbars(items: list[tuple[str, int]], *, title: str) -> dict[str, Any]:
     """Horizontal bars, one per (label, value), largest first as given."""
-    row, label_w, width = 24, 170, 560
+    # Sized for the narrow column the dashboard gives these charts: labels stay readable when scaled down.
+    row, label_w, width = 30, 200, 560
     top = max((v for _, v in items), default=0) or 1
     bars = [
         {"y": i * row, "w": round((width - label_w - 60) * v / top, 1), "label": name, "value": v, "cls": f"c{i % 8}"}

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from bot.console.auth import ROLE_NAMES
 from bot.console.common import STATUS_NAMES
+from models import ReplyTemplate
 from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
 
 PURPOSES = {
@@ -79,6 +83,31 @@ EMERGENCY_KINDS = {
 
 MATCH_MODES = {"contain": "包含关键词", "equal": "完全匹配"}
 
+# What a citizen sent, by WeChat MsgType and Event (a message without text shows as 〔图片〕 etc.).
+MESSAGE_TYPES = {
+    "text": "文字",
+    "image": "图片",
+    "voice": "语音",
+    "video": "视频",
+    "shortvideo": "小视频",
+    "location": "位置",
+    "link": "链接",
+    "file": "文件",
+    "event": "事件",
+}
+EVENTS = {
+    "subscribe": "关注",
+    "unsubscribe": "取消关注",
+    "SCAN": "扫码",
+    "LOCATION": "上报位置",
+    "CLICK": "点击菜单",
+    "VIEW": "打开菜单链接",
+    "TEMPLATESENDJOBFINISH": "模板消息送达",
+    "subscribe_msg_popup_event": "订阅通知",
+}
+
+DELIVERY = {"queued": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败"}
+
 THREAD_STATUSES = {"open": "待处理", "waiting": "等待群众", "closed": "已处理"}
 
 # Audit actions, by code; a family prefix ("template.") names the whole family in the filter.
@@ -143,6 +172,9 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "thread_status": THREAD_STATUSES,
     "audit": AUDIT_ACTIONS,
     "role": ROLE_NAMES,
+    "message_type": MESSAGE_TYPES,
+    "event": EVENTS,
+    "delivery": DELIVERY,
 }
 
 # Case histories written before the first event was recorded in Chinese: "自动受理：complaint，transport".
@@ -162,3 +194,71 @@ def event_detail(detail: str) -> str:
     return _LEGACY_ACCEPT.sub(
         lambda m: f"自动受理：{zh(m.group(1), 'case_type')}，{zh(m.group(2), 'department')}", detail or ""
     )
+
+
+def message_label(msg_type: str, event: str | None = None) -> str:
+    """A message with no text, as staff read it: 〔图片〕, 〔事件：关注〕."""
+    kind = MESSAGE_TYPES.get(msg_type, msg_type)
+    return f"〔{kind}：{EVENTS.get(event, event)}〕" if event else f"〔{kind}〕"
+
+
+def template_titles(session: Session) -> dict[str, str]:
+    """Every template's Chinese title by key (the key itself while a template has none yet)."""
+    return {key: title or key for key, title in session.execute(select(ReplyTemplate.key, ReplyTemplate.title))}
+
+
+# The key=value details older code wrote into the audit log, by key: the label and the vocabulary of the value.
+_DETAIL_KEYS: dict[str, tuple[str, str | None]] = {
+    "purpose": ("用途", "purpose"),
+    "title": ("名称", None),
+    "findings": ("检查发现（处）", None),
+    "approved_levels": ("已通过审核级数", None),
+    "level": ("审核级", None),
+    "accepted": ("接受的检查结果", None),
+    "enabled": ("开启", None),
+    "levels": ("审核级数", None),
+    "roles": ("角色", "role"),
+}
+_WORDS = {"True": "是", "False": "否", "all": "全部部门"}
+
+
+def _detail_value(value: str, vocabulary: str | None) -> str:
+    items = [v.strip(" '\"") for v in value.strip("[]").split(",") if v.strip(" '\"")]
+    if vocabulary is None and not value.startswith("["):
+        return _WORDS.get(value, value)
+    names = {**FINDINGS, **DEPARTMENT_NAMES} if vocabulary is None else VOCABULARIES[vocabulary]
+    return "、".join(names.get(v, _WORDS.get(v, v)) for v in items)
+
+
+def audit_detail(action: str, detail: str) -> str:
+    """An audit entry's detail in Chinese: ``purpose=faq; findings=2`` → ``用途：常见问题；检查发现（处）：2``."""
+    if action == "user.departments":
+        return _detail_value(detail, "department") if detail != "all" else "全部部门"
+    parts = []
+    for part in (detail or "").split("; "):
+        key, sep, value = part.partition("=")
+        if sep and key in _DETAIL_KEYS:
+            label, vocabulary = _DETAIL_KEYS[key]
+            parts.append(f"{label}：{_detail_value(value, vocabulary)}")
+        else:
+            parts.append(part)
+    return "；".join(parts)
+
+
+_VERSION_TARGET = re.compile(r"^([a-z0-9_]+)@(\d+)$")
+
+
+def audit_target(target: str, titles: dict[str, str]) -> str:
+    """An audit entry's object as staff name it: a template by its title, a citizen by number."""
+    m = _VERSION_TARGET.match(target or "")
+    if m and m.group(1) in titles:
+        return f"{titles[m.group(1)]} 第{m.group(2)}版"
+    if target in titles:
+        return titles[target]
+    if target in PURPOSES:
+        return f"用途：{PURPOSES[target]}"
+    if target == "automatic_replies":
+        return "自动回复"
+    if target and target.startswith("citizen:"):
+        return f"群众#{target.removeprefix('citizen:')}"
+    return target or ""

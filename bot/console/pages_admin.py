@@ -23,10 +23,11 @@ from bot.console.auth import (
 )
 from bot.console.blueprint import bp
 from bot.console.common import local_tz
+from bot.console.names import AUDIT_ACTIONS, AUDIT_FAMILIES, audit_detail, audit_target, message_label, template_titles
 from bot.console.pages_conversations import _day
 from bot.console.server_session import end_sessions_of
 from bot.extensions import console_session
-from models import ROLES, AuditEntry, Citizen, Direction, Message, User
+from models import ROLES, TRY_OPENID_PREFIX, AuditEntry, Citizen, Direction, Message, User
 from replies.variables import DEPARTMENT_NAMES
 
 AUDIT_PAGE = 100
@@ -55,6 +56,7 @@ def audit() -> str:
         query = query.where(AuditEntry.at < end)
     page = max(1, args.get("page", 1, type=int) or 1)
     entries = console_session().scalars(query.limit(AUDIT_PAGE + 1).offset((page - 1) * AUDIT_PAGE)).all()
+    titles = template_titles(console_session())
     return render_template(
         "console/audit.html",
         entries=entries[:AUDIT_PAGE],
@@ -62,6 +64,10 @@ def audit() -> str:
         page=page,
         more=len(entries) > AUDIT_PAGE,
         tz=local_tz(),
+        families=AUDIT_FAMILIES,
+        actions=AUDIT_ACTIONS,
+        detail=audit_detail,
+        target=lambda t: audit_target(t, titles),
     )
 
 
@@ -154,7 +160,7 @@ def user_update(user_id: int) -> Response:
 
 def _try_openid(username: str) -> str:
     # A stable pretend citizen per console user, recognisable in the data by its prefix.
-    return "oTRY" + hashlib.sha256(username.encode()).hexdigest()[:24]
+    return TRY_OPENID_PREFIX + hashlib.sha256(username.encode()).hexdigest()[:24]
 
 
 @bp.route("/try", methods=["GET", "POST"])
@@ -187,4 +193,11 @@ def try_it() -> Response | str:
         lines = db.scalars(
             select(Message).where(Message.citizen_id == citizen.id, Message.received_at >= since).order_by(Message.id)
         ).all()
-    return render_template("console/try.html", lines=lines, Direction=Direction, tz=local_tz())
+    return render_template(
+        "console/try.html",
+        lines=lines,
+        Direction=Direction,
+        tz=local_tz(),
+        titles=template_titles(db),
+        message_label=message_label,
+    )

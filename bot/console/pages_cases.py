@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from bot.console.auth import permission
 from bot.console.blueprint import bp
 from bot.console.common import STATUS_NAMES, local_tz
+from bot.console.names import event_detail, message_label, template_titles
 from bot.extensions import console_session, services
 from cases import loop
 from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
@@ -194,6 +195,9 @@ def _render_case(item: Case, preview: dict[str, str] | None = None) -> str:
         ratings=loop.RATINGS,
         emergency_numbers=loop.EMERGENCY_NUMBERS,
         preview=preview,
+        titles=template_titles(db),
+        event_detail=event_detail,
+        message_label=message_label,
     )
 
 
