@@ -99,7 +99,8 @@ def _store(app: Any, item: Spooled) -> None:
             log.error("a spooled message was refused by the database: %s", type(exc).__name__)
             svc.spool.dead_letter(item, type(exc).__name__)
             with svc.sessions() as alerts:
-                alerts.add(Alert(kind="spool_refused", detail=f"spooled message not storable: {type(exc).__name__}"))
+                detail = f"暂存的消息无法写入数据库（{type(exc).__name__}），已另行保存待人工处理"
+                alerts.add(Alert(kind="spool_refused", detail=detail))
                 alerts.commit()
             return
         finally:

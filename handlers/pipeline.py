@@ -132,7 +132,7 @@ class Pipeline:
             # Store the message and answer safely rather than lose it to a bug in the rules.
             key = loggable(turn.msg.dedup_key)
             log.exception("deciding the reply to %s failed; sending the safe fallback", key)
-            turn.session.add(Alert(kind="pipeline_error", detail=f"message {key}: decision failed"))
+            turn.session.add(Alert(kind="pipeline_error", detail=f"消息 {key} 处理出错，已发送兜底回复（详见日志）"))
             turn.case = None
             turn.conversation_changed = False
             try:

@@ -106,6 +106,15 @@ EVENTS = {
     "subscribe_msg_popup_event": "订阅通知",
 }
 
+# Alerts on the home page (models/alert.py), by kind.
+ALERTS = {
+    "pipeline_error": "消息处理出错",
+    "spool_refused": "暂存消息无法入库",
+    "reply_fallback": "已发送兜底回复",
+    "deadline_digest": "期限提醒",
+    "template_failed": "模板发送失败",
+}
+
 DELIVERY = {"queued": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败"}
 
 THREAD_STATUSES = {"open": "待处理", "waiting": "等待群众", "closed": "已处理"}
@@ -175,6 +184,7 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "message_type": MESSAGE_TYPES,
     "event": EVENTS,
     "delivery": DELIVERY,
+    "alert": ALERTS,
 }
 
 # Case histories written before the first event was recorded in Chinese: "自动受理：complaint，transport".
