@@ -18,7 +18,7 @@ from flask import Flask
 
 from bot.redis_store import client_for
 from bot.services import services
-from replies.library import install_seed
+from replies.library import fill_seed_titles, install_seed
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,13 @@ def pending_migrations(app: Flask) -> str | None:
 
 
 def initialise(app: Flask) -> tuple[str, int]:
-    """Migrate, install missing seed templates, bump the library generation; idempotent."""
+    """Migrate, install missing seed templates, name seed templates still untitled, bump the generation; idempotent."""
     revision = migrate(app)
     svc = services(app)
     with svc.sessions() as session:
         added = install_seed(session)
+        # Databases seeded before templates had titles: titles are labels, so filling them changes no reply.
+        fill_seed_titles(session)
         session.commit()
     if added:
         bump_generation(app)

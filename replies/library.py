@@ -347,6 +347,7 @@ def install_seed(session: Session, path: Path = SEED_FILE, now: dt.datetime | No
         template = ReplyTemplate(
             key=item["key"],
             purpose=item["purpose"],
+            title=item.get("title"),
             description=item.get("description", ""),
             scope_intent=item.get("scope_intent"),
             scope_department=item.get("scope_department"),
@@ -372,6 +373,23 @@ def install_seed(session: Session, path: Path = SEED_FILE, now: dt.datetime | No
         added += 1
     session.flush()
     return added
+
+
+def fill_seed_titles(session: Session, path: Path = SEED_FILE) -> int:
+    """Give seed templates installed before titles existed their seed title; returns how many.
+
+    Only a title that is still empty is written: one set in the console since is staff's choice
+    and stays. Titles are staff labels, never sent to citizens, so this needs no review.
+    """
+    titles = {item["key"]: item["title"] for item in load_seed(path) if item.get("title")}
+    filled = 0
+    for template in session.scalars(select(ReplyTemplate).where(ReplyTemplate.title.is_(None))):
+        title = titles.get(template.key)
+        if title:
+            template.title = title
+            filled += 1
+    session.flush()
+    return filled
 
 
 def guard_preview(body: str) -> str:

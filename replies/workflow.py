@@ -9,7 +9,11 @@ These rules hold whatever page, command or job calls them (先审后发, review 
 * a finding of the checks blocks approval unless the reviewer accepts it with a recorded reason,
   and some findings (personal data, unknown placeholders, length) can never be accepted;
 * a rejection carries a comment and ends the version (the author writes a new one);
-* publishing retires the version published before; rolling back republishes an older one;
+* the author may withdraw a version while it waits for review: it becomes a draft again, and a
+  later submission starts the review afresh at the first level;
+* publishing retires the version published before; rolling back republishes an older one, but an
+  approved version older than the live one is never published over it (that would undo a newer
+  reviewed text without anyone saying so);
 * every step is written to the audit log with who did it and from where.
 
 Functions take a ``Session`` and only flush; the caller commits and then tells the workers that
@@ -120,6 +124,14 @@ def published_version(session: Session, tpl: ReplyTemplate) -> TemplateVersion |
     )
 
 
+def older_than_live(session: Session, ver: TemplateVersion) -> TemplateVersion | None:
+    """The live version when ``ver`` is an approved version older than it (publishing ``ver`` is refused)."""
+    if ver.status is not TemplateStatus.APPROVED:
+        return None
+    live = published_version(session, ver.template)
+    return live if live is not None and live.version > ver.version else None
+
+
 def findings(ver: TemplateVersion) -> list[dict[str, Any]]:
     """The checks' findings recorded when ``ver`` was submitted."""
     return list(json.loads(ver.findings or "[]"))
@@ -156,13 +168,15 @@ def create_template(
     key: str,
     purpose: str,
     *,
+    title: str | None = None,
     description: str = "",
     scope_intent: str | None = None,
     scope_department: str | None = None,
     scope_case_state: str | None = None,
 ) -> ReplyTemplate:
-    """A new template without any text yet (its first version is a draft)."""
+    """A new template without any text yet (its first version is a draft); ``title`` is its Chinese name."""
     key = key.strip()
+    title = _clean_title(title) if title is not None else None
     if not key or len(key) > 80 or not all(c.isascii() and (c.isalnum() or c in "_-.") for c in key):
         raise LibraryError("模板键只能由字母、数字、下划线、连字符或点组成，长度1至80")
     if not purpose.strip():
@@ -172,6 +186,7 @@ def create_template(
     tpl = ReplyTemplate(
         key=key,
         purpose=purpose.strip(),
+        title=title,
         description=description,
         scope_intent=scope_intent or None,
         scope_department=scope_department or None,
@@ -180,8 +195,21 @@ def create_template(
     )
     session.add(tpl)
     session.flush()
-    _audit(session, actor, "template.create", key, f"purpose={purpose}")
+    _audit(session, actor, "template.create", key, f"purpose={purpose}" + (f"; title={title}" if title else ""))
     return tpl
+
+
+def set_title(session: Session, actor: Actor, key: str, title: str) -> Change:
+    """Rename a template for staff (its Chinese title); not citizen text, so not reviewed, but audited."""
+    tpl = template(session, key)
+    new = _clean_title(title)
+    old = tpl.title or ""
+    if new == old:
+        return Change(None)
+    tpl.title = new
+    session.flush()
+    _audit(session, actor, "template.title", key, f"{old or '（无）'} → {new}")
+    return Change(None)
 
 
 def draft(
@@ -235,6 +263,27 @@ def submit(session: Session, actor: Actor, ver: TemplateVersion, *, now: dt.date
     return Change(ver)
 
 
+def withdraw(session: Session, actor: Actor, ver: TemplateVersion) -> Change:
+    """Take a version back from review (its author only): it is a draft again and can be resubmitted.
+
+    Approvals already given at lower levels stay in the history but do not count for a later
+    submission (:func:`_this_round`): the reviewers approved a submission the author withdrew.
+    """
+    _expect(ver, TemplateStatus.IN_REVIEW, "只有待审核的版本可以撤回")
+    if ver.author != actor.name:
+        raise NotAllowed("只有作者本人可以撤回自己提交的版本")
+    detail = f"approved_levels={_approvals(ver)}"
+    if ver.overrides and ver.overrides != "[]":
+        # The reasons reviewers gave were for the withdrawn submission: kept here, cleared on the version.
+        detail += f"; overrides={ver.overrides}"
+    ver.status = TemplateStatus.DRAFT
+    ver.submitted_at = None
+    ver.overrides = "[]"
+    session.flush()
+    _audit(session, actor, "template.withdraw", _target(ver.template, ver), detail[:4000])
+    return Change(ver)
+
+
 def approve(
     session: Session,
     actor: Actor,
@@ -242,28 +291,35 @@ def approve(
     *,
     comment: str = "",
     accept: dict[str, str] | None = None,
+    reasons: dict[int, str] | None = None,
     now: dt.datetime | None = None,
 ) -> Change:
-    """Approve ``ver`` at its next review level; ``accept`` maps a finding's rule to the reason it is acceptable.
+    """Approve ``ver`` at its next review level, accepting each overridable finding with a reason.
 
-    The version becomes APPROVED when its last level is approved.
+    ``reasons`` maps a finding's position in :func:`findings` to the reason it is acceptable;
+    ``accept`` maps a rule to a reason for every finding of that rule not given one. Every reason is
+    kept in the version's overrides. The version becomes APPROVED when its last level is approved.
     """
     _expect(ver, TemplateStatus.IN_REVIEW, "只有待审核的版本可以审核")
     _may_review(ver, actor)
     accept = {rule: reason.strip() for rule, reason in (accept or {}).items()}
+    reasons = {index: reason.strip() for index, reason in (reasons or {}).items()}
     recorded = overrides(ver)
-    accepted_rules = {o["rule"] for o in recorded}
-    for finding in findings(ver):
+    accepted_rules: list[str] = []
+    for index, finding in enumerate(findings(ver)):
         rule = finding["rule"]
-        if rule in accepted_rules:
+        if _covered(recorded, index, finding):
             continue
         if rule in NOT_OVERRIDABLE:
             raise NotAllowed(f"“{finding['message']}”不能通过审核，请退回修改")
-        reason = accept.get(rule, "")
+        # Each finding carries its own reason: one rule flagging two phrases is two judgements.
+        reason = reasons.get(index) or accept.get(rule, "")
         if not reason:
             raise NotAllowed(f"检查发现问题：“{finding['message']}”。如确认无误，须填写理由后方可通过")
-        recorded.append({"rule": rule, "text": finding.get("text", ""), "reason": reason, "by": actor.name})
-        accepted_rules.add(rule)
+        recorded.append(
+            {"rule": rule, "text": finding.get("text", ""), "reason": reason, "by": actor.name, "index": index}
+        )
+        accepted_rules.append(rule)
     now = now or utcnow()
     level = _approvals(ver) + 1
     session.add(
@@ -288,7 +344,7 @@ def approve(
         actor,
         "template.approve",
         _target(ver.template, ver),
-        f"level={level}/{ver.review_levels}" + (f"; accepted={sorted(accept)}" if accept else ""),
+        f"level={level}/{ver.review_levels}" + (f"; accepted={sorted(accepted_rules)}" if accepted_rules else ""),
     )
     return Change(ver)
 
@@ -328,6 +384,12 @@ def publish(session: Session, actor: Actor, ver: TemplateVersion, *, now: dt.dat
         raise WrongState("该版本从未发布过，不能回滚到它")
     if ver.status not in (TemplateStatus.APPROVED, TemplateStatus.RETIRED):
         raise WrongState("只有已审核通过的版本（或曾发布过的版本）可以发布")
+    live = older_than_live(session, ver)
+    if live is not None:
+        raise WrongState(
+            f"第{ver.version}版早于正在发布的第{live.version}版，不能覆盖较新的文本；"
+            "如需恢复旧文本，请以它为底稿撰写新版本并送审"
+        )
     problems = unaccepted(ver, check(ver.body))
     if problems:
         raise NotAllowed("发布前复核未通过：" + "；".join(p["message"] for p in problems))
@@ -432,14 +494,47 @@ def _expect(ver: TemplateVersion, status: TemplateStatus, message: str) -> None:
         raise WrongState(f"{message}（当前状态：{STATUS_NAMES[ver.status]}）")
 
 
+def _clean_title(title: str) -> str:
+    title = " ".join(title.split())
+    if not title:
+        raise LibraryError("请填写模板名称（中文，工作人员据此识别模板）")
+    if len(title) > 80:
+        raise LibraryError("模板名称不超过80字")
+    return title
+
+
+def _this_round(ver: TemplateVersion) -> list[TemplateReview]:
+    """The reviews of the current submission: a withdrawn and resubmitted version starts again at level 1."""
+    if ver.submitted_at is None:
+        return []
+    return [r for r in ver.reviews if r.created_at >= ver.submitted_at]
+
+
 def _approvals(ver: TemplateVersion) -> int:
-    return sum(1 for r in ver.reviews if r.decision is ReviewDecision.APPROVE)
+    return sum(1 for r in _this_round(ver) if r.decision is ReviewDecision.APPROVE)
+
+
+def approvals(ver: TemplateVersion) -> int:
+    """How many levels of the current submission of ``ver`` are approved."""
+    return _approvals(ver)
+
+
+def accepted_findings(ver: TemplateVersion) -> set[int]:
+    """Positions in :func:`findings` that reviewers of ``ver`` have accepted already (no reason asked again)."""
+    recorded = overrides(ver)
+    return {i for i, finding in enumerate(findings(ver)) if _covered(recorded, i, finding)}
+
+
+def _covered(recorded: list[dict[str, Any]], index: int, finding: dict[str, Any]) -> bool:
+    """Whether a reviewer at an earlier level already accepted this finding (overrides before
+    per-finding reasons carry no index and cover every finding of their rule)."""
+    return any(o["rule"] == finding["rule"] and o.get("index", index) == index for o in recorded)
 
 
 def _may_review(ver: TemplateVersion, actor: Actor) -> None:
     if actor.name == ver.author:
         raise NotAllowed("不能审核自己撰写的版本")
-    if any(r.reviewer == actor.name for r in ver.reviews):
+    if any(r.reviewer == actor.name for r in _this_round(ver)):
         raise NotAllowed("同一版本的各级审核须由不同的人完成")
 
 

@@ -5,20 +5,21 @@ on both backends, and then check what a citizen receives through /wechat.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.bootstrap import bump_generation
 from bot.extensions import services
-from models import Alert, AuditEntry, Direction, Message, TemplateReview, TemplateStatus
-from replies import workflow
-from replies.library import Library
+from models import Alert, AuditEntry, Direction, Message, ReplyTemplate, TemplateReview, TemplateStatus
+from replies import authoring, workflow
+from replies.library import Library, fill_seed_titles, load_seed
 from replies.workflow import Actor, LibraryError, NotAllowed, WrongState
 from tests.conftest import WeChat, count
 
@@ -277,3 +278,153 @@ def test_template_history_is_recorded_in_order(db: Session) -> None:
     assert [(e.actor, e.action) for e in entries] == [("ann", "template.draft"), ("ann", "template.submit"),
                                                       ("bob", "template.reject")]
     assert json.loads(ver.findings) == []
+
+
+# -- authors and reviewers: starting points, withdrawal, parallel versions, per-finding reasons -------------
+
+TWO_VAGUE = "近期天气多变，请注意防范；即将入汛，请检查门窗。受理编号：{case_number}。"
+
+
+def _through(db: Session, ver: workflow.TemplateVersion, *, publish: bool = True) -> None:
+    workflow.submit(db, ANN, ver)
+    workflow.approve(db, BOB, ver)
+    if publish:
+        workflow.publish(db, BOB, ver)
+
+
+def test_a_new_version_starts_from_the_live_one_not_from_a_newer_rejected_one(db: Session) -> None:
+    v1 = _new(db)
+    tpl = v1.template
+    assert authoring.starting_point(tpl) is v1  # nothing live or approved yet: the latest
+    _through(db, v1)
+    v2 = workflow.draft(db, ANN, tpl.key, GOOD + "（第二稿）")
+    workflow.submit(db, ANN, v2)
+    workflow.reject(db, BOB, v2, "第二稿措辞生硬")
+    db.refresh(tpl)
+    assert authoring.starting_point(tpl) is v1
+    reason = authoring.rejection(v2)
+    assert reason is not None and reason.comment == "第二稿措辞生硬" and reason.reviewer == "bob"
+    assert authoring.rejection(v1) is None
+    workflow.retire(db, BOB, v1)  # nothing live: the latest approved, else the latest
+    v3 = workflow.draft(db, ANN, tpl.key, GOOD + "（第三稿）")
+    _through(db, v3, publish=False)
+    db.refresh(tpl)
+    assert authoring.starting_point(tpl) is v3
+
+
+def test_the_author_withdraws_a_version_in_review_and_resubmits_it(db: Session) -> None:
+    purpose = f"p{uuid.uuid4().hex[:6]}"
+    workflow.set_review_levels(db, DAN, purpose, 2)
+    ver = _new(db, TWO_VAGUE, purpose=purpose)
+    workflow.submit(db, ANN, ver)
+    workflow.approve(db, BOB, ver, reasons={0: "天气提示", 1: "汛期提示"})
+    assert workflow.approvals(ver) == 1
+    with pytest.raises(NotAllowed, match="作者本人"):
+        workflow.withdraw(db, BOB, ver)
+    workflow.withdraw(db, ANN, ver)
+    assert ver.status is TemplateStatus.DRAFT and ver.submitted_at is None
+    assert workflow.overrides(ver) == []  # the reasons were for the withdrawn submission
+    with pytest.raises(WrongState, match="待审核"):
+        workflow.withdraw(db, ANN, ver)
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "template.withdraw")
+                       .order_by(AuditEntry.id.desc())).first()
+    assert entry is not None and entry.actor == "ann" and entry.target == f"{ver.template.key}@1"
+    assert "approved_levels=1" in entry.detail and "天气提示" in entry.detail
+    # Resubmitted, the review starts again at level 1: the earlier approval does not count.
+    workflow.submit(db, ANN, ver)
+    assert workflow.approvals(ver) == 0
+    with pytest.raises(NotAllowed, match="理由"):
+        workflow.approve(db, BOB, ver)
+    workflow.approve(db, BOB, ver, reasons={0: "天气提示", 1: "汛期提示"})
+    assert ver.status is TemplateStatus.IN_REVIEW
+    workflow.approve(db, CAT, ver)
+    assert ver.status is TemplateStatus.APPROVED
+
+
+def test_each_finding_of_one_rule_keeps_its_own_reason(db: Session) -> None:
+    ver = _new(db, TWO_VAGUE)
+    workflow.submit(db, ANN, ver)
+    assert [f["rule"] for f in workflow.findings(ver)] == ["vague_promise", "vague_promise"]
+    with pytest.raises(NotAllowed, match="即将"):
+        workflow.approve(db, BOB, ver, reasons={0: "近期是天气提示"})  # the second finding has no reason
+    workflow.approve(db, BOB, ver, reasons={0: "近期是天气提示", 1: "即将入汛是季节提示"})
+    kept = workflow.overrides(ver)
+    assert [(o["text"], o["reason"]) for o in kept] == [("近期", "近期是天气提示"), ("即将", "即将入汛是季节提示")]
+    assert workflow.accepted_findings(ver) == {0, 1}
+
+
+def test_a_rule_wide_reason_still_covers_every_finding_of_that_rule(db: Session) -> None:
+    ver = _new(db, TWO_VAGUE)
+    workflow.submit(db, ANN, ver)
+    workflow.approve(db, BOB, ver, accept={"vague_promise": "均为提示，并非办理时限"})
+    assert [o["reason"] for o in workflow.overrides(ver)] == ["均为提示，并非办理时限"] * 2
+
+
+def test_two_versions_in_review_are_listed_and_an_older_one_cannot_replace_a_newer_live_one(db: Session) -> None:
+    v1 = _new(db)
+    key = v1.template.key
+    v2 = workflow.draft(db, ANN, key, GOOD + "如有疑问请回复本账号。")
+    workflow.submit(db, ANN, v1)
+    workflow.submit(db, ANN, v2)
+    db.refresh(v1.template)
+    assert authoring.pending_versions(v1.template) == [v1, v2]
+    workflow.approve(db, BOB, v1)
+    workflow.approve(db, BOB, v2)
+    workflow.publish(db, BOB, v2)
+    assert workflow.older_than_live(db, v1) is v2
+    with pytest.raises(WrongState, match="早于正在发布的第2版"):
+        workflow.publish(db, BOB, v1)
+    assert v1.status is TemplateStatus.APPROVED and v2.status is TemplateStatus.PUBLISHED
+    # The rollback path is unchanged: a version published before may be republished.
+    v3 = workflow.draft(db, ANN, key, GOOD + "感谢您的监督。")
+    _through(db, v3)
+    workflow.publish(db, BOB, v2)
+    assert v2.status is TemplateStatus.PUBLISHED and v3.status is TemplateStatus.RETIRED
+    assert _published(db, key) == (2, GOOD + "如有疑问请回复本账号。")
+
+
+def test_decisions_on_an_authors_versions_are_listed_since_a_moment(db: Session) -> None:
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    approved, rejected, waiting = _new(db), _new(db), _new(db)
+    _through(db, approved, publish=False)
+    workflow.submit(db, ANN, rejected)
+    workflow.reject(db, CAT, rejected, "请补充办理渠道")
+    workflow.submit(db, ANN, waiting)
+    found = {d.version.id: d for d in authoring.decisions_for(db, "ann", before)}
+    assert set(found) >= {approved.id, rejected.id} and waiting.id not in found
+    assert found[approved.id].approved and found[approved.id].reviewer == "bob"
+    assert not found[rejected.id].approved and found[rejected.id].comment == "请补充办理渠道"
+    assert authoring.decisions_for(db, "ann", dt.datetime.now(dt.UTC)) == []
+    assert authoring.decisions_for(db, "bob", before) == []
+
+
+def test_titles_are_checked_and_a_change_is_audited(db: Session) -> None:
+    key = _key()
+    with pytest.raises(LibraryError, match="名称"):
+        workflow.create_template(db, ANN, key, "faq", title="  ")
+    tpl = workflow.create_template(db, ANN, key, "faq", title="常见问题： 办事 指南")
+    assert tpl.title == "常见问题： 办事 指南"
+    workflow.set_title(db, ANN, key, "常见问题：办事指南")
+    workflow.set_title(db, ANN, key, "常见问题：办事指南")  # unchanged: nothing to audit
+    entries = db.scalars(select(AuditEntry).where(AuditEntry.action == "template.title",
+                                                  AuditEntry.target == key)).all()
+    assert [e.detail for e in entries] == ["常见问题： 办事 指南 → 常见问题：办事指南"]
+    with pytest.raises(LibraryError):
+        workflow.set_title(db, ANN, key, "名" * 81)
+
+
+def test_every_seed_template_has_a_title_and_init_db_fills_missing_ones(db: Session) -> None:
+    seed = load_seed()
+    assert all(item.get("title") for item in seed)
+    assert len({item["title"] for item in seed}) == len(seed), "titles tell templates apart"
+    titles = {key: title for key, title in db.execute(select(ReplyTemplate.key, ReplyTemplate.title))}
+    assert all(titles[item["key"]] == item["title"] for item in seed)
+    # A database seeded before titles existed; one title was since chosen by staff and stays.
+    db.execute(update(ReplyTemplate).where(ReplyTemplate.key.in_(["welcome", "faq_hotline"])).values(title=None))
+    db.execute(update(ReplyTemplate).where(ReplyTemplate.key == "default").values(title="默认回复（本单位）"))
+    assert fill_seed_titles(db) == 2
+    db.expire_all()
+    titles = {key: title for key, title in db.execute(select(ReplyTemplate.key, ReplyTemplate.title))}
+    assert titles["welcome"] == "关注欢迎语" and titles["faq_hotline"] == "常见问题：服务热线"
+    assert titles["default"] == "默认回复（本单位）"
+    assert fill_seed_titles(db) == 0
