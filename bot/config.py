@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": 1095,
     "SECRET_KEY": DEMO_SECRET_KEY,
     "TIMEZONE": "Asia/Shanghai",
+    # The unit's name as reports and the wall screen print it (e.g. 某某区人民政府、某某市12345热线).
+    "UNIT_NAME": "民声政务消息平台",
     "LOG_LEVEL": "INFO",
     # Secure flag on the console's session cookie: "auto" = on in production, off in development
     # (a browser drops Secure cookies on the plain-HTTP demo address).

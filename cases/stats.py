@@ -374,6 +374,58 @@ def extract_terms(text: str) -> set[str]:
     return set(_TERMS.findall(text))
 
 
+@dataclasses.dataclass
+class ThemeScan:
+    """Themes (department|term) and places counted over two spans of cases: [0] the span, [1] the one before."""
+
+    themes: dict[str, list[int]]
+    places: dict[str, list[int]]
+    # Up to ``examples`` summaries per theme and place key, newest first, as written (mask before showing).
+    examples: dict[str, list[str]]
+    read: int
+    truncated: bool
+
+
+def scan_themes(
+    session: Session, worker: Worker, start: dt.datetime, end: dt.datetime, *, examples: int = 0
+) -> ThemeScan:
+    """Issue words and places in the summaries of the cases opened in [start, end) and in the span before it."""
+    before = start - (end - start)
+    slot = case((Case.opened_at >= start, 0), else_=1)
+    query = scoped(
+        select(slot, Case.owner_department, Case.summary)
+        .where(Case.opened_at >= before, Case.opened_at < end, _real(Case.citizen_id))
+        .order_by(Case.opened_at.desc())
+        .limit(HOT_MAX_CASES + 1),
+        worker,
+    )
+    themes: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    places: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    kept: dict[str, list[str]] = collections.defaultdict(list)
+    read = 0
+    for which, department, summary in session.execute(query):
+        read += 1
+        if read > HOT_MAX_CASES:
+            break
+        keys = [f"{department}|{term}" for term in extract_terms(summary or "")]
+        for key in keys:
+            themes[key][which] += 1
+        for place in extract_places(summary or ""):
+            places[place][which] += 1
+            keys.append(place)
+        if examples and which == 0:
+            for key in keys:
+                if len(kept[key]) < examples:
+                    kept[key].append(summary or "")
+    return ThemeScan(dict(themes), dict(places), dict(kept), min(read, HOT_MAX_CASES), read > HOT_MAX_CASES)
+
+
+def theme_label(key: str, names: dict[str, str]) -> str:
+    """A theme key (department|term) as people read it: 城市建设管理部门 · 路灯."""
+    department, _, term = key.partition("|")
+    return f"{names.get(department, department)} · {term}" if term else key
+
+
 def hot_spots(
     session: Session,
     worker: Worker,
@@ -389,41 +441,18 @@ def hot_spots(
     least ``min_count`` cases this week and more than last week, largest rise first.
     """
     names = department_names or {}
-    week_start, last_start = end - WEEK, end - 2 * WEEK
-    this_week = case((Case.opened_at >= week_start, 0), else_=1)
-    query = scoped(
-        select(this_week, Case.owner_department, Case.summary)
-        .where(Case.opened_at >= last_start, Case.opened_at < end, _real(Case.citizen_id))
-        .order_by(Case.opened_at.desc())
-        .limit(HOT_MAX_CASES + 1),
-        worker,
-    )
-    themes: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
-    places: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
-    read = 0
-    for slot, department, summary in session.execute(query):
-        read += 1
-        if read > HOT_MAX_CASES:
-            break
-        for term in extract_terms(summary or ""):
-            themes[f"{department}|{term}"][slot] += 1
-        for place in extract_places(summary or ""):
-            places[place][slot] += 1
+    scan = scan_themes(session, worker, end - WEEK, end)
 
-    def rising(counts: dict[str, list[int]], label: Any) -> list[Trend]:
+    def rising(counts: dict[str, list[int]], label: Callable[[str], str]) -> list[Trend]:
         found = [Trend(k, label(k), a, b) for k, (a, b) in counts.items() if a >= min_count and a > b]
         found.sort(key=lambda t: (-t.change, -t.this_week, t.key))
         return found[:limit]
 
-    def theme_label(key: str) -> str:
-        department, term = key.split("|", 1)
-        return f"{names.get(department, department)} · {term}"
-
     return (
-        rising(themes, theme_label),
-        rising(places, lambda k: k),
-        min(read, HOT_MAX_CASES),
-        read > HOT_MAX_CASES,
+        rising(scan.themes, lambda k: theme_label(k, names)),
+        rising(scan.places, lambda k: k),
+        scan.read,
+        scan.truncated,
     )
 
 

@@ -21,6 +21,7 @@ def init_console(app: Flask) -> None:
     from bot.console import (  # noqa: F401 (the modules register their routes)
         pages_admin,
         pages_auth,
+        pages_briefing,
         pages_cases,
         pages_conversations,
         pages_library,
