@@ -154,6 +154,7 @@ AUDIT_ACTIONS = {
     "cases.export": "导出诉求（脱敏）",
     "cases.export_unmasked": "导出诉求（含个人信息）",
     "export": "导出",
+    "report.download": "下载报告",
     "rate": "群众评价",
     "retention.anonymise": "到期匿名化",
 }
@@ -166,6 +167,7 @@ AUDIT_FAMILIES = {
     "cases.": "诉求导出",
     "unmask": "查看个人信息",
     "qa.": "质检",
+    "report.": "报告",
 }
 
 VOCABULARIES: dict[str, dict[str, str]] = {
