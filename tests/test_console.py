@@ -223,7 +223,7 @@ def test_deactivating_a_user_ends_their_sessions_at_once(clean_app: Flask, as_ro
 def _new_template(client: FlaskClient, body: str) -> str:
     key = f"t_page_{uuid.uuid4().hex[:8]}"
     resp = client.post("/console/library/new", data={
-        "key": key, "purpose": "faq", "description": "测试", "body": body, "submit_now": "1",
+        "key": key, "title": "页面测试模板", "purpose": "faq", "description": "测试", "body": body, "submit_now": "1",
         "csrf_token": token(client, "/console/library/new"),
     })
     assert resp.status_code == 302, resp.get_data(as_text=True)[:300]

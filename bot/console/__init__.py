@@ -26,6 +26,7 @@ def init_console(app: Flask) -> None:
         pages_conversations,
         pages_library,
         pages_reports,
+        pages_review,
     )
 
     app.session_interface = RedisSessionInterface()
