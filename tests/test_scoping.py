@@ -71,8 +71,9 @@ def world(clean_app: Flask, case_accounts: str) -> World:  # noqa: F811 (the fix
 def test_a_scoped_operator_lists_and_searches_only_threads_of_their_departments(clean_app: Flask, world: World):
     env = login(clean_app, ENV_OP)
     page = env.get("/console/conversations").get_data(as_text=True)
-    assert "小区门口路灯坏了" in page and "你好，请问有人在吗" in page
-    assert "公交车天天绕路" not in page  # the same citizen's transport case
+    # One row a thread, showing its latest message the operator may read and only their own case.
+    assert "你好，请问有人在吗" in page and world.env_number in page
+    assert "公交车天天绕路" not in page and world.transport_number not in page  # the same citizen's transport case
     assert "社保卡补办" not in page  # a thread with no case belongs to no department yet
     assert world.other_number not in page
     # Searching does not reach past the scope either.

@@ -24,6 +24,7 @@ def init_console(app: Flask) -> None:
         pages_briefing,
         pages_cases,
         pages_conversations,
+        pages_inbox,
         pages_library,
         pages_reports,
         pages_review,

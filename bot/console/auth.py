@@ -34,6 +34,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "library.kill_switch": frozenset({"supervisor", "admin"}),
     "library.settings": frozenset({"admin"}),
     "conversations.read": frozenset({"operator", "supervisor"}),
+    # Take a thread, hand it to a colleague, mark it waiting or handled (the inbox).
+    "conversations.handle": frozenset({"operator", "supervisor"}),
     "conversations.qa": frozenset({"supervisor"}),
     "conversations.unmask": frozenset({"supervisor"}),
     "audit.read": frozenset({"supervisor", "admin"}),

@@ -1,5 +1,6 @@
-"""Conversation pages: search and filter, a citizen's whole thread, QA flags, a random sample, unmasking.
+"""Conversation pages: a citizen's whole thread (read mark, status, assignee), QA flags, a random sample, unmasking.
 
+The inbox that lists the threads, and the forms that assign them or set their status, are in pages_inbox.py.
 Threads are scoped as cases are (cases/threads.py): a user limited to departments reads only the threads of
 citizens with a case of theirs, without the messages of the citizen's other cases.
 
@@ -14,27 +15,38 @@ import dataclasses
 import datetime as dt
 import json
 import random
-from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import and_, exists, func, select
 from werkzeug.wrappers import Response
 
 from bot.console.audit import record
-from bot.console.auth import permission
+from bot.console.auth import allowed, permission
 from bot.console.blueprint import bp
-from bot.console.common import STATUS_NAMES, local_tz
+from bot.console.common import local_tz
+from bot.console.names import message_label
 from bot.console.pages_cases import worker
 from bot.extensions import console_session
-from cases.threads import readable_messages, thread_cases, thread_readable
-from models import Case, CaseStatus, Citizen, Direction, Message, QaFlag
+from cases.loop import Worker, is_overdue
+from cases.threads import (
+    effective_status,
+    last_inbound_id,
+    mark_seen,
+    readable_messages,
+    readers,
+    state_of,
+    thread_cases,
+    thread_readable,
+)
+from models import TRY_OPENID_PREFIX, Case, Citizen, Direction, Message, QaFlag, ReplyTemplate, User, utcnow
 from replies.variables import DEPARTMENT_NAMES
 from text.pii import mask_openid, mask_text
 
 # Department names for display; "none" is what triage says about chit-chat.
 DEPARTMENTS = {**DEPARTMENT_NAMES, "none": "无"}
-PAGE_SIZE = 50
 SAMPLE_SIZE = 20
+# A thread page shows at most this many messages, the newest.
+THREAD_LIMIT = 1000
 INTENT_NAMES = {
     "complaint": "投诉/求助",
     "inquiry": "咨询",
@@ -69,6 +81,7 @@ class Line:
     emergency_kind: str | None
     reasons: list[str]
     template: str | None
+    template_title: str | None
     responder: str | None
     case_number: str | None
 
@@ -82,66 +95,9 @@ def _day(value: str, end: bool) -> dt.datetime | None:
     return start + dt.timedelta(days=1) if end else start
 
 
-def _filtered(args: Any) -> Select[*tuple[Any, ...]]:
-    """Inbound messages matching the page's filters (each filter optional)."""
-    query = select(Message, Citizen.openid, Case.number, Case.status).join(Citizen, Citizen.id == Message.citizen_id)
-    query = query.outerjoin(Case, Case.opening_message_id == Message.id).where(Message.direction == Direction.IN)
-    query = readable_messages(query, worker())
-    if args.get("intent") in INTENT_NAMES:
-        query = query.where(Message.intent == args["intent"])
-    if args.get("department") in DEPARTMENT_NAMES:
-        query = query.where(Message.department == args["department"])
-    if args.get("status") in STATUS_NAMES:
-        query = query.where(Case.status == CaseStatus(args["status"]))
-    if args.get("emergency") == "1":
-        query = query.where(Message.emergency_kind.is_not(None))
-    if args.get("flagged") == "1":
-        query = query.where(exists().where(QaFlag.citizen_id == Message.citizen_id))
-    start, end = _day(args.get("from", ""), False), _day(args.get("to", ""), True)
-    if start:
-        query = query.where(Message.received_at >= start)
-    if end:
-        query = query.where(Message.received_at < end)
-    text = (args.get("q") or "").strip()[:100]
-    if text:
-        query = query.where(Message.content.contains(text))
-    return query
-
-
-@bp.get("/conversations")
-@permission("conversations.read")
-def conversations() -> str:
-    """Inbound messages, newest first, filtered by intent, department, case status, dates, flags, emergency."""
-    db = console_session()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    rows = db.execute(
-        _filtered(request.args).order_by(Message.id.desc()).limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)
-    ).all()
-    items = [
-        {
-            "msg": m,
-            "citizen": mask_openid(openid),
-            "text": mask_text(m.content or _event_label(m))[:120],
-            "case_number": number,
-            "case_status": STATUS_NAMES.get(status.value) if status else None,
-        }
-        for m, openid, number, status in rows[:PAGE_SIZE]
-    ]
-    return render_template(
-        "console/conversations.html",
-        items=items,
-        args=request.args,
-        page=page,
-        more=len(rows) > PAGE_SIZE,
-        intents=INTENT_NAMES,
-        departments=DEPARTMENTS,
-        statuses=STATUS_NAMES,
-        tz=local_tz(),
-    )
-
-
-def _event_label(m: Message) -> str:
-    return f"[{m.msg_type}{'/' + m.event if m.event else ''}]"
+def message_text(content: str | None, msg_type: str, event: str | None) -> str:
+    """What a message says, or what kind it is when it has no text (〔图片〕, 〔事件：关注〕): never a code."""
+    return content or message_label(msg_type, event)
 
 
 def _readable_citizen(citizen_id: int) -> Citizen:
@@ -151,6 +107,24 @@ def _readable_citizen(citizen_id: int) -> Citizen:
     if citizen is None or not thread_readable(db, worker(), citizen_id):
         abort(404)
     return citizen
+
+
+def as_worker(user: User) -> Worker:
+    """Any console user as cases/loop.py sees them (pages_cases.worker() is the signed-in one)."""
+    return Worker(user.username, frozenset(d for d in user.departments.split(",") if d), "supervisor" in user.role_set)
+
+
+def handlers() -> list[User]:
+    """Active users who may take threads, by name (the assignee filter and the hand-over list)."""
+    users = console_session().scalars(select(User).where(User.is_active.is_(True)).order_by(User.username))
+    return [u for u in users if allowed(u, "conversations.handle")]
+
+
+def colleagues(citizen_id: int) -> list[User]:
+    """Who a thread may be given to: active users who take threads and may read this one (its scope)."""
+    people = handlers()
+    may_read = {w.name for w in readers(console_session(), citizen_id, [as_worker(u) for u in people])}
+    return [u for u in people if u.username in may_read]
 
 
 def _thread(citizen_id: int, unmasked: bool) -> tuple[Citizen, list[Line], list[Case], list[QaFlag], int]:
@@ -165,45 +139,70 @@ def _thread(citizen_id: int, unmasked: bool) -> tuple[Citizen, list[Line], list[
         total = db.scalar(select(func.count()).select_from(everything.subquery())) or 0
         withheld = total - (db.scalar(select(func.count()).select_from(readable.subquery())) or 0)
     show = (lambda s: s) if unmasked else mask_text
+    # The newest messages when a thread is very long: they are the ones being read (and marked read).
+    shown = list(db.scalars(readable.order_by(Message.id.desc()).limit(THREAD_LIMIT)))[::-1]
+    keys = {m.template_key for m in shown if m.template_key}
+    titles = dict(db.execute(select(ReplyTemplate.key, ReplyTemplate.title).where(ReplyTemplate.key.in_(keys))).all())
     lines = [
         Line(
             id=m.id,
             direction=m.direction.value,
             at=m.received_at,
             kind=m.msg_type,
-            text=show(m.content) if m.content else _event_label(m),
+            text=show(m.content) if m.content else message_label(m.msg_type, m.event),
             intent=m.intent,
             department=m.department,
             confidence=(m.confidence_intent, m.confidence_department),
             emergency_kind=m.emergency_kind,
             reasons=[show(r) for r in json.loads(m.reasons or "[]")],
             template=f"{m.template_key}@{m.template_version}" if m.template_key else None,
+            template_title=titles.get(m.template_key) if m.template_key else None,
             responder=m.responder,
             case_number=numbers.get(m.case_id) if m.case_id else None,
         )
-        for m in db.scalars(readable.order_by(Message.id).limit(1000))
+        for m in shown
     ]
     flags = db.scalars(select(QaFlag).where(QaFlag.citizen_id == citizen_id).order_by(QaFlag.id)).all()
     return citizen, lines, cases, list(flags), withheld
 
 
 def _render_thread(citizen_id: int, unmasked: bool) -> str:
+    db = console_session()
     citizen, lines, cases, flags, withheld = _thread(citizen_id, unmasked)
+    state = state_of(db, citizen_id)
+    status = effective_status(state, last_inbound_id(db, citizen_id))
+    people = colleagues(citizen_id)
+    names = {u.username: u.display_name or u.username for u in people}
+    assignee = state.assignee if state else None
+    if assignee and assignee not in names:
+        holder = db.scalar(select(User.display_name).where(User.username == assignee))
+        names[assignee] = holder or assignee
+    seen_before = state.seen_message_id if state else 0
+    last_shown = max((line.id for line in lines), default=0)
+    # Opening the thread is reading it: the team's read mark moves up to what this page shows.
+    mark_seen(db, citizen_id, last_shown)
+    db.commit()
     return render_template(
         "console/thread.html",
         citizen=citizen,
         openid=citizen.openid if unmasked else mask_openid(citizen.openid),
+        is_try=citizen.openid.startswith(TRY_OPENID_PREFIX),
         lines=lines,
         withheld=withheld,
         cases=cases,
         flags=flags,
-        intents=INTENT_NAMES,
-        departments=DEPARTMENTS,
-        statuses=STATUS_NAMES,
         flag_kinds=FLAG_KINDS,
         unmasked=unmasked,
-        tz=local_tz(),
         summary=(lambda s: s) if unmasked else mask_text,
+        overdue=lambda c: is_overdue(c, utcnow()),
+        status=status,
+        assignee=assignee,
+        names=names,
+        colleagues=people,
+        me=g.user.username,
+        last_shown=last_shown,
+        new_since=seen_before,
+        can_handle=allowed(g.user, "conversations.handle"),
     )
 
 
@@ -253,7 +252,7 @@ def thread_flag(citizen_id: int) -> Response:
         g.user.username,
         "qa.flag",
         f"citizen:{citizen_id}",
-        f"{kind}: {note[:200]}",
+        f"{FLAG_KINDS[kind]}：{note[:200]}" if note else FLAG_KINDS[kind],
         (request.remote_addr or "")[:64],
     )
     db.commit()
@@ -264,13 +263,18 @@ def thread_flag(citizen_id: int) -> Response:
 @bp.get("/qa/sample")
 @permission("conversations.qa")
 def qa_sample() -> str:
-    """A random sample of recent conversations not yet checked, the same all day for one supervisor."""
+    """A random sample of recent conversations not yet checked, the same all day for one supervisor.
+
+    Try-it conversations (staff talking to the bot as a pretend citizen) are not the public's: never sampled.
+    """
     db = console_session()
     days = min(max(request.args.get("days", 7, type=int) or 7, 1), 90)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
     candidates = db.scalars(
         readable_messages(select(Message.citizen_id), worker())
+        .join(Citizen, Citizen.id == Message.citizen_id)
         .where(Message.direction == Direction.IN, Message.received_at >= since)
+        .where(~Citizen.openid.startswith(TRY_OPENID_PREFIX))
         .where(~exists().where(and_(QaFlag.citizen_id == Message.citizen_id, QaFlag.created_at >= since)))
         .group_by(Message.citizen_id)
         .order_by(func.max(Message.id).desc())
