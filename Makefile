@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test init-db bench bench-sqlite bench-console lint clean outage fuzz soak audit
+.PHONY: run test init-db bench bench-sqlite bench-console lint clean outage fuzz soak audit opinion-eval
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minsheng needs Python 3.11 or newer")'
@@ -88,3 +88,12 @@ $(AUDIT_VENV)/.installed: bench/audit-requirements.txt
 
 audit: $(AUDIT_VENV)/.installed
 	$(AUDIT_VENV)/bin/python bench/audit.py requirements.txt requirements-dev.txt
+
+# Rising-issue alerts (issue 19): synthetic two-week replays over the real messages of ../shared with injected
+# spikes and near misses, through the replay command's code path. Prints detection within 30 minutes of a
+# spike's 8th message, delays and false alerts per week; seeds 0-4 tuned the detector, 100-109 are fresh.
+# Figures, not a test. OPINION_ARGS="--data ../shared/data --min-count 6"
+OPINION_ARGS ?=
+opinion-eval: $(VENV)/.installed
+	$(PY) -m research.opinion.evaluate --seeds 0-4 $(OPINION_ARGS)
+	$(PY) -m research.opinion.evaluate --seeds 100-109 $(OPINION_ARGS)
