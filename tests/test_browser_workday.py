@@ -6,6 +6,7 @@ Screenshots land in tests/artifacts/browser-workday/.
 """
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import uuid
@@ -54,7 +55,7 @@ def test_a_working_day_on_desktop_and_phone(backend: Backend, tmp_path: Path) ->
             sup.goto(f"{base}/console/dashboard")
             ticks = [int(t) for t in sup.locator("figure.chart").first.locator("text.tick").all_text_contents()
                      if t.isdigit()]
-            steps = {b - a for a, b in zip(ticks, ticks[1:], strict=False) if b > a}
+            steps = {b - a for a, b in itertools.pairwise(ticks) if b > a}
             assert len(steps) == 1 and str(steps.pop()).strip("0") in ("1", "2", "5"), ticks
             item = sup.locator("ul.legend li").first
             swatch, label = item.locator(".swatch").bounding_box(), item.bounding_box()
