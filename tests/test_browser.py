@@ -115,7 +115,7 @@ def test_draft_review_publish_reply_and_trace_it_in_a_browser(live_console: Live
             rev = browser.new_context().new_page()
             sign_in(rev, "li")
             rev.goto(f"{base}/console/review")
-            rev.click("text=default")
+            rev.click("#review-queue a:has-text(\"默认回复\")")  # templates are listed by Chinese title
             rev.fill("form[action$='/approve'] input[name=comment]", "表述规范")
             rev.click("#approve")
             expect(rev.locator("#version-status")).to_have_text("已通过")
