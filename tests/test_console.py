@@ -77,7 +77,7 @@ def _routes(app: Flask) -> list[tuple[str, str, str]]:
         user = session.scalar(select(User.id).where(User.username == "t_op"))
     # A case id nobody has: every case step is then harmless (404 where allowed, 403 where not).
     values = {"key": PROBE, "number": 1, "citizen_id": citizen or 999999, "user_id": user, "case_id": 999999,
-              "action": "start"}
+              "action": "start", "campaign_id": 999999, "theme_id": 999999}
     out = []
     with app.test_request_context():
         from flask import url_for
@@ -368,14 +368,19 @@ def test_try_it_talks_to_the_live_pipeline(clean_app: Flask, as_role: Any) -> No
         reply = session.scalars(select(Message).join(Citizen).where(
             Citizen.openid.startswith("oTRY"), Message.direction == Direction.OUT)).first()
         assert reply is not None and reply.content in page.replace("&#34;", '"').replace("&#39;", "'")
-        assert f"{reply.template_key}@{reply.template_version}" in page
+        title = session.scalar(select(ReplyTemplate.title).where(ReplyTemplate.key == reply.template_key))
+        # Which template answered, by its Chinese title (the key is for developers).
+        assert title and f"模板「{title}」第{reply.template_version}版" in page
 
 
 def test_audit_page_filters_by_action(clean_app: Flask, as_role: Any) -> None:
     adm = as_role("admin")
-    page = adm.get("/console/audit?action=login").get_data(as_text=True)
-    assert "t_adm" in page
-    assert "template.publish" not in adm.get("/console/audit?action=login").get_data(as_text=True)
+    rows = adm.get("/console/audit?action=login").get_data(as_text=True).split('id="audit"')[1]
+    assert "t_adm" in rows and "<td>登录</td>" in rows
+    # Only the login family: no publish event, and no action shown by its code.
+    assert "<td>发布</td>" not in rows and "login" not in rows.replace("t_adm", "")
+    everything = adm.get("/console/audit").get_data(as_text=True).split('id="audit"')[1]
+    assert "<td>创建账号</td>" in everything and "user.create" not in everything
 
 
 def test_create_user_from_the_shell_reads_the_password_from_stdin(backend: Any, tmp_path: Any) -> None:

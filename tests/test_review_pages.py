@@ -99,7 +99,7 @@ def test_a_new_template_needs_a_chinese_title_and_shows_it_first(clean_app: Flas
         assert "诉求答复：转交办理" in page
         assert page.index("诉求答复：转交办理") < page.index(f'muted">{key}'), "the title comes before the key"
     queue = _page(rev, "/console/review")
-    assert "即时答复" in queue and ">answer<" not in queue  # purposes in Chinese
+    assert "诉求答复" in queue and ">answer<" not in queue  # purposes in Chinese
     resp = _post(op, f"/console/library/{key}/title", title="诉求答复：已转交")
     assert resp.status_code == 302
     with services(clean_app).sessions() as session:

@@ -21,7 +21,7 @@ PURPOSES = {
     "default": "默认回复",
     "intake": "信息采集",
     "acknowledgement": "受理回执",
-    "answer": "即时答复",
+    "answer": "诉求答复",
     "faq": "常见问题",
     "keyword": "关键词回复",
     "status": "进度查询",
@@ -31,7 +31,6 @@ PURPOSES = {
     "fallback": "兜底回复",
     "notice": "通知",
     "thanks": "致谢",
-    "case_answer": "诉求答复",
 }
 
 # What a check found in a reply (replies/guard.py, replies/lexicon.py, replies/structure.py).
@@ -157,6 +156,13 @@ AUDIT_ACTIONS = {
     "report.download": "下载报告",
     "rate": "群众评价",
     "retention.anonymise": "到期匿名化",
+    "campaign.create": "新建征集",
+    "campaign.edit": "修改征集",
+    "campaign.open": "开启征集",
+    "campaign.close": "结束征集",
+    "campaign.cluster": "归纳征集主题",
+    "campaign.theme": "标记征集主题",
+    "campaign.outcome": "公开反馈征集结果",
 }
 AUDIT_FAMILIES = {
     "login": "登录与锁定",
@@ -168,6 +174,7 @@ AUDIT_FAMILIES = {
     "unmask": "查看个人信息",
     "qa.": "质检",
     "report.": "报告",
+    "campaign.": "征集",
 }
 
 VOCABULARIES: dict[str, dict[str, str]] = {

@@ -29,9 +29,9 @@ from replies.library import guard_preview
 from replies.workflow import STATUS_NAMES, Actor, Change, LibraryError
 from text.script import to_traditional
 
-# The purposes a template can have, in the shared vocabulary's order. "case_answer" is only a name
-# there: templates staff send from a case page have purpose "answer" (cases.loop.ANSWER_PURPOSES).
-PURPOSES = {code: name for code, name in PURPOSE_NAMES.items() if code != "case_answer"}
+# The purposes a template can have, in the shared vocabulary's order ("answer" is what staff send from a case
+# page, cases.loop.ANSWER_PURPOSES).
+PURPOSES = dict(PURPOSE_NAMES)
 # What each purpose is for, on the review-levels page (a reviewer sets levels by what a text does).
 PURPOSE_NOTES = {
     "follow": "群众关注公众号时自动发送",
