@@ -9,11 +9,13 @@ A text message goes through these steps, the first that answers wins:
    *possible* one is taken in as an urgent case a person reads first, its reply pointing to the number (an
    open form is closed either way);
 2. 取消 / 重新开始 of an open intake form;
+   then a campaign's keyword (alone: its introduction; with an opinion: stored and thanked);
 3. status — "查询 <受理编号>", "我的诉求" (the citizen's own cases only);
 4. the open intake form's current question;
 5. a satisfaction rating (1–5) answering the prompt sent after a case closed;
-6. keyword rules (the platform's built-in auto-reply, run by us);
-7. by intent: a complaint starts its intake form; a question gets a vetted FAQ answer when one is
+6. inside a campaign (征集, handlers/campaign.py): an opinion, thanked (a complaint goes on as a case);
+7. keyword rules (the platform's built-in auto-reply, run by us);
+8. by intent: a complaint starts its intake form; a question gets a vetted FAQ answer when one is
    close enough, else an inquiry case; suggestions and praise are filed at once; anything else gets
    the default reply, at most once an hour.
 
@@ -31,6 +33,7 @@ from zoneinfo import ZoneInfo
 from cases.sla import deadline_for
 from handlers import rating, status
 from handlers.autoreply import AutoReplies, default_allowed
+from handlers.campaign import Campaigns
 from handlers.classify import shipped
 from handlers.converse import Completed, Conversations, location_text
 from handlers.emergency import emergency_rule
@@ -107,6 +110,7 @@ class Actor:
         self.tz = ZoneInfo(timezone)
         self.conversations = conversations
         self.autoreplies = AutoReplies(library)
+        self.campaigns = Campaigns(library)
         self.message_actions: dict[str, Action] = {
             "text": self.on_text,
             "voice": self.on_voice,
@@ -143,17 +147,22 @@ class Actor:
         """A follow (or a follow through a QR code): welcome with the personal-information notice."""
         self._set_subscribed(turn, True)
         turn.reply_key = "welcome"
+        self.campaigns.join_event(turn, follow=True)  # a campaign's QR code: inside it, welcomed all the same
 
     def on_scan(self, turn: Turn) -> None:
-        """A follower scanned a QR code: tell them what the account does."""
-        turn.reply_key = "default"
+        """A follower scanned a QR code: a campaign's introduction, else what the account does."""
+        if not self.campaigns.join_event(turn):
+            turn.reply_key = "default"
 
     def on_unfollow(self, turn: Turn) -> None:
         """An unfollow: remember it (no message can reach them now), say nothing."""
         self._set_subscribed(turn, False)
 
     def on_click(self, turn: Turn) -> None:
-        """A menu click: the template named after the menu key if published (``menu_<key>``), else default."""
+        """A menu click: a campaign's introduction, else the template named after the menu key if published
+        (``menu_<key>``), else default."""
+        if self.campaigns.join_event(turn):
+            return
         turn.reply_key = f"menu_{turn.msg.event_key}" if turn.msg.event_key else "default"
         turn.unpublished_key = "default"
 
@@ -204,10 +213,13 @@ class Actor:
                 return
         if self.conversations.command(turn) or status.answer(turn):
             return
+        if self.campaigns.join_text(turn, norm.text):
+            self.conversations.drop(turn)  # the keyword is a new start: an open form is closed
+            return
         if turn.conversation is not None:
             self._took(turn, self.conversations.answer(turn))
             return
-        if rating.answer(turn):
+        if rating.answer(turn) or self.campaigns.opinion(turn):
             return
         keyword = self.autoreplies.keyword(turn.session, turn.generation, turn.msg.text)
         if keyword is not None:

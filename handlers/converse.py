@@ -183,24 +183,29 @@ class Conversations:
     def _lapse_key(self, openid: str) -> str:
         return f"{self.namespace}:converse-open:{openid}"
 
-    def keys(self, openid: str) -> tuple[str, str]:
+    def campaign_key(self, openid: str) -> str:
+        """The Redis key saying which campaign (征集) the citizen is inside (its id, with a TTL)."""
+        return f"{self.namespace}:campaign-in:{openid}"
+
+    def keys(self, openid: str) -> tuple[str, str, str]:
         """The keys ``load`` reads: a caller can read them ahead, with its own round trip (``turn.prefetched``)."""
-        return self.key(openid), self._lapse_key(openid)
+        return self.key(openid), self._lapse_key(openid), self.campaign_key(openid)
 
     def load(self, turn: Turn) -> None:
         """Read the citizen's open form into ``turn.conversation`` (read ahead, or one round trip; Redis down: none)."""
         if turn.redis is None:
             return
-        state_key, lapse_key = self.keys(turn.msg.openid)
-        if turn.prefetched is not None and state_key in turn.prefetched and lapse_key in turn.prefetched:
-            raw, open_marker = turn.prefetched[state_key], turn.prefetched[lapse_key]
+        keys = self.keys(turn.msg.openid)
+        if turn.prefetched is not None and all(k in turn.prefetched for k in keys):
+            raw, open_marker, campaign = (turn.prefetched[k] for k in keys)
         else:
             try:
-                raw, open_marker = turn.redis.mget(state_key, lapse_key)
+                raw, open_marker, campaign = turn.redis.mget(*keys)
             except redis.RedisError as exc:
                 log.warning("redis unavailable for conversation state (%s); single-turn replies", exc)
                 turn.redis = None
                 return
+        turn.in_campaign = _campaign_id(campaign)
         if raw is not None:
             state = json.loads(raw)
             if state.get("form") in self.forms:
@@ -217,18 +222,24 @@ class Conversations:
         ``pipe``: a Redis pipeline to queue the commands on (its owner executes it, with other
         commands, in one round trip, and handles its errors); without one they are sent here.
         """
-        if not turn.conversation_changed or turn.redis is None:
+        if not (turn.conversation_changed or turn.campaign_joined is not None) or turn.redis is None:
             return
         openid = turn.msg.openid
         try:
             own = pipe is None
             if own:
                 pipe = turn.redis.pipeline(transaction=True)
-            if turn.conversation is None:
+            if not turn.conversation_changed:
+                pass
+            elif turn.conversation is None:
                 pipe.delete(self.key(openid), self._lapse_key(openid))
             else:
                 pipe.set(self.key(openid), json.dumps(turn.conversation, ensure_ascii=False), ex=self.ttl)
                 pipe.set(self._lapse_key(openid), turn.conversation["form"], ex=LAPSE_MEMORY)
+            if turn.campaign_joined:
+                pipe.set(self.campaign_key(openid), turn.campaign_joined, ex=max(turn.campaign_ttl, 1))
+            elif turn.campaign_joined == 0:
+                pipe.delete(self.campaign_key(openid))
             if own:
                 pipe.execute()
         except redis.RedisError as exc:
@@ -468,6 +479,13 @@ class Conversations:
             recorded.append("attachments")
         topic = " ".join(answers.get(f.code, "") for f in form.fields if f.merges)
         return Completed(form, "\n".join(lines), topic, tuple(recorded), float(state.get("confidence", 1.0)))
+
+
+def _campaign_id(raw: Any) -> int | None:
+    """The campaign id stored under the citizen's campaign key (None: absent or not a number)."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", "replace")
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
 
 
 def _consent(bare: str) -> bool | None:

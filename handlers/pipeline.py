@@ -98,13 +98,14 @@ class Pipeline:
             # Stored before (a retry that outwaited its first delivery): its reply, and nothing to save.
             turn.reply = dup.reply
             turn.conversation_changed = False
+            turn.campaign_joined = None
         finally:
             self.store.release(turn)
         return turn
 
     def settle(self, client: redis_lib.Redis, deduper: Deduper, claim: Claim, turn: Turn) -> None:
         """After the commit, in one round trip: the reply for retries and the citizen's conversation state."""
-        if not turn.conversation_changed:
+        if not turn.conversation_changed and turn.campaign_joined is None:
             deduper.publish(client, claim, turn.reply)  # a pipeline costs more CPU than the command
             return
         pipe = client.pipeline(transaction=False)
@@ -135,6 +136,7 @@ class Pipeline:
             turn.session.add(Alert(kind="pipeline_error", detail=f"消息 {key} 处理出错，已发送兜底回复（详见日志）"))
             turn.case = None
             turn.conversation_changed = False
+            turn.campaign_id = turn.campaign_joined = None
             try:
                 fallback = self.library.render(turn.session, FALLBACK_KEY, generation=turn.generation)
                 turn.reply = OutboundReply(fallback.text, fallback.template_key, fallback.template_version)

@@ -123,8 +123,9 @@ def _inbound_values(turn: Turn) -> dict[str, Any]:
 def _triage_values(turn: Turn) -> dict[str, Any]:
     t = turn.triage
     if t is None:
-        return dict.fromkeys(_TRIAGE_FIELDS)
+        return {**dict.fromkeys(_TRIAGE_FIELDS), "campaign_id": turn.campaign_id}
     return {
+        "campaign_id": turn.campaign_id,
         "intent": t.intent,
         "department": t.department,
         "confidence_intent": round(t.confidence_intent, 4),
@@ -135,6 +136,8 @@ def _triage_values(turn: Turn) -> dict[str, Any]:
 
 
 _TRIAGE_FIELDS = ("intent", "department", "confidence_intent", "confidence_department", "emergency_kind", "reasons")
+# Decided with the triage, written with it: the campaign (征集) an opinion belongs to.
+_DECIDED_FIELDS = (*_TRIAGE_FIELDS, "campaign_id")
 
 
 def _accepted(turn: Turn) -> str:
@@ -198,7 +201,7 @@ class SqlStore:
         self._set_triage = (
             _messages.update()
             .where(_messages.c.id == bindparam("inbound_id"))
-            .values({name: bindparam(name) for name in _TRIAGE_FIELDS})
+            .values({name: bindparam(name) for name in _DECIDED_FIELDS})
         )
         self._insert_outbound = _messages.insert().values(
             direction=Direction.OUT,
@@ -237,7 +240,7 @@ class SqlStore:
         conn = turn.session.connection()
         if turn.subscribed is not None:
             conn.execute(self._set_subscribed, {"citizen_id": turn.citizen_id, "value": turn.subscribed})
-        if turn.triage is not None:
+        if turn.triage is not None or turn.campaign_id is not None:
             conn.execute(self._set_triage, {"inbound_id": turn.inbound_id, **_triage_values(turn)})
         case_id = None
         if turn.case is not None:
@@ -285,12 +288,12 @@ WITH c AS (
 ), m AS (
     INSERT INTO messages (id, direction, citizen_id, dedup_key, wechat_msg_id, msg_type, event, event_key,
                           content, raw_xml, created_at, received_at, intent, department, confidence_intent,
-                          confidence_department, emergency_kind, reasons)
+                          confidence_department, emergency_kind, reasons, campaign_id)
     SELECT COALESCE(%(inbound_id)s::integer, nextval('messages_id_seq')::integer), 'in', c.id,
            %(dedup_key)s, %(msg_id)s::bigint, %(msg_type)s, %(event)s, %(event_key)s,
            %(content)s, %(raw_xml)s, %(created_at)s::timestamptz, %(now)s::timestamptz, %(intent)s,
            %(department)s, %(confidence_intent)s::float8, %(confidence_department)s::float8, %(emergency_kind)s,
-           %(reasons)s
+           %(reasons)s, %(campaign_id)s::integer
     FROM c
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING id, citizen_id

@@ -49,5 +49,12 @@ class Turn:
     conversation_changed: bool = False
     # No form open, but this one lapsed (idle past its TTL) not long ago.
     conversation_lapsed: str | None = None
+    # The campaign (征集) this message is an opinion of (stored on the message), and the campaign the citizen
+    # joined or stays in (its id, or 0 to leave), written to Redis after the message is stored, like the form.
+    campaign_id: int | None = None
+    campaign_joined: int | None = None
+    campaign_ttl: int = 0
+    # The campaign the citizen is inside (loaded with the conversation state; None: none, or not loaded).
+    in_campaign: int | None = None
     # A pooled DB-API connection a store may hold for the turn (returned by ``Store.release``).
     raw_connection: Any = None

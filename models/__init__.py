@@ -6,6 +6,7 @@ Nothing but table definitions lives here; the rules that write these rows are in
 from models.alert import Alert
 from models.audit import AuditEntry
 from models.base import Base, utcnow
+from models.campaign import Campaign, CampaignStatus, CampaignTheme
 from models.case import Case, CaseEvent, CaseStatus, CaseType
 from models.chain import ChainHead
 from models.citizen import TRY_OPENID_PREFIX, Citizen
@@ -27,6 +28,9 @@ __all__ = [
     "Alert",
     "AuditEntry",
     "Base",
+    "Campaign",
+    "CampaignStatus",
+    "CampaignTheme",
     "Case",
     "CaseEvent",
     "CaseStatus",

@@ -72,3 +72,5 @@ class Message(Base):
     # the keyed hash chain, both set by the sealer shortly after the row is written.
     content_hash: Mapped[str | None] = mapped_column(String(64))
     chain_hash: Mapped[str | None] = mapped_column(String(64))
+    # The campaign (征集) an inbound opinion belongs to, or an outcome notice was sent for (models/campaign.py).
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)

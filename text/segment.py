@@ -51,9 +51,13 @@ class Segmenter:
         self.total = int(total)
         self.stop_words = frozenset(stop_words)
 
-    def words(self, normalized: str) -> list[str]:
-        """The words of a normalised message, stop words, punctuation and spaces dropped, digits folded."""
-        return clean_words(w for w in self._tokenizer.lcut(normalized) if w not in self.stop_words)
+    def words(self, normalized: str, *, hmm: bool = True) -> list[str]:
+        """The words of a normalised message, stop words, punctuation and spaces dropped, digits folded.
+
+        ``hmm=False`` skips jieba's guessing of words missing from the dictionary: about 40% faster, for
+        bulk work (grouping a campaign's opinions) where a rare name split in two costs little.
+        """
+        return clean_words(w for w in self._tokenizer.lcut(normalized, HMM=hmm) if w not in self.stop_words)
 
     # -- persistence --------------------------------------------------------------------------
 
