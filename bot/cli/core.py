@@ -13,7 +13,7 @@ import os
 import click
 from flask.cli import ScriptInfo
 
-from bot.cli import classifiers, database, dev, jobs, library, opinion, report, serve, users
+from bot.cli import campaign, classifiers, database, dev, jobs, library, opinion, report, serve, users
 from bot.cli.common import script_info
 
 
@@ -35,7 +35,7 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = script_info()
 
 
-for _topic in (database, serve, users, library, jobs, classifiers, dev, report, opinion):
+for _topic in (database, serve, users, library, jobs, classifiers, dev, report, opinion, campaign):
     for _command in _topic.COMMANDS:
         cli.add_command(_command)
 

@@ -22,6 +22,7 @@ def init_console(app: Flask) -> None:
         pages_admin,
         pages_auth,
         pages_briefing,
+        pages_campaigns,
         pages_cases,
         pages_conversations,
         pages_inbox,

@@ -44,6 +44,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.supervise": frozenset({"supervisor"}),
     "cases.export": frozenset({"supervisor", "admin"}),
     "dashboard.read": frozenset({"operator", "supervisor", "admin"}),
+    # Campaigns (征集): operators read them, regroup themes and mark them adopted; supervisors run them.
+    "campaigns.read": frozenset({"operator", "supervisor"}),
+    "campaigns.mark": frozenset({"operator", "supervisor"}),
+    "campaigns.manage": frozenset({"supervisor"}),
     "users.manage": frozenset({"admin"}),
     "try.use": ALL,
 }
