@@ -97,3 +97,9 @@ OPINION_ARGS ?=
 opinion-eval: $(VENV)/.installed
 	$(PY) -m research.opinion.evaluate --seeds 0-4 $(OPINION_ARGS)
 	$(PY) -m research.opinion.evaluate --seeds 100-109 $(OPINION_ARGS)
+
+# Campaign themes (text/cluster.py): 100,000 messages rebuilt from the real ones in ../shared grouped into
+# themes; prints the seconds. Figures, not a test. CLUSTER_ARGS="--messages 20000 --jobs 1"
+CLUSTER_ARGS ?=
+bench-cluster: $(VENV)/.installed
+	$(PY) bench/cluster.py $(CLUSTER_ARGS)
