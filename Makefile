@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 init-db: $(VENV)/.installed
 	$(PY) -m bot init-db
 
-# serve, plus one delivery worker and (unless WECHAT_API_BASE is set) the local fake of WeChat's API
+# serve, plus one delivery worker, the opinion watch and (unless WECHAT_API_BASE is set) the local fake of WeChat's API
 # on 127.0.0.1:8001 (FAKE_WECHAT_PORT); run-all stops them all, and the embedded Redis, when serve exits.
 run: init-db
 	@$(PY) -m bot ensure-admin

@@ -11,6 +11,7 @@ from models.case import Case, CaseEvent, CaseStatus, CaseType
 from models.chain import ChainHead
 from models.citizen import TRY_OPENID_PREFIX, Citizen
 from models.message import Direction, Message
+from models.opinion import OpinionIncident
 from models.template import (
     ReplyTemplate,
     ReviewDecision,
@@ -39,6 +40,7 @@ __all__ = [
     "Citizen",
     "Direction",
     "Message",
+    "OpinionIncident",
     "QaFlag",
     "ReplyTemplate",
     "ReviewDecision",

@@ -33,7 +33,9 @@ from models import (
     ChainHead,
     Citizen,
     Message,
+    OpinionIncident,
     QaFlag,
+    Setting,
     TemplateReview,
     TemplateVersion,
     ThreadState,
@@ -163,6 +165,8 @@ def reset_state(app: Flask) -> None:
         session.execute(ThreadState.__table__.delete())  # refers to citizens
         session.execute(Citizen.__table__.delete())
         session.execute(Alert.__table__.delete())
+        session.execute(OpinionIncident.__table__.delete())
+        session.execute(Setting.__table__.delete().where(Setting.key.startswith("opinion.")))
         # Messages are gone: the hash chains start again (a test that seals must find no stale head).
         session.execute(ChainHead.__table__.delete())
         for model in (AuditEntry, TemplateReview, TemplateVersion):

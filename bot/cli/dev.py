@@ -174,7 +174,7 @@ def _raise_stop(signum: int, frame: Any) -> None:
     help="Where the fake writes what would have been sent.",
 )
 def run_all_cmd(host: str, port: int, workers: int, fake_port: int, record: Path) -> None:
-    """serve in the foreground, plus a delivery worker and the fake WeChat API; Ctrl-C stops them all."""
+    """serve in the foreground, plus a delivery worker, the opinion watch and the fake WeChat API; Ctrl-C stops all."""
     from bot.redis_store import EmbeddedRedis
 
     cfg = settings()
@@ -207,6 +207,7 @@ def run_all_cmd(host: str, port: int, workers: int, fake_port: int, record: Path
             embedded = EmbeddedRedis(cfg["EMBEDDED_REDIS_DB"])
             env["REDIS_URL"] = embedded.url()
         children.append(("delivery worker", _start(["worker"], env)))
+        children.append(("opinion watch", _start(["opinion", "watch"], env)))
         serve = _start(["serve", "--host", host, "--port", str(port), "--workers", str(workers)], env)
         children.append(("serve", serve))
         status = serve.wait()

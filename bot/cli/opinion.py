@@ -1,5 +1,7 @@
 """``python -m bot opinion …``: rising-issue alerts (舆情预警) from a shell.
 
+``opinion watch`` runs the detector over the stored messages (bot/opinion.py).
+
 ``opinion replay --input FILE`` (``-`` for stdin) runs the detector of :mod:`cases.opinion` over JSON lines
 ``{"created_at", "text", "openid"}`` in time order and prints one JSON line per alert ``{"at", "theme", "place",
 "count", "lines"}`` (``lines``: the 0-based input line numbers of the messages the alert groups). It needs no
@@ -18,6 +20,8 @@ import sys
 from typing import BinaryIO
 
 import click
+from flask import current_app
+from flask.cli import with_appcontext
 
 from cases.opinion import ReplayError, read_replay, replay
 
@@ -38,6 +42,21 @@ def replay_cmd(source: BinaryIO) -> None:
         sys.exit(2)
     for alert in replay(messages):
         click.echo(json.dumps(alert, ensure_ascii=False))
+
+
+@opinion.command("watch")
+@click.option("--once", is_flag=True, help="One round, then exit (for cron and tests).")
+@click.option(
+    "--interval", default=30.0, show_default=True, type=click.FloatRange(1, 3600), help="Seconds between rounds."
+)
+@with_appcontext
+def watch_cmd(once: bool, interval: float) -> None:
+    """Watch incoming messages for rising issues; store incidents, alert the console, tell the duty supervisor."""
+    from bot.opinion import run
+
+    raised = run(current_app._get_current_object(), once=once, interval=interval)  # type: ignore[attr-defined]
+    if once:
+        click.echo(f"{raised} incident(s) raised")
 
 
 def _decoded(source: BinaryIO) -> list[str]:

@@ -27,6 +27,7 @@ def init_console(app: Flask) -> None:
         pages_conversations,
         pages_inbox,
         pages_library,
+        pages_opinion,
         pages_reports,
         pages_review,
     )

@@ -48,6 +48,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "campaigns.read": frozenset({"operator", "supervisor"}),
     "campaigns.mark": frozenset({"operator", "supervisor"}),
     "campaigns.manage": frozenset({"supervisor"}),
+    # Rising-issue incidents (舆情预警): operators see them; supervisors mark the clock's steps and set the duty.
+    "opinion.read": frozenset({"operator", "supervisor"}),
+    "opinion.manage": frozenset({"supervisor"}),
     "users.manage": frozenset({"admin"}),
     "try.use": ALL,
 }

@@ -111,6 +111,7 @@ ALERTS = {
     "spool_refused": "暂存消息无法入库",
     "reply_fallback": "已发送兜底回复",
     "deadline_digest": "期限提醒",
+    "public_opinion": "舆情预警",
     "template_failed": "模板发送失败",
 }
 
@@ -154,6 +155,9 @@ AUDIT_ACTIONS = {
     "cases.export_unmasked": "导出诉求（含个人信息）",
     "export": "导出",
     "report.download": "下载报告",
+    "opinion.step": "舆情处置进度",
+    "opinion.close": "舆情事件结束",
+    "opinion.duty": "设置舆情值班人员",
     "rate": "群众评价",
     "retention.anonymise": "到期匿名化",
     "campaign.create": "新建征集",
@@ -174,6 +178,7 @@ AUDIT_FAMILIES = {
     "unmask": "查看个人信息",
     "qa.": "质检",
     "report.": "报告",
+    "opinion.": "舆情",
     "campaign.": "征集",
 }
 
