@@ -43,6 +43,11 @@ class Raised:
     raised_at: dt.datetime
 
 
+def usual(expected: float) -> str:
+    """What the baseline expected, as people say it: 平常约2.5位, or 平常几乎没有."""
+    return f"平常约{expected:.1f}位" if expected >= 0.1 else "平常几乎没有"
+
+
 def label(theme: str | None, place: str | None) -> str:
     """What an incident is about, in one phrase: 阳光小区 · 停水."""
     return " · ".join(p for p in (place, theme) if p) or "同一问题"
@@ -160,7 +165,7 @@ class Watch:
         session.add(
             AlertRow(
                 kind="public_opinion",
-                detail=f"舆情预警#{incident.id}：{what}，1小时内{alert.count}位群众反映（平常约{alert.expected:.1f}位）",
+                detail=f"舆情预警#{incident.id}：{what}，1小时内{alert.count}位群众反映（{usual(alert.expected)}）",
                 created_at=alert.at,
             )
         )

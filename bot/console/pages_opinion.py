@@ -23,7 +23,7 @@ from bot.console.pages_cases import worker
 from bot.extensions import console_session
 from bot.opinion import DUTY_KEY, duty_openids
 from cases.opinion import CLOCK_HOURS
-from cases.opinion_watch import label
+from cases.opinion_watch import label, usual
 from cases.threads import readable_messages
 from models import Message, OpinionIncident, Setting, utcnow
 from text.pii import mask_openid, mask_text
@@ -95,6 +95,7 @@ def opinion_incident(incident_id: int) -> str:
         "console/opinion_incident.html",
         incident=incident,
         title=label(incident.theme, incident.place),
+        usual=usual(incident.expected),
         clock=clock(incident, utcnow()),
         messages=[(m, mask_text(m.content or "")) for m in messages],
         total=len(ids),
