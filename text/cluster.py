@@ -12,7 +12,8 @@ come out as a few themes. Beyond, one theme per ``TEXTS_PER_THEME`` texts, at mo
 read on one page, and a theme that staff can mark adopted or not is worth more than a fine split. k-means on
 L2-normalised TF-IDF vectors is spherical k-means (cosine similarity). Beyond ``FIT_SAMPLE`` texts the centres
 are fitted on a random sample and every text joins its nearest centre: the themes of 100,000 texts are those of
-20,000 of them, in a fraction of the time (mini-batch k-means was quicker still, but let one theme swallow 40%). Texts without a single known word form the theme 其他.
+20,000 of them, in a fraction of the time (mini-batch k-means was quicker still, but let one theme swallow 40%).
+Texts without a single known word form the theme 其他.
 """
 
 from __future__ import annotations
