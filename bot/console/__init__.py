@@ -25,6 +25,7 @@ def init_console(app: Flask) -> None:
         pages_campaigns,
         pages_cases,
         pages_conversations,
+        pages_gaps,
         pages_inbox,
         pages_library,
         pages_opinion,

@@ -156,7 +156,13 @@ def _matches(q: str, tpl: ReplyTemplate, published: TemplateVersion | None) -> b
 def library_new() -> Response | str:
     """A new template and its first draft."""
     if request.method == "GET":
-        return render_template("console/edit.html", tpl=None, body="", triggers="", match_mode="", purposes=PURPOSES)
+        # Prefilled from 常见问题缺口 (pages_gaps.py): purpose, title, description and example questions as triggers.
+        args = request.args
+        prefill = {k: args.get(k, "")[:200] for k in ("title", "purpose", "description")} if args else None
+        triggers = "\n".join(line[:200] for line in args.get("triggers", "").splitlines()[:10])
+        return render_template(
+            "console/edit.html", tpl=None, body="", triggers=triggers, match_mode="", purposes=PURPOSES, form=prefill
+        )
     form = request.form
 
     def create() -> str:
