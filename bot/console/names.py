@@ -286,3 +286,47 @@ def audit_target(target: str, titles: dict[str, str]) -> str:
     if target and target.startswith("citizen:"):
         return f"群众#{target.removeprefix('citizen:')}"
     return target or ""
+
+
+_TIERS = {"certain": "确定正在发生", "possible": "可能，需人工判断"}
+_FRAGMENTS = {"time": "时间", "place": "地点"}
+
+
+def _words(evidence: str) -> str:
+    return f"，依据词：{evidence.replace('/', '、')}" if evidence else ""
+
+
+def reason_text(reason: str) -> str:
+    """One of the classifier's reasons (handlers/classify.py writes them for machines: ``intent:complaint:0.91:
+    垃圾/清理``) as a reviewer reads it: 意图：投诉/求助（0.91），依据词：垃圾、清理. Unknown shapes are shown as
+    they are (with any code in them named)."""
+    parts = reason.split(":")
+    head, rest = parts[0], parts[1:]
+    if head in ("intent", "department") and len(rest) >= 2:
+        kind = "意图" if head == "intent" else "承办部门"
+        return f"{kind}：{zh(rest[0], head)}（{rest[1]}）{_words(':'.join(rest[2:]))}"
+    if head == "emergency" and rest:
+        return f"紧急程度：{_TIERS.get(rest[0], rest[0])}"
+    if head == "model" and rest[:1] == ["emergency"] and len(rest) >= 3:
+        return f"模型：可能紧急（{rest[1]}，{zh(rest[2], 'emergency')}）{_words(':'.join(rest[3:]))}"
+    if head == "script":
+        return "留言使用繁体字" if rest == ["traditional"] else reason
+    if head == "empty":
+        return "空消息"
+    if head == "rule" and rest:
+        rule, args = rest[0], rest[1:]
+        if rule == "emergency" and args:
+            return f"规则：紧急（{zh(args[0], 'emergency')}）“{':'.join(args[1:])}”"
+        if rule == "not_now":
+            return f"规则：描述的不是正在发生的事，模型须达到{args[-1]}才算紧急" if args else "规则：不是正在发生的事"
+        if rule == "place_only":
+            return "规则：只说了地点，不是紧急情况"
+        if rule == "acknowledgement" and args:
+            return f"规则：致谢或确认语（归为{zh(args[0], 'intent')}）"
+        if rule == "explicit" and len(args) >= 2:
+            return f"规则：明确表述为{zh(args[0], 'intent')}“{':'.join(args[1:])}”"
+        if rule == "fragment" and len(args) >= 2:
+            return f"规则：只有{_FRAGMENTS.get(args[0], args[0])}片段（归为{zh(args[1], 'intent')}）"
+        if rule == "unsure_not_chitchat":
+            return "规则：拿不准时不当作闲聊"
+    return reason

@@ -24,7 +24,7 @@ from bot.console.audit import record
 from bot.console.auth import allowed, permission
 from bot.console.blueprint import bp
 from bot.console.common import local_tz
-from bot.console.names import message_label
+from bot.console.names import message_label, reason_text
 from bot.console.pages_cases import worker
 from bot.extensions import console_session
 from cases.loop import Worker, is_overdue
@@ -154,7 +154,7 @@ def _thread(citizen_id: int, unmasked: bool) -> tuple[Citizen, list[Line], list[
             department=m.department,
             confidence=(m.confidence_intent, m.confidence_department),
             emergency_kind=m.emergency_kind,
-            reasons=[show(r) for r in json.loads(m.reasons or "[]")],
+            reasons=[show(reason_text(r)) for r in json.loads(m.reasons or "[]")],
             template=f"{m.template_key}@{m.template_version}" if m.template_key else None,
             template_title=titles.get(m.template_key) if m.template_key else None,
             responder=m.responder,
