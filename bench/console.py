@@ -85,8 +85,26 @@ def prepare(db, messages, reseed):
         number = conn.execute(text("SELECT number FROM cases ORDER BY id DESC OFFSET 5000 LIMIT 1")).scalar_one()
         if conn.execute(text("SELECT 1 FROM users WHERE username = :u"), {"u": USER}).first() is None:
             run(["create-user", "--username", USER, "--role", "supervisor"], env, stdin=PASSWORD + "\n")
+    campaign = bench_campaign(engine)
     engine.dispose()
-    return env, sizes, number, load
+    return env, sizes, number, load, campaign
+
+
+def bench_campaign(engine):
+    """A campaign whose opinions are every tenth inbound message (100,000 of a 1M-message database), its themes
+    grouped once by the CLI; reused when present."""
+    with engine.begin() as conn:
+        found = conn.execute(text("SELECT id FROM campaigns WHERE title = 'bench campaign'")).scalar()
+        if found is not None:
+            return found
+        now = dt.datetime.now(dt.UTC)
+        found = conn.execute(text(
+            "INSERT INTO campaigns (title, questions, join_keyword, starts_at, ends_at, intro_key, thanks_key, "
+            "status, created_by, created_at, updated_at) VALUES ('bench campaign', '您对社区治理有什么建议？', "
+            "'benchjoin', :start, :end, 'default', 'default', 'closed', 'bench', :now, :now) RETURNING id"),
+            {"start": now - dt.timedelta(days=90), "end": now, "now": now}).scalar_one()
+        conn.execute(text("UPDATE messages SET campaign_id = :c WHERE direction = 'in' AND id % 10 = 0"), {"c": found})
+    return found
 
 
 def free_port():
@@ -163,7 +181,15 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reseed", action="store_true", help="drop and reseed the database first")
     args = parser.parse_args()
-    env, sizes, number, load = prepare(args.db, args.messages, args.reseed)
+    env, sizes, number, load, campaign = prepare(args.db, args.messages, args.reseed)
+    with create_engine(pg_url(args.db)).connect() as conn:
+        of = {"c": campaign}
+        opinions = conn.execute(text("SELECT count(*) FROM messages WHERE campaign_id = :c"), of).scalar()
+        themed = conn.execute(text("SELECT count(*) FROM campaign_themes WHERE campaign_id = :c"), of).scalar()
+    if not themed:
+        started = time.monotonic()
+        run(["campaign", "cluster", "--id", str(campaign), "--jobs", "2"], env)
+        print(f"campaign {campaign}: {opinions} opinions grouped into themes in {time.monotonic() - started:.1f} s")
     print(f"database {args.db}: " + ", ".join(f"{v} {k}" for k, v in sizes.items())
           + (f"; seeded in {load:.0f} s" if load is not None else "; reused (already seeded)"))
     proc, base = start(env, args.workers)
@@ -182,8 +208,13 @@ def main():
             ("case list: number search (all)", f"/console/cases?q={number}&view=all", "list"),
             ("conversations: intent + department", "/console/conversations?intent=complaint&department=transport",
              "list"),
+            ("inbox (open threads, default)", "/console/conversations", "list"),
+            ("inbox: unassigned tab", "/console/conversations?assignee=none", "list"),
             ("dashboard, 30 days (cached 60 s)", "/console/dashboard", "dashboard"),
             ("dashboard, 30 days, uncached", cold_dashboard, "dashboard"),
+            (f"campaign page ({opinions} opinions)", f"/console/campaigns/{campaign}", "dashboard"),
+            ("rising-issue incidents", "/console/opinion", "list"),
+            ("wall screen", "/console/screen", "dashboard"),
         ]
         print(f"\n{args.requests} sequential requests per page, {args.workers} gunicorn workers, signed in as a "
               "supervisor (all departments)\n")
