@@ -186,7 +186,7 @@ def export_to(app: Flask, kind: str, fmt: str, stream: IO[str], *, destination: 
                 action="export",
                 target=kind,
                 source="cli",
-                detail=f"{count} rows, {fmt}, masked, to {destination}",
+                detail=f"{count}行，{fmt.upper()}，已脱敏，写入{destination}",
             )
         )
         session.commit()
@@ -267,9 +267,10 @@ def case_export(who: Worker, args: Mapping[str, Any], fmt: str, *, unmasked: boo
     if fmt == "xlsx" and rows > XLSX_MAX_ROWS:
         flash(f"Excel导出最多{XLSX_MAX_ROWS}行（当前{rows}行）：请缩小筛选范围，或导出CSV。", "error")
         return redirect(url_for("console.cases", **case_list_args(args)))
-    detail = f"{fmt}, {rows} rows, {'UNMASKED' if unmasked else 'masked'}, filters={_filter_text(args)}"
+    # In Chinese: the audit log is read by supervisors (the filters stay as the page's parameters).
+    detail = f"{fmt.upper()}，{rows}行，{'含个人信息' if unmasked else '已脱敏'}，筛选条件：{_filter_text(args)}"
     if unmasked:
-        detail += f", reason={reason}"
+        detail += f"，理由：{reason}"
     # Audited, and committed, before the first row leaves.
     record(db, g.user.username, "cases.export_unmasked" if unmasked else "cases.export", "cases", detail,
            (request.remote_addr or "")[:64])  # fmt: skip

@@ -221,7 +221,7 @@ def test_export_messages_jsonl_one_masked_record_per_message(backend: Backend, t
     from models import AuditEntry
 
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "export").order_by(AuditEntry.id.desc())).first()
-    assert entry is not None and entry.target == "messages" and entry.detail.startswith("6 rows, jsonl, masked")
+    assert entry is not None and entry.target == "messages" and entry.detail.startswith("6行，JSONL，已脱敏")
     assert entry.actor.startswith("shell:") and entry.source == "cli"
 
 

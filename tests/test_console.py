@@ -77,7 +77,7 @@ def _routes(app: Flask) -> list[tuple[str, str, str]]:
         user = session.scalar(select(User.id).where(User.username == "t_op"))
     # A case id nobody has: every case step is then harmless (404 where allowed, 403 where not).
     values = {"key": PROBE, "number": 1, "citizen_id": citizen or 999999, "user_id": user, "case_id": 999999,
-              "action": "start", "campaign_id": 999999, "theme_id": 999999}
+              "action": "start", "campaign_id": 999999, "theme_id": 999999, "incident_id": 999999}
     out = []
     with app.test_request_context():
         from flask import url_for

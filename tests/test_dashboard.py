@@ -248,8 +248,8 @@ def test_exports_are_masked_by_default(clean_app: Flask, dash_accounts: None) ->
     assert all(c.data_type == "s" for row in sheet.iter_rows() for c in row if c.value is not None)
     entries = _audits(clean_app, "cases.export")[before:]
     assert [e.actor for e in entries] == [SUP, SUP]
-    assert "csv, 1 rows, masked" in entries[0].detail and '"view": "all"' in entries[0].detail
-    assert "xlsx, 1 rows, masked" in entries[1].detail
+    assert "CSV，1行，已脱敏" in entries[0].detail and '"view": "all"' in entries[0].detail
+    assert "XLSX，1行，已脱敏" in entries[1].detail
     # The export follows the list's filters: another department has nothing.
     other = client.get("/console/cases/export?format=csv&view=all&department=transport").get_data()
     assert len(list(csv.reader(io.StringIO(other.decode("utf-8-sig"))))) == 1
@@ -274,7 +274,7 @@ def test_the_unmasked_export_is_for_supervisors_with_a_reason(clean_app: Flask, 
                           "format": "csv"})
     assert resp.status_code == 200 and MOBILE.encode() in resp.get_data()
     entry = _audits(clean_app, "cases.export_unmasked")[-1]
-    assert entry.actor == SUP and "csv, 1 rows, UNMASKED" in entry.detail and "纪检调查需要核实来电人" in entry.detail
+    assert entry.actor == SUP and "CSV，1行，含个人信息" in entry.detail and "纪检调查需要核实来电人" in entry.detail
     # The case list offers the exports to those who may use them.
     page = sup.get("/console/cases").get_data(as_text=True)
     assert "/console/cases/export?format=csv" in page and "导出完整信息" in page

@@ -269,6 +269,7 @@ def audit_detail(action: str, detail: str) -> str:
     return "；".join(parts)
 
 
+_TARGETS = {"opinion.duty": "舆情值班人员", "cases": "诉求", "messages": "留言"}
 _VERSION_TARGET = re.compile(r"^([a-z0-9_]+)@(\d+)$")
 
 
@@ -283,6 +284,8 @@ def audit_target(target: str, titles: dict[str, str]) -> str:
         return f"用途：{PURPOSES[target]}"
     if target == "automatic_replies":
         return "自动回复"
+    if target in _TARGETS:
+        return _TARGETS[target]
     if target and target.startswith("citizen:"):
         return f"群众#{target.removeprefix('citizen:')}"
     return target or ""
