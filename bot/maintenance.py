@@ -27,8 +27,9 @@ from bot.jobs import enqueue_delivery
 from bot.services import services
 from bot.spool import Spooled
 from cases.chain import CHAINS, Report, chain_key, seal, verify
+from cases.outbound import queued_message
 from handlers.store import Duplicate, is_transient
-from models import Alert, Case, Direction, Message
+from models import Alert, Case, Message
 
 log = logging.getLogger(__name__)
 
@@ -115,19 +116,15 @@ def _store(app: Any, item: Spooled) -> None:
         if inbound is None or case_id is None:
             return
         now = svc.pipeline.clock()
-        queued = Message(
-            direction=Direction.OUT,
-            citizen_id=inbound.citizen_id,
-            msg_type="text",
-            content=owed.text,
-            created_at=now,
-            received_at=now,
-            in_reply_to_id=inbound_id,
+        queued = queued_message(
+            inbound.citizen_id,
+            owed.text,
+            owed.template_key,
+            owed.template_version,
+            "bot",
+            now,
             case_id=case_id,
-            template_key=owed.template_key,
-            template_version=owed.template_version,
-            responder="bot",
-            delivery_status="queued",
+            in_reply_to_id=inbound_id,
         )
         db.add(queued)
         db.commit()

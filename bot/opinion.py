@@ -23,7 +23,8 @@ from bot.jobs import enqueue_delivery
 from bot.services import services
 from cases.opinion import CLOCK_HOURS
 from cases.opinion_watch import Raised, Watch, label
-from models import Citizen, Direction, Message, OpinionIncident, Setting, utcnow
+from cases.outbound import queued_message
+from models import Citizen, Message, OpinionIncident, Setting, utcnow
 from text.pii import mask_openid
 
 log = logging.getLogger(__name__)
@@ -69,17 +70,8 @@ def notify(app: Flask, session: Session, raised: Raised) -> list[int]:
             citizen = Citizen(openid=openid, first_seen_at=now, last_seen_at=now)
             session.add(citizen)
             session.flush()
-        message = Message(
-            direction=Direction.OUT,
-            citizen_id=citizen.id,
-            msg_type="text",
-            content=rendered.text,
-            created_at=now,
-            received_at=now,
-            template_key=rendered.template_key,
-            template_version=rendered.template_version,
-            responder="opinion-watch",
-            delivery_status="queued",
+        message = queued_message(
+            citizen.id, rendered.text, rendered.template_key, rendered.template_version, "opinion-watch", now
         )
         session.add(message)
         queued.append(message)

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from cases.outbound import queued_message
 from cases.stats import _local_day
 from models import Campaign, CampaignStatus, CampaignTheme, Citizen, Direction, Message, ReplyTemplate, utcnow
 from replies.library import Library, NotSendable, render_chosen
@@ -283,19 +284,15 @@ def publish_outcome(
     for citizen, traditional in participants:
         text = rendered[traditional]
         reachable = citizen.is_subscribed and citizen.last_seen_at >= now - SERVICE_WINDOW
-        message = Message(
-            direction=Direction.OUT,
-            citizen_id=citizen.id,
-            msg_type="text",
-            content=text.text,
-            created_at=now,
-            received_at=now,
-            template_key=text.template_key,
-            template_version=text.template_version,
-            responder=actor,
+        message = queued_message(
+            citizen.id,
+            text.text,
+            text.template_key,
+            text.template_version,
+            actor,
+            now,
             campaign_id=campaign.id,
-            delivery_status="queued" if reachable else "failed",
-            delivery_error=None if reachable else UNREACHABLE,
+            refused=None if reachable else UNREACHABLE,
         )
         session.add(message)
         session.flush()

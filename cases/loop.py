@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from cases.outbound import queued_message
 from cases.sla import add_working_days
 from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Direction, Message, utcnow
 from replies.library import Library, NotSendable, Rendered, render_chosen
@@ -508,19 +509,7 @@ def _answer_variables(case: Case, fields: dict[str, str]) -> dict[str, Any]:
 def _queue(
     session: Session, case: Case, worker: Worker, text: str, key: str, version: int, now: dt.datetime, action: str
 ) -> Message:
-    message = Message(
-        direction=Direction.OUT,
-        citizen_id=case.citizen_id,
-        msg_type="text",
-        content=text,
-        created_at=now,
-        received_at=now,
-        case_id=case.id,
-        template_key=key,
-        template_version=version,
-        responder=worker.name,
-        delivery_status="queued",
-    )
+    message = queued_message(case.citizen_id, text, key, version, worker.name, now, case_id=case.id)
     session.add(message)
     session.flush()
     _event(session, case, worker, action, case.status, f"{key}@{version}（待发送）")

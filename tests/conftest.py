@@ -51,6 +51,7 @@ TOKEN = "minshengtest"
 APP_ID = "wx1234567890abcdef"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 OLD_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+APP_SECRET = "minsheng-browser-app-secret"
 
 
 def shared_path(*parts: str) -> Path:
@@ -247,3 +248,12 @@ def count(session: Session, model: Any, *where: Any) -> int:
     """Rows of ``model`` matching ``where`` (a fresh read)."""
     session.expire_all()
     return int(session.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
+
+
+@pytest.fixture
+def fake_api() -> Iterator[Any]:
+    """The fake WeChat API (token, customer-service send) on a free local port, for APP_ID and APP_SECRET."""
+    from tests.fakeapi import FakeWeChat
+
+    with FakeWeChat(APP_ID, APP_SECRET) as server:
+        yield server

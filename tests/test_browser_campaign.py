@@ -40,11 +40,6 @@ OPINIONS = [
 ]
 
 
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    with FakeWeChat(APP_ID, SECRET) as server:
-        yield server
-
 
 @pytest.fixture
 def live_campaign(backend: Backend, tmp_path: Path, fake_api: FakeWeChat) -> Iterator[Live]:

@@ -27,12 +27,12 @@ from sqlalchemy import update
 
 from bot.simulator import Simulator
 from models import User
-from tests.conftest import AES_KEY, APP_ID, ROOT, TOKEN, Backend
+from tests.conftest import AES_KEY, APP_ID, APP_SECRET, ROOT, TOKEN, Backend
 from tests.fakeapi import FakeWeChat
 from tests.test_browser import ARTIFACTS, CHROMIUM, PASSWORD, console_server
 from tests.test_live import CASE_NUMBER, PYTHON, Live
 
-SECRET = "minsheng-browser-app-secret"
+SECRET = APP_SECRET
 # username → (roles, departments; "" = every department)
 ACCOUNTS = {
     "dispatch": (["operator"], ""),
@@ -54,12 +54,6 @@ SHOTS = [
     "11-answer-preview.png",
 ]
 
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    """The fake WeChat API (token, customer-service send) on a free local port."""
-    with FakeWeChat(APP_ID, SECRET) as server:
-        yield server
 
 
 @pytest.fixture

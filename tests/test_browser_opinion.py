@@ -11,7 +11,6 @@ import json
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +33,6 @@ BURST = (
     "阳光小区没水了，也没有提前通知",
 )
 
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    with FakeWeChat(APP_ID, SECRET) as server:
-        yield server
 
 
 def _bot(env: dict[str, str], *args: str) -> str:

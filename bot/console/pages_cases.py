@@ -24,22 +24,14 @@ from bot.extensions import console_session, services
 from cases import loop
 from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
 from models import Case, CaseEvent, Message
-from replies.variables import DEPARTMENT_NAMES
+from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
 from text.normalize import normalize
 from text.pii import mask_openid, mask_text
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-TYPE_NAMES = {
-    "inquiry": "咨询",
-    "help": "求助",
-    "complaint": "投诉",
-    "report": "举报",
-    "suggestion": "建议",
-    "praise": "表扬",
-    "emergency": "紧急",
-}
+TYPE_NAMES = CASE_TYPE_NAMES  # what a case is (the names citizens see too)
 EVENT_NAMES = {
     "assign": "派单",
     "start": "开始办理",

@@ -24,7 +24,7 @@ from bot.console.audit import record
 from bot.console.auth import allowed, permission
 from bot.console.blueprint import bp
 from bot.console.common import local_tz
-from bot.console.names import message_label, reason_text
+from bot.console.names import INTENTS, message_label, reason_text
 from bot.console.pages_cases import worker
 from bot.extensions import console_session
 from cases.loop import Worker, is_overdue
@@ -47,14 +47,7 @@ DEPARTMENTS = {**DEPARTMENT_NAMES, "none": "无"}
 SAMPLE_SIZE = 20
 # A thread page shows at most this many messages, the newest.
 THREAD_LIMIT = 1000
-INTENT_NAMES = {
-    "complaint": "投诉/求助",
-    "inquiry": "咨询",
-    "suggestion": "建议",
-    "praise": "表扬",
-    "emergency": "紧急",
-    "chitchat": "闲聊",
-}
+INTENT_NAMES = INTENTS
 FLAG_KINDS = {
     "wrong_reply": "答复错误",
     "slow_reply": "答复不及时",
