@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from cases import stats
 from cases.loop import OPEN, Worker, scoped
-from models import Case
+from models import Campaign, CampaignTheme, Case, Direction, Message
 from text.pii import mask_text
 
 TOP = 10
@@ -53,6 +53,19 @@ class LateCase:
     summary: str
 
 
+@dataclasses.dataclass(frozen=True)
+class CampaignLine:
+    """A campaign that ran during the period: opinions received in it, its main themes, marks and outcome."""
+
+    title: str
+    status: str
+    opinions: int
+    themes: tuple[str, ...]
+    adopted: int
+    not_adopted: int
+    outcome_sent: bool
+
+
 @dataclasses.dataclass
 class Report:
     """One report: the period's dashboard, the period before for comparison, themes, places and late cases."""
@@ -72,6 +85,7 @@ class Report:
     open_cases: int
     overdue_cases: int
     late: list[LateCase]
+    campaigns: list[CampaignLine] = dataclasses.field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -156,6 +170,8 @@ def build(
         )
     ]
     scope = "、".join(department_names.get(d, d) for d in sorted(worker.departments)) or "全部部门"
+    # Campaigns are the unit's, not a department's: reported in unit-wide reports only.
+    campaigns = [] if worker.departments else campaigns_in(session, period)
     return Report(
         title=f"{unit}{kind_of(first, last)}（{_day(first)}至{_day(last)}）",
         first_day=first,
@@ -172,7 +188,44 @@ def build(
         open_cases=open_cases,
         overdue_cases=overdue,
         late=late,
+        campaigns=campaigns,
     )
+
+
+def campaigns_in(session: Session, period: stats.Period) -> list[CampaignLine]:
+    """The campaigns open at any time during ``period``, with the opinions received in it."""
+    rows = session.scalars(
+        select(Campaign)
+        .where(Campaign.starts_at < period.end, Campaign.ends_at >= period.start, Campaign.opened_at.is_not(None))
+        .order_by(Campaign.starts_at)
+    ).all()
+    out = []
+    for campaign in rows:
+        opinions = session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.campaign_id == campaign.id,
+                Message.direction == Direction.IN,
+                Message.received_at >= period.start,
+                Message.received_at < period.end,
+            )
+        )
+        themes = session.scalars(
+            select(CampaignTheme).where(CampaignTheme.campaign_id == campaign.id).order_by(CampaignTheme.position)
+        ).all()
+        out.append(
+            CampaignLine(
+                campaign.title,
+                campaign.status.value,
+                opinions or 0,
+                tuple(f"{t.label}（{t.share * 100:.0f}%）" for t in themes[:3]),
+                sum(1 for t in themes if t.adopted is True),
+                sum(1 for t in themes if t.adopted is False),
+                campaign.outcome_sent_at is not None,
+            )
+        )
+    return out
 
 
 def last_week(today: dt.date) -> tuple[dt.date, dt.date]:

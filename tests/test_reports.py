@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.extensions import services
 from cases import report
 from cases.loop import Worker
-from models import AuditEntry, CaseStatus, utcnow
+from models import AuditEntry, Campaign, CampaignStatus, CampaignTheme, CaseStatus, Message, utcnow
 from replies.variables import DEPARTMENT_NAMES
 from tests import test_dashboard
 from tests.conftest import ROOT
@@ -81,6 +81,44 @@ def test_a_report_counts_compares_and_masks(db: Session) -> None:
     assert env.board.totals.total == 1 and env.scope == "生态环境部门" and env.overdue_cases == 0
     with pytest.raises(ValueError):
         report.build(db, ENV, last, first, TZ, now=utcnow(), unit="某区", department_names=DEPARTMENT_NAMES)
+
+
+def test_a_unit_report_lists_the_campaigns_of_its_period(db: Session) -> None:
+    _fonts_or_skip()
+    from bot.reports import render
+
+    now = utcnow()
+    campaign = Campaign(title="社区治理金点子征集", questions="", join_keyword="金点子测试", starts_at=now - 3 * DAY,
+                        ends_at=now + 3 * DAY, intro_key="default", thanks_key="default",
+                        status=CampaignStatus.OPEN, created_by="t", opened_at=now - 3 * DAY)
+    db.add(campaign)
+    db.flush()
+    try:
+        db.add(CampaignTheme(campaign_id=campaign.id, position=0, label="增设停车位", size=3, share=0.6,
+                             adopted=True))
+        db.add(CampaignTheme(campaign_id=campaign.id, position=1, label="老年助餐", size=2, share=0.4))
+        for _ in range(5):
+            case = add_case(db, opened_ago=DAY, summary="建议小区增设停车位")
+            db.get(Message, case.opening_message_id).campaign_id = campaign.id  # type: ignore[union-attr]
+        db.commit()
+        first, last = _period()
+        built = report.build(db, Worker("t"), first, last, TZ, now=utcnow(), unit="某区",
+                             department_names=DEPARTMENT_NAMES)
+        [line] = built.campaigns
+        assert (line.title, line.opinions, line.adopted, line.not_adopted, line.outcome_sent) == (
+            "社区治理金点子征集", 5, 1, 0, False)
+        assert line.themes == ("增设停车位（60%）", "老年助餐（40%）")
+        text, _ = _pdf_text(render(built, "pdf"))
+        assert "五、意见征集" in text and "社区治理金点子征集" in text
+        # A department's report has no campaigns: they are the unit's.
+        assert report.build(db, ENV, first, last, TZ, now=utcnow(), unit="某区",
+                            department_names=DEPARTMENT_NAMES).campaigns == []
+    finally:
+        db.rollback()
+        db.execute(update(Message).where(Message.campaign_id == campaign.id).values(campaign_id=None))
+        db.execute(delete(CampaignTheme).where(CampaignTheme.campaign_id == campaign.id))
+        db.execute(delete(Campaign).where(Campaign.id == campaign.id))
+        db.commit()
 
 
 def test_report_kinds_and_default_periods() -> None:

@@ -182,6 +182,25 @@ def blocks(report: Report) -> list[Block]:
                 (2.6, 2.4, 1, 1.6, 6),
             )
         )
+    if report.campaigns:
+        out.append(Heading("五、意见征集"))
+        out.append(
+            Table(
+                ("征集", "本期意见", "主要主题", "采纳", "未采纳", "结果反馈"),
+                [
+                    (
+                        c.title,
+                        str(c.opinions),
+                        "；".join(c.themes) or "尚未归纳",
+                        str(c.adopted),
+                        str(c.not_adopted),
+                        "已反馈" if c.outcome_sent else "未反馈",
+                    )
+                    for c in report.campaigns
+                ],
+                (3, 1.2, 6, 1, 1.2, 1.4),
+            )
+        )
     out += [
         Heading("指标口径"),
         Para(
