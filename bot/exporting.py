@@ -37,6 +37,7 @@ from bot.extensions import console_session, services
 from cases import loop
 from cases.loop import Worker
 from models import AuditEntry, Case, Citizen, Message, utcnow
+from replies.variables import CHANNEL_NAMES
 from text.pii import mask_openid, mask_text
 
 # -- the one guard ------------------------------------------------------------------------------------
@@ -68,6 +69,7 @@ MESSAGE_FIELDS = [
     "responder",
     "in_reply_to",
     "case_number",
+    "channel",
 ]
 CASE_FIELDS = [
     "number",
@@ -85,6 +87,7 @@ CASE_FIELDS = [
     "owner_department",
     "owner_user",
     "closed_at",
+    "channel",
 ]
 
 
@@ -120,6 +123,7 @@ def _messages(session: Any) -> Iterator[dict[str, Any]]:
                 "responder": msg.responder,
                 "in_reply_to": msg.in_reply_to_id,
                 "case_number": case_number,
+                "channel": msg.channel,
             }
 
 
@@ -148,6 +152,7 @@ def _cases(session: Any) -> Iterator[dict[str, Any]]:
                 "owner_department": case.owner_department,
                 "owner_user": case.owner_user,
                 "closed_at": _iso(case.closed_at),
+                "channel": case.channel,
             }
 
 
@@ -200,7 +205,7 @@ CSV_FLUSH_ROWS = 500
 RATING_NAMES = loop.RATINGS
 CASE_SHEET_FIELDS = (
     "受理编号", "类型", "状态", "承办部门", "承办人", "群众OpenID", "诉求摘要", "受理时间", "答复期限",
-    "答复送达时间", "办结时间", "是否超期", "评价",
+    "答复送达时间", "办结时间", "是否超期", "评价", "渠道",
 )  # fmt: skip
 FILTER_KEYS = ("status", "view", "type", "department", "overdue", "due_soon", "triage", "revisit", "transfer", "q")
 
@@ -249,6 +254,7 @@ def _case_sheet_rows(
                 _local(item.closed_at, tz),
                 "是" if loop.is_overdue(item, now) else "",
                 RATING_NAMES.get(item.rating, "") if item.rating else "",
+                CHANNEL_NAMES.get(item.channel, item.channel),
             ]
 
 

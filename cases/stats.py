@@ -196,6 +196,8 @@ class Dashboard:
     hot_cases_read: int
     hot_truncated: bool
     generated_at: str
+    # channel → [inbound messages, cases opened] in the period
+    channels: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     # -- folding -------------------------------------------------------------------------------
 
@@ -296,6 +298,30 @@ def message_counts(session: Session, worker: Worker, period: Period) -> list[tup
     if worker.departments:
         query = query.where(Message.department.in_(sorted(worker.departments)))
     return [(_iso(d), i, dep, int(n)) for d, i, dep, n in session.execute(query)]
+
+
+def channel_counts(session: Session, worker: Worker, period: Period) -> dict[str, list[int]]:
+    """Inbound messages and cases opened in the period, per channel, in ``worker``'s scope."""
+    out: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    messages = select(Message.channel, func.count()).where(
+        Message.received_at >= period.start,
+        Message.received_at < period.end,
+        Message.direction == Direction.IN,
+        _real(Message.citizen_id),
+    )
+    if worker.departments:
+        messages = messages.where(Message.department.in_(sorted(worker.departments)))
+    for channel, n in session.execute(messages.group_by(Message.channel)):
+        out[channel][0] = int(n)
+    cases = scoped(
+        select(Case.channel, func.count()).where(
+            Case.opened_at >= period.start, Case.opened_at < period.end, _real(Case.citizen_id)
+        ),
+        worker,
+    )
+    for channel, n in session.execute(cases.group_by(Case.channel)):
+        out[channel][1] = int(n)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1][0] - kv[1][1]))
 
 
 def _sum(condition: ColumnElement[bool]) -> Any:
@@ -475,6 +501,7 @@ def dashboard(
         "messages": lambda s: message_counts(s, worker, period),
         "cases": lambda s: case_counts(s, worker, period, now),
         "hot": lambda s: hot_spots(s, worker, hot_end, department_names=department_names),
+        "channels": lambda s: channel_counts(s, worker, period),
     }
     if isinstance(session, Session):
         results = {name: part(_tuned(session)) for name, part in parts.items()}
@@ -501,6 +528,7 @@ def dashboard(
         hot_cases_read=read,
         hot_truncated=truncated,
         generated_at=now.isoformat(),
+        channels=results["channels"],
     )
 
 

@@ -68,6 +68,8 @@ class Case(Base):
     # Human-readable number the citizen quotes: the local date of acceptance + the zero-padded id of
     # the opening message (unique, and known before the row is written).
     number: Mapped[str] = mapped_column(String(32), unique=True)
+    # The door the case came through, as its opening message's (wechat; later web, open311, hotline).
+    channel: Mapped[str] = mapped_column(String(16), default="wechat", server_default="wechat")
     case_type: Mapped[CaseType] = mapped_column(_enum(CaseType))
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.ACCEPTED, index=True)
     department: Mapped[str] = mapped_column(String(40), index=True)

@@ -44,6 +44,8 @@ class Message(Base):
     dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     wechat_msg_id: Mapped[int | None] = mapped_column(BigInteger)
     msg_type: Mapped[str] = mapped_column(String(40))
+    # The door the message came through (wechat; later web, open311, hotline): one loop, counted by channel.
+    channel: Mapped[str] = mapped_column(String(16), default="wechat", server_default="wechat")
     event: Mapped[str | None] = mapped_column(String(64))
     event_key: Mapped[str | None] = mapped_column(String(512))
     content: Mapped[str] = mapped_column(Text, default="")

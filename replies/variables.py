@@ -32,6 +32,14 @@ CASE_TYPE_NAMES = {
     "emergency": "紧急",
 }
 
+# The doors citizens come through (messages.channel, cases.channel).
+CHANNEL_NAMES = {
+    "wechat": "微信公众号",
+    "web": "网页留言",
+    "open311": "开放接口",
+    "hotline": "12345热线",
+}
+
 EMERGENCY_NUMBERS = {"police": "110", "fire": "119", "medical": "120", "traffic": "122"}
 
 # Citizen-facing names of what a case is doing (受理 → 派单 → 办理 → 答复 → 办结), keyed by CaseStatus value.

@@ -188,6 +188,29 @@ def test_try_it_conversations_are_not_counted(db: Session) -> None:
     assert read == 2 and places == [] and themes == []
 
 
+def test_figures_pages_and_exports_name_the_channel(clean_app: Flask, dash_accounts: None) -> None:
+    """Every door into the same loop is counted and shown by name (today's cases come through WeChat)."""
+    with services(clean_app).sessions() as db:
+        add_case(db, summary="人民路路灯坏了")
+        hotline = add_case(db, summary="解放路井盖缺失")
+        hotline.channel = "hotline"
+        opening = db.get(Message, hotline.opening_message_id)
+        assert opening is not None
+        opening.channel = "hotline"
+        db.commit()
+        now = utcnow()
+        board = stats.dashboard(db, ALL, stats.Period.last_days(30, now, TZ), now=now)
+        assert board.channels == {"wechat": [1, 1], "hotline": [1, 1]}
+        case_id, number = hotline.id, hotline.number
+    sup = login(clean_app, SUP)
+    page = sup.get("/console/dashboard").get_data(as_text=True).split('id="by-channel"')[1].split("</table>")[0]
+    assert "微信公众号" in page and "12345热线" in page and "hotline" not in page
+    assert "12345热线" in sup.get(f"/console/cases/{case_id}").get_data(as_text=True).split('id="case-channel"')[1]
+    body = sup.get("/console/cases/export?format=csv&view=all").get_data().decode("utf-8-sig")
+    rows = {r[0]: r for r in csv.reader(io.StringIO(body))}
+    assert rows["受理编号"][-1] == "渠道" and rows[number][-1] == "12345热线"
+
+
 def test_chart_axes_use_round_ticks_and_the_legend_keeps_its_colours(clean_app: Flask, dash_accounts: None) -> None:
     from bot.console import charts
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.console.auth import ROLE_NAMES
 from bot.console.common import STATUS_NAMES
 from models import ReplyTemplate
-from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
+from replies.variables import CASE_TYPE_NAMES, CHANNEL_NAMES, DEPARTMENT_NAMES
 
 PURPOSES = {
     "follow": "关注欢迎",
@@ -199,6 +199,7 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "event": EVENTS,
     "delivery": DELIVERY,
     "alert": ALERTS,
+    "channel": CHANNEL_NAMES,
 }
 
 # Case histories written before the first event was recorded in Chinese: "自动受理：complaint，transport".

@@ -77,6 +77,7 @@ class Line:
     template_title: str | None
     responder: str | None
     case_number: str | None
+    channel: str = "wechat"
 
 
 def _day(value: str, end: bool) -> dt.datetime | None:
@@ -152,6 +153,7 @@ def _thread(citizen_id: int, unmasked: bool) -> tuple[Citizen, list[Line], list[
             template_title=titles.get(m.template_key) if m.template_key else None,
             responder=m.responder,
             case_number=numbers.get(m.case_id) if m.case_id else None,
+            channel=m.channel,
         )
         for m in shown
     ]

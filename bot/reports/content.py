@@ -96,7 +96,7 @@ def blocks(report: Report) -> list[Block]:
             ),
             "图1 每日群众留言与受理诉求",
         ),
-        Heading("二、诉求类型与承办部门"),
+        Heading("二、诉求类型、渠道与承办部门"),
     ]
     by_type = board.case_counts("type")
     out.append(
@@ -109,6 +109,14 @@ def blocks(report: Report) -> list[Block]:
             (2, 2, 2, 2, 2),
         )
     )
+    if board.channels:
+        out.append(
+            Table(
+                ("渠道", "群众留言（条）", "受理诉求（件）"),
+                [(zh(k, "channel"), str(v[0]), str(v[1])) for k, v in board.channels.items()],
+                (3, 2, 2),
+            )
+        )
     by_department = board.case_counts("department")
     if by_department:
         out.append(
