@@ -62,6 +62,9 @@ class Case(Base):
         ),
         # The case queue filtered by status and department, in deadline order (e.g. one department's overdue).
         Index("ix_cases_status_owner_due", "status", "owner_department", "due_at"),
+        # A citizen's cases newest first (the inbox names the latest three of each thread); serves every lookup
+        # by citizen alone too.
+        Index("ix_cases_citizen_id_id", "citizen_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,7 +79,7 @@ class Case(Base):
     is_urgent: Mapped[bool] = mapped_column(default=False)
     emergency_kind: Mapped[str | None] = mapped_column(String(16))
     needs_triage: Mapped[bool] = mapped_column(default=False)
-    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
     # A message opens at most one case.
     opening_message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", use_alter=True), unique=True)
     summary: Mapped[str] = mapped_column(Text, default="")

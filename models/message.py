@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -33,6 +33,13 @@ class Message(Base):
         # A citizen's thread in order, and its latest messages (the inbox reads the newest per citizen); it also
         # serves every lookup by citizen alone, so it replaces the single-column index at no extra write cost.
         Index("ix_messages_citizen_id_id", "citizen_id", "id"),
+        # The inbox's 紧急 mark: the few messages with an emergency, by thread (partial: nothing for the rest).
+        Index(
+            "ix_messages_emergency_citizen",
+            "citizen_id",
+            postgresql_where=text("emergency_kind IS NOT NULL"),
+            sqlite_where=text("emergency_kind IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,5 @@
-"""The channel of every message and case (wechat today; web, open311 and hotline join the same loop).
+"""The channel of every message and case (wechat today; web, open311 and hotline join the same loop); the inbox's
+indexes: a citizen's cases in order, and the few messages with an emergency by thread.
 
 Revision ID: 0012
 Revises: 0011
@@ -20,9 +21,21 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('channel', sa.String(length=16), server_default='wechat', nullable=False))
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('channel', sa.String(length=16), server_default='wechat', nullable=False))
+        batch_op.create_index('ix_cases_citizen_id_id', ['citizen_id', 'id'], unique=False)
+        batch_op.drop_index('ix_cases_citizen_id')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index(
+            'ix_messages_emergency_citizen', ['citizen_id'], unique=False,
+            postgresql_where=sa.text('emergency_kind IS NOT NULL'), sqlite_where=sa.text('emergency_kind IS NOT NULL'),
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_emergency_citizen')
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.create_index('ix_cases_citizen_id', ['citizen_id'], unique=False)
+        batch_op.drop_index('ix_cases_citizen_id_id')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_column('channel')
     with op.batch_alter_table('messages', schema=None) as batch_op:
