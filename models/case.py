@@ -58,6 +58,8 @@ class Case(Base):
                 "answered_at",
                 "closed_at",
                 "rating",
+                "citizen_id",
+                "channel",
             ],
         ),
         # The case queue filtered by status and department, in deadline order (e.g. one department's overdue).
