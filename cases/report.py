@@ -133,9 +133,9 @@ def build(
     before = stats.Period.of_days(first - length, first - dt.timedelta(days=1), tz)
     board = stats.dashboard(session, worker, period, now=now, department_names=department_names)
     previous = stats.CaseCounts()
-    for *_, counts in stats.case_counts(session, worker, before, now):
-        previous.add(stats.CaseCounts(**counts))
-    previous_messages = sum(n for *_, n in stats.message_counts(session, worker, before))
+    for row in stats.case_counts(session, worker, before, now):
+        previous.add(stats.CaseCounts(**row[3]))
+    previous_messages = sum(row[3] for row in stats.message_counts(session, worker, before))
 
     scan = stats.scan_themes(session, worker, period.start, min(period.end, now), examples=EXAMPLES)
 

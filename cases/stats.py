@@ -196,14 +196,12 @@ class Dashboard:
     hot_cases_read: int
     hot_truncated: bool
     generated_at: str
-    # channel → [inbound messages, cases opened] in the period
-    channels: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     # -- folding -------------------------------------------------------------------------------
 
     def messages_by(self, what: str) -> dict[str, int]:
-        """Inbound messages per ``day``, ``intent`` or ``department``."""
-        index = {"day": 0, "intent": 1, "department": 2}[what]
+        """Inbound messages per ``day``, ``intent``, ``department`` or ``channel``."""
+        index = {"day": 0, "intent": 1, "department": 2, "channel": 4}[what]
         out: collections.Counter[str] = collections.Counter()
         for row in self.messages:
             out[str(row[index])] += row[3]
@@ -222,17 +220,24 @@ class Dashboard:
         return dict(sorted(out.items(), key=lambda kv: -sum(kv[1].values())))
 
     def case_counts(self, what: str | None = None) -> dict[str, CaseCounts]:
-        """Case counts in total (key ""), or per ``day``, ``type`` or ``department``."""
-        index = {None: None, "day": 0, "type": 1, "department": 2}[what]
+        """Case counts in total (key ""), or per ``day``, ``type``, ``department`` or ``channel``."""
+        index = {None: None, "day": 0, "type": 1, "department": 2, "channel": 4}[what]
         out: dict[str, CaseCounts] = {}
         if what == "day":
             out = {d: CaseCounts() for d in self.days}
         for row in self.cases:
             key = "" if index is None else str(row[index])
             out.setdefault(key, CaseCounts()).add(CaseCounts(**row[3]))
-        if what in ("type", "department"):
+        if what in ("type", "department", "channel"):
             return dict(sorted(out.items(), key=lambda kv: -kv[1].total))
         return out
+
+    @property
+    def channels(self) -> dict[str, list[int]]:
+        """channel → [inbound messages, cases opened] in the period, busiest first."""
+        messages, cases = self.messages_by("channel"), self.case_counts("channel")
+        both = {k: [messages.get(k, 0), cases[k].total if k in cases else 0] for k in {*messages, *cases}}
+        return dict(sorted(both.items(), key=lambda kv: (-kv[1][0] - kv[1][1], kv[0])))
 
     @property
     def totals(self) -> CaseCounts:
@@ -280,48 +285,28 @@ def _iso(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)[:10]
 
 
-def message_counts(session: Session, worker: Worker, period: Period) -> list[tuple[str, str, str, int]]:
-    """Inbound messages of the period grouped by (local day, intent, department) in ``worker``'s scope."""
+def message_counts(session: Session, worker: Worker, period: Period) -> list[tuple[str, str, str, int, str]]:
+    """Inbound messages of the period grouped by (local day, intent, department, channel) in ``worker``'s scope.
+
+    Rows are (day, intent, department, count, channel): the channel rides last, so the grouping that existed
+    before it keeps its positions.
+    """
     day = _local_day(session, Message.received_at, period.tz, period.start).label("day")
     intent = func.coalesce(Message.intent, "event").label("intent")
     department = func.coalesce(Message.department, "none").label("department")
     query = (
-        select(day, intent, department, func.count().label("n"))
+        select(day, intent, department, func.count().label("n"), Message.channel)
         .where(
             Message.received_at >= period.start,
             Message.received_at < period.end,
             Message.direction == Direction.IN,
             _real(Message.citizen_id),
         )
-        .group_by(day, intent, department)
+        .group_by(day, intent, department, Message.channel)
     )
     if worker.departments:
         query = query.where(Message.department.in_(sorted(worker.departments)))
-    return [(_iso(d), i, dep, int(n)) for d, i, dep, n in session.execute(query)]
-
-
-def channel_counts(session: Session, worker: Worker, period: Period) -> dict[str, list[int]]:
-    """Inbound messages and cases opened in the period, per channel, in ``worker``'s scope."""
-    out: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
-    messages = select(Message.channel, func.count()).where(
-        Message.received_at >= period.start,
-        Message.received_at < period.end,
-        Message.direction == Direction.IN,
-        _real(Message.citizen_id),
-    )
-    if worker.departments:
-        messages = messages.where(Message.department.in_(sorted(worker.departments)))
-    for channel, n in session.execute(messages.group_by(Message.channel)):
-        out[channel][0] = int(n)
-    cases = scoped(
-        select(Case.channel, func.count()).where(
-            Case.opened_at >= period.start, Case.opened_at < period.end, _real(Case.citizen_id)
-        ),
-        worker,
-    )
-    for channel, n in session.execute(cases.group_by(Case.channel)):
-        out[channel][1] = int(n)
-    return dict(sorted(out.items(), key=lambda kv: -kv[1][0] - kv[1][1]))
+    return [(_iso(d), i, dep, int(n), ch) for d, i, dep, n, ch in session.execute(query)]
 
 
 def _sum(condition: ColumnElement[bool]) -> Any:
@@ -330,8 +315,9 @@ def _sum(condition: ColumnElement[bool]) -> Any:
 
 def case_counts(
     session: Session, worker: Worker, period: Period, now: dt.datetime
-) -> list[tuple[str, str, str, dict[str, int]]]:
-    """Cases opened in the period grouped by (local day, type, owning department), with every KPI's counts."""
+) -> list[tuple[str, str, str, dict[str, int], str]]:
+    """Cases opened in the period grouped by (local day, type, owning department, channel), with every KPI's
+    counts: rows (day, type, department, counts, channel)."""
     day = _local_day(session, Case.opened_at, period.tz, period.start).label("day")
     counted = Case.status.not_in([CaseStatus.MERGED, CaseStatus.HANDED_OVER])
     closed = Case.status == CaseStatus.CLOSED
@@ -356,9 +342,9 @@ def case_counts(
         "satisfied": _sum(and_(counted, Case.rating >= 3)),
     }
     query = scoped(
-        select(day, Case.case_type, Case.owner_department, *(c.label(k) for k, c in columns.items()))
+        select(day, Case.case_type, Case.owner_department, Case.channel, *(c.label(k) for k, c in columns.items()))
         .where(Case.opened_at >= period.start, Case.opened_at < period.end, _real(Case.citizen_id))
-        .group_by(day, Case.case_type, Case.owner_department),
+        .group_by(day, Case.case_type, Case.owner_department, Case.channel),
         worker,
     )
     out = []
@@ -370,6 +356,7 @@ def case_counts(
                 values["case_type"].value,
                 values["owner_department"],
                 {k: int(values[k]) for k in columns},
+                values["channel"],
             )
         )
     return out
@@ -501,7 +488,6 @@ def dashboard(
         "messages": lambda s: message_counts(s, worker, period),
         "cases": lambda s: case_counts(s, worker, period, now),
         "hot": lambda s: hot_spots(s, worker, hot_end, department_names=department_names),
-        "channels": lambda s: channel_counts(s, worker, period),
     }
     if isinstance(session, Session):
         results = {name: part(_tuned(session)) for name, part in parts.items()}
@@ -528,7 +514,6 @@ def dashboard(
         hot_cases_read=read,
         hot_truncated=truncated,
         generated_at=now.isoformat(),
-        channels=results["channels"],
     )
 
 
@@ -543,9 +528,10 @@ def _tuned(session: Session) -> Session:
 def cache_key(worker: Worker, period: Period) -> str:
     """What a cached dashboard depends on: the scope and the period."""
     scope = ",".join(sorted(worker.departments)) or "*"
-    return f"{scope}|{period.start.isoformat()}|{period.end.isoformat()}|{period.tz.key}"
+    # v2: rows carry their channel; a figure cached by the previous shape is never read back.
+    return f"v2|{scope}|{period.start.isoformat()}|{period.end.isoformat()}|{period.tz.key}"
 
 
-def departments_of(rows: Iterable[tuple[str, str, str, Any]]) -> list[str]:
+def departments_of(rows: Iterable[tuple[Any, ...]]) -> list[str]:
     """The departments appearing in grouped rows, sorted."""
     return sorted({r[2] for r in rows})
