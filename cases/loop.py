@@ -127,7 +127,7 @@ def list_filters(args: Mapping[str, Any], now: dt.datetime) -> list[ColumnElemen
     if args.get("department") in DEPARTMENT_NAMES:
         where.append(Case.owner_department == args["department"])
     if args.get("overdue") == "1":
-        where += [Case.due_at < now, Case.answered_at.is_(None), Case.status.in_(open_statuses)]
+        where += overdue_where(now)
     if args.get("due_soon") == "1":
         where += [Case.due_at >= now, Case.due_at < now + DUE_SOON, Case.answered_at.is_(None)]
     if args.get("triage") == "1":
@@ -145,6 +145,11 @@ def list_filters(args: Mapping[str, Any], now: dt.datetime) -> list[ColumnElemen
 def is_overdue(case: Case, now: dt.datetime) -> bool:
     """Open past its deadline."""
     return case.status in OPEN and case.answered_at is None and case.due_at < now
+
+
+def overdue_where(now: dt.datetime) -> list[ColumnElement[bool]]:
+    """:func:`is_overdue` as SQL conditions on ``Case`` (the case list, the inbox, reports and figures)."""
+    return [Case.status.in_(sorted(OPEN, key=lambda s: s.value)), Case.answered_at.is_(None), Case.due_at < now]
 
 
 def service_window(session: Session, case: Case, now: dt.datetime) -> tuple[bool, str]:

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cases import stats
-from cases.loop import OPEN, Worker, scoped
-from models import Campaign, CampaignTheme, Case, Direction, Message
+from cases.campaigns import themes as campaign_themes
+from cases.loop import OPEN, Worker, overdue_where, scoped
+from models import Campaign, Case, Direction, Message
 from text.pii import mask_text
 
 TOP = 10
@@ -48,7 +49,6 @@ class LateCase:
     number: str
     department: str
     case_type: str
-    opened_at: dt.datetime
     due_at: dt.datetime
     summary: str
 
@@ -58,7 +58,6 @@ class CampaignLine:
     """A campaign that ran during the period: opinions received in it, its main themes, marks and outcome."""
 
     title: str
-    status: str
     opinions: int
     themes: tuple[str, ...]
     adopted: int
@@ -71,8 +70,6 @@ class Report:
     """One report: the period's dashboard, the period before for comparison, themes, places and late cases."""
 
     title: str
-    first_day: dt.date
-    last_day: dt.date
     scope: str
     tz: ZoneInfo
     generated_at: dt.datetime
@@ -131,7 +128,7 @@ def build(
     period = stats.Period.of_days(first, last, tz)
     length = last - first + dt.timedelta(days=1)
     before = stats.Period.of_days(first - length, first - dt.timedelta(days=1), tz)
-    board = stats.dashboard(session, worker, period, now=now, department_names=department_names)
+    board = stats.dashboard(session, worker, period, now=now, department_names=department_names, hot=False)
     previous = stats.CaseCounts()
     for row in stats.case_counts(session, worker, before, now):
         previous.add(stats.CaseCounts(**row[3]))
@@ -152,16 +149,15 @@ def build(
         ]
 
     themes = themes_of(scan.themes, True)
-    open_filter = (Case.status.in_(list(OPEN)),)
-    overdue_filter = (*open_filter, Case.answered_at.is_(None), Case.due_at < now)
-    open_cases = session.scalar(scoped(select(func.count()).select_from(Case), worker).where(*open_filter)) or 0
-    overdue = session.scalar(scoped(select(func.count()).select_from(Case), worker).where(*overdue_filter)) or 0
+    overdue_filter = overdue_where(now)
+    count = scoped(select(func.count()).select_from(Case), worker)
+    open_cases = session.scalar(count.where(Case.status.in_(list(OPEN)))) or 0
+    overdue = session.scalar(count.where(*overdue_filter)) or 0
     late = [
         LateCase(
             c.number,
             department_names.get(c.owner_department, c.owner_department),
             c.case_type.value,
-            c.opened_at,
             c.due_at,
             _excerpt(c.summary or ""),
         )
@@ -174,8 +170,6 @@ def build(
     campaigns = [] if worker.departments else campaigns_in(session, period)
     return Report(
         title=f"{unit}{kind_of(first, last)}（{_day(first)}至{_day(last)}）",
-        first_day=first,
-        last_day=last,
         scope=scope,
         tz=tz,
         generated_at=now,
@@ -211,13 +205,10 @@ def campaigns_in(session: Session, period: stats.Period) -> list[CampaignLine]:
                 Message.received_at < period.end,
             )
         )
-        themes = session.scalars(
-            select(CampaignTheme).where(CampaignTheme.campaign_id == campaign.id).order_by(CampaignTheme.position)
-        ).all()
+        themes = campaign_themes(session, campaign.id)
         out.append(
             CampaignLine(
                 campaign.title,
-                campaign.status.value,
                 opinions or 0,
                 tuple(f"{t.label}（{t.share * 100:.0f}%）" for t in themes[:3]),
                 sum(1 for t in themes if t.adopted is True),

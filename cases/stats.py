@@ -476,19 +476,22 @@ def dashboard(
     *,
     now: dt.datetime,
     department_names: dict[str, str] | None = None,
+    hot: bool = True,
 ) -> Dashboard:
     """Every figure of the dashboard for ``worker``'s scope over ``period`` (hot spots: the week before its end).
 
     Given a session factory instead of a session, the three independent parts (message counts,
     case figures, hot spots) run at once on their own connections: the dashboard then takes about as
-    long as its slowest part rather than their sum.
+    long as its slowest part rather than their sum. ``hot=False`` leaves the hot spots out (a report reads
+    the themes of its own period instead).
     """
     hot_end = min(period.end, now)
     parts: dict[str, Callable[[Session], Any]] = {
         "messages": lambda s: message_counts(s, worker, period),
         "cases": lambda s: case_counts(s, worker, period, now),
-        "hot": lambda s: hot_spots(s, worker, hot_end, department_names=department_names),
     }
+    if hot:
+        parts["hot"] = lambda s: hot_spots(s, worker, hot_end, department_names=department_names)
     if isinstance(session, Session):
         results = {name: part(_tuned(session)) for name, part in parts.items()}
     else:
@@ -501,7 +504,7 @@ def dashboard(
         with ThreadPoolExecutor(max_workers=len(parts)) as pool:
             futures = {name: pool.submit(run, part) for name, part in parts.items()}
             results = {name: future.result() for name, future in futures.items()}
-    themes, places, read, truncated = results["hot"]
+    themes, places, read, truncated = results.get("hot", ([], [], 0, False))
     return Dashboard(
         start=period.start.isoformat(),
         end=period.end.isoformat(),

@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, sel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from cases.loop import OPEN, AnySelect, Worker, in_departments, list_filters, scoped
+from cases.loop import OPEN, AnySelect, Worker, in_departments, overdue_where, scoped
 from models import (
     TRY_OPENID_PREFIX,
     Case,
@@ -188,7 +188,7 @@ def inbox_query(
         )
     if args.get("overdue") == "1":
         # The case list's own definition (cases.loop.list_filters / is_overdue): open, unanswered, past due.
-        query = query.where(_cases_exist(worker, *list_filters({"overdue": "1"}, now)))
+        query = query.where(_cases_exist(worker, *overdue_where(now)))
     if args.get("case_status") in {s.value for s in CaseStatus}:
         query = query.where(_cases_exist(worker, Case.status == CaseStatus(args["case_status"])))
     if args.get("flagged") == "1":
@@ -202,11 +202,6 @@ def _messages_exist(worker: Worker, *where: ColumnElement[bool]) -> ColumnElemen
 
 def _cases_exist(worker: Worker, *where: ColumnElement[bool]) -> ColumnElement[bool]:
     return scoped(select(Case.id).where(Case.citizen_id == Citizen.id, *where), worker).exists()
-
-
-def _late(now: dt.datetime) -> list[ColumnElement[bool]]:
-    # cases.loop.is_overdue in SQL: open, no answer yet, past the deadline.
-    return [Case.status.in_(sorted(OPEN, key=lambda s: s.value)), Case.answered_at.is_(None), Case.due_at < now]
 
 
 def _emergency_case() -> list[ColumnElement[bool]]:
@@ -292,7 +287,7 @@ def inbox_rows(
                 select(Message.id).where(of_thread, inbound, Message.emergency_kind.is_not(None)), worker
             ).exists(),
             scoped(select(func.count(Case.id)).where(Case.citizen_id == Citizen.id), worker).scalar_subquery(),
-            scoped(select(Case.id).where(Case.citizen_id == Citizen.id, *_late(now)), worker).exists(),
+            scoped(select(Case.id).where(Case.citizen_id == Citizen.id, *overdue_where(now)), worker).exists(),
             scoped(select(Case.id).where(Case.citizen_id == Citizen.id, *_emergency_case()), worker).exists(),
         )
         .outerjoin(ThreadState, ThreadState.citizen_id == Citizen.id)
@@ -316,9 +311,8 @@ def inbox_rows(
         )
     }
     cases: dict[int, list[CaseMark]] = {}
-    for row in session.execute(_latest_cases(session, worker, ids)):
-        late = row.status in OPEN and row.answered_at is None and row.due_at < now
-        cases.setdefault(row.citizen_id, []).append(CaseMark(row.number, row.status, late))
+    for row in session.execute(_latest_cases(session, worker, ids, now)):
+        cases.setdefault(row.citizen_id, []).append(CaseMark(row.number, row.status, bool(row.late)))
     by_id = {row[0]: row for row in figures}
     rows = []
     for citizen, state in page:
@@ -342,9 +336,9 @@ def inbox_rows(
     return rows
 
 
-def _latest_cases(session: Session, worker: Worker, ids: list[int]) -> Select[*tuple[Any, ...]]:
-    """The newest CASES_PER_ROW cases of each thread in ``ids``, newest first."""
-    columns = (Case.citizen_id, Case.id, Case.number, Case.status, Case.answered_at, Case.due_at)
+def _latest_cases(session: Session, worker: Worker, ids: list[int], now: dt.datetime) -> Select[*tuple[Any, ...]]:
+    """The newest CASES_PER_ROW cases of each thread in ``ids``, newest first, each with whether it is late."""
+    columns = (Case.citizen_id, Case.id, Case.number, Case.status, and_(*overdue_where(now)).label("late"))
     if session.get_bind().dialect.name == "postgresql":
         # A LATERAL join per thread on the (citizen_id, id) index: three rows read, however many cases.
         latest = (
