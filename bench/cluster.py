@@ -23,9 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.classify import shipped  # noqa: E402
+from handlers.classify import cluster_words, shipped  # noqa: E402
 from text.cluster import cluster  # noqa: E402
-from text.normalize import normalize  # noqa: E402
 
 DATA = Path(os.environ.get("MINSHENG_SHARED", ROOT.parent / "shared")) / "data"
 _SENTENCE = re.compile(r"(?<=[。！？!?；;\n])")
@@ -64,7 +63,7 @@ def main() -> None:
     segmenter = shipped().segmenter
     segmenter.words("预热")  # the dictionary is loaded before the clock starts, as in a running server
     started = time.perf_counter()
-    themes = cluster(texts, lambda t: segmenter.words(normalize(t).text, hmm=False), jobs=args.jobs)
+    themes = cluster(texts, cluster_words, jobs=args.jobs)
     seconds = time.perf_counter() - started
     print(f"clustered into {len(themes)} themes in {seconds:.1f} s ({args.jobs} processes, {os.cpu_count()} cores)")
     for theme in themes:

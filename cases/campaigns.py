@@ -26,15 +26,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from cases.loop import SERVICE_WINDOW
 from cases.outbound import queued_message
-from cases.stats import _local_day
+from cases.stats import local_day
 from models import Campaign, CampaignStatus, CampaignTheme, Citizen, Direction, Message, ReplyTemplate, utcnow
 from replies.library import Library, NotSendable, render_chosen
 from text.cluster import cluster
 from text.normalize import normalize
 
 # WeChat accepts customer-service messages only this long after the citizen's last message (45015 beyond).
-SERVICE_WINDOW = dt.timedelta(hours=48)
 UNREACHABLE = (
     "45015 超出48小时客服消息时限：该群众48小时内未与本账号互动（或已取消关注），未发送。"
     "可待其再次留言后补发，或电话联系；订阅通知上线后可经订阅通知发送"
@@ -167,7 +167,7 @@ def opinion_count(session: Session, campaign_id: int) -> tuple[int, int]:
 
 def per_day(session: Session, campaign: Campaign, tz: ZoneInfo) -> dict[str, int]:
     """Opinions per local day, every day of the period so far (zeros included)."""
-    day = _local_day(session, Message.received_at, tz, campaign.starts_at).label("day")
+    day = local_day(session, Message.received_at, tz, campaign.starts_at).label("day")
     rows = session.execute(
         select(day, func.count())
         .where(Message.campaign_id == campaign.id, Message.direction == Direction.IN)
@@ -283,6 +283,8 @@ def publish_outcome(
     unreachable = 0
     for citizen, traditional in participants:
         text = rendered[traditional]
+        # The 48-hour window runs from the citizen's last message of any kind (loop.service_window reads the
+        # last inbound message of one case's citizen; here last_seen_at answers it for every participant at once).
         reachable = citizen.is_subscribed and citizen.last_seen_at >= now - SERVICE_WINDOW
         message = queued_message(
             citizen.id,

@@ -119,6 +119,11 @@ class Ratio:
         return self.numerator / self.denominator if self.denominator else None
 
 
+def percent(ratio: Ratio) -> str:
+    """A rate as pages and reports show it (one decimal), or — when there is nothing to divide."""
+    return "—" if ratio.rate is None else f"{ratio.rate * 100:.1f}%"
+
+
 @dataclasses.dataclass
 class CaseCounts:
     """Counts over a set of cases, from which every KPI is derived (additive: sums of groups are valid)."""
@@ -271,7 +276,7 @@ def _real(citizen_id: ColumnElement[int] | Any) -> ColumnElement[bool]:
     return column.not_in(select(Citizen.id).where(Citizen.openid.startswith(TRY_OPENID_PREFIX)))
 
 
-def _local_day(session: Session, column: Any, tz: ZoneInfo, at: dt.datetime) -> ColumnElement[Any]:
+def local_day(session: Session, column: Any, tz: ZoneInfo, at: dt.datetime) -> ColumnElement[Any]:
     """SQL for the local calendar day of a UTC timestamp column."""
     if session.get_bind().dialect.name == "postgresql":
         return func.date(func.timezone(tz.key, column))
@@ -291,7 +296,7 @@ def message_counts(session: Session, worker: Worker, period: Period) -> list[tup
     Rows are (day, intent, department, count, channel): the channel rides last, so the grouping that existed
     before it keeps its positions.
     """
-    day = _local_day(session, Message.received_at, period.tz, period.start).label("day")
+    day = local_day(session, Message.received_at, period.tz, period.start).label("day")
     intent = func.coalesce(Message.intent, "event").label("intent")
     department = func.coalesce(Message.department, "none").label("department")
     query = (
@@ -318,7 +323,7 @@ def case_counts(
 ) -> list[tuple[str, str, str, dict[str, int], str]]:
     """Cases opened in the period grouped by (local day, type, owning department, channel), with every KPI's
     counts: rows (day, type, department, counts, channel)."""
-    day = _local_day(session, Case.opened_at, period.tz, period.start).label("day")
+    day = local_day(session, Case.opened_at, period.tz, period.start).label("day")
     counted = Case.status.not_in([CaseStatus.MERGED, CaseStatus.HANDED_OVER])
     closed = Case.status == CaseStatus.CLOSED
     columns = {

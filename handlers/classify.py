@@ -313,3 +313,9 @@ def is_acknowledgement(features: str, stickers: tuple[str, ...] = ()) -> bool:
 def shipped() -> ModelClassifier:
     """The shipped classifier, loaded once per process on first use (not while the app is built)."""
     return ModelClassifier.load()
+
+
+def cluster_words(text: str) -> list[str]:
+    """The words text/cluster.py groups texts by: the shipped segmenter over normalised text, without jieba's
+    guessing of unknown words (about 40% faster in bulk; a rare name split in two costs a theme little)."""
+    return shipped().segmenter.words(normalize(text).text, hmm=False)

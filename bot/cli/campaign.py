@@ -40,18 +40,14 @@ def list_cmd() -> None:
 def cluster_cmd(campaign_id: int, jobs: int) -> None:
     """Regroup a campaign's opinions into themes (as the console's 重新归纳主题 button does) and print them."""
     from cases.campaigns import compute_themes, theme_quotes
-    from handlers.classify import shipped
-    from text.normalize import normalize
+    from handlers.classify import cluster_words
 
-    segmenter = shipped().segmenter
     with services().sessions() as session:
         item = session.get(Campaign, campaign_id)
         if item is None:
             raise click.UsageError(f"no campaign with id {campaign_id}")
         started = time.perf_counter()
-        themes = compute_themes(
-            session, item, lambda t: segmenter.words(normalize(t).text, hmm=False), jobs=max(1, jobs)
-        )
+        themes = compute_themes(session, item, cluster_words, jobs=max(1, jobs))
         session.commit()
         click.echo(f"{len(themes)} themes in {time.perf_counter() - started:.1f} s")
         for theme in themes:

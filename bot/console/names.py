@@ -15,6 +15,7 @@ from bot.console.auth import ROLE_NAMES
 from bot.console.common import STATUS_NAMES
 from models import ReplyTemplate
 from replies.variables import CASE_TYPE_NAMES, CHANNEL_NAMES, DEPARTMENT_NAMES
+from replies.workflow import STATUS_NAMES as TEMPLATE_STATUS_NAMES
 
 PURPOSES = {
     "follow": "关注欢迎",
@@ -54,15 +55,7 @@ FINDINGS = {
     "improper": "语气或内容不当（模型判断）",
 }
 
-TEMPLATE_STATUSES = {
-    "draft": "草稿",
-    "in_review": "待审核",
-    "approved": "已通过",
-    "published": "已发布",
-    "retired": "已停用",
-    "rejected": "已退回",
-    "withdrawn": "已撤回",
-}
+TEMPLATE_STATUSES = {status.value: name for status, name in TEMPLATE_STATUS_NAMES.items()}
 
 INTENTS = {
     "complaint": "投诉/求助",

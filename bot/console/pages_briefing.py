@@ -18,7 +18,7 @@ from bot.console.blueprint import bp
 from bot.console.charts import line_chart
 from bot.console.common import local_tz
 from bot.console.pages_cases import worker
-from bot.console.pages_reports import _cached_dashboard, _pct
+from bot.console.pages_reports import _cached_dashboard
 from bot.extensions import console_session
 from cases import report, stats
 from models import utcnow
@@ -105,7 +105,7 @@ def screen() -> str:
         today_messages=sum(today.messages_by("intent").values()),
         month=month,
         totals=month.totals,
-        pct=_pct,
+        pct=stats.percent,
         chart=line_chart(
             month.days,
             {"群众留言": month.messages_by("day"), "受理诉求": {d: c.total for d, c in by_day.items()}},

@@ -205,13 +205,11 @@ def _step(campaign_id: int, action: str, done: str) -> Response:
 @permission("campaigns.mark")
 def campaign_cluster(campaign_id: int) -> Response:
     """Regroup the opinions into themes (marks stay with a theme of the same name)."""
-    from handlers.classify import shipped
-    from text.normalize import normalize
+    from handlers.classify import cluster_words
 
     db = console_session()
     item = _campaign(campaign_id)
-    segmenter = shipped().segmenter
-    rows = domain.compute_themes(db, item, lambda t: segmenter.words(normalize(t).text, hmm=False))
+    rows = domain.compute_themes(db, item, cluster_words)
     record(db, g.user.username, "campaign.cluster", f"征集#{item.id}", f"主题{len(rows)}个", _source())
     db.commit()
     flash(f"已归纳为{len(rows)}个主题", "ok")

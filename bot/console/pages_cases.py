@@ -23,7 +23,7 @@ from bot.console.names import event_detail, message_label, template_titles
 from bot.extensions import console_session, services
 from cases import loop
 from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
-from models import Case, CaseEvent, Message
+from models import Case, CaseEvent, Message, User
 from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
 from text.normalize import normalize
 from text.pii import mask_openid, mask_text
@@ -69,11 +69,14 @@ ACTION_NAMES = {
 }
 
 
+def as_worker(user: User) -> Worker:
+    """Any console user as cases/loop.py sees them."""
+    return Worker(user.username, frozenset(d for d in user.departments.split(",") if d), "supervisor" in user.role_set)
+
+
 def worker() -> Worker:
     """The signed-in user as cases/loop.py sees them."""
-    user = g.user
-    departments = frozenset(d for d in user.departments.split(",") if d)
-    return Worker(user.username, departments, is_supervisor="supervisor" in user.role_set)
+    return as_worker(g.user)
 
 
 def _case_or_404(case_id: int) -> Case:

@@ -25,9 +25,9 @@ from bot.console.auth import allowed, permission
 from bot.console.blueprint import bp
 from bot.console.common import local_tz
 from bot.console.names import INTENTS, message_label, reason_text
-from bot.console.pages_cases import worker
+from bot.console.pages_cases import as_worker, worker
 from bot.extensions import console_session
-from cases.loop import Worker, is_overdue
+from cases.loop import is_overdue
 from cases.threads import (
     effective_status,
     last_inbound_id,
@@ -101,11 +101,6 @@ def _readable_citizen(citizen_id: int) -> Citizen:
     if citizen is None or not thread_readable(db, worker(), citizen_id):
         abort(404)
     return citizen
-
-
-def as_worker(user: User) -> Worker:
-    """Any console user as cases/loop.py sees them (pages_cases.worker() is the signed-in one)."""
-    return Worker(user.username, frozenset(d for d in user.departments.split(",") if d), "supervisor" in user.role_set)
 
 
 def handlers() -> list[User]:

@@ -17,9 +17,8 @@ from bot.console.blueprint import bp
 from bot.console.pages_cases import worker
 from bot.extensions import console_session
 from cases.faq_gaps import gaps
-from handlers.classify import shipped
+from handlers.classify import cluster_words
 from models import utcnow
-from text.normalize import normalize
 
 DAYS = (7, 30, 90)
 
@@ -30,11 +29,5 @@ def library_gaps() -> str:
     """Unanswered questions of the last 7, 30 or 90 days, grouped; each group proposes an FAQ."""
     days = request.args.get("days", 30, type=int)
     days = days if days in DAYS else 30
-    segmenter = shipped().segmenter
-    found, read = gaps(
-        console_session(),
-        worker(),
-        utcnow() - dt.timedelta(days=days),
-        lambda t: segmenter.words(normalize(t).text, hmm=False),
-    )
+    found, read = gaps(console_session(), worker(), utcnow() - dt.timedelta(days=days), cluster_words)
     return render_template("console/library_gaps.html", themes=found, read=read, days=days, choices=DAYS)

@@ -20,8 +20,7 @@ from werkzeug.wrappers import Response
 from bot.bootstrap import bump_generation
 from bot.console.auth import permission
 from bot.console.blueprint import bp
-from bot.console.names import PURPOSES as PURPOSE_NAMES
-from bot.console.names import audit_detail
+from bot.console.names import PURPOSES, audit_detail
 from bot.extensions import console_session
 from models import AuditEntry, ReplyTemplate, TemplateStatus, TemplateVersion
 from replies import authoring, guard, workflow
@@ -29,9 +28,6 @@ from replies.library import guard_preview
 from replies.workflow import STATUS_NAMES, Actor, Change, LibraryError
 from text.script import to_traditional
 
-# The purposes a template can have, in the shared vocabulary's order ("answer" is what staff send from a case
-# page, cases.loop.ANSWER_PURPOSES).
-PURPOSES = dict(PURPOSE_NAMES)
 # What each purpose is for, on the review-levels page (a reviewer sets levels by what a text does).
 PURPOSE_NOTES = {
     "follow": "群众关注公众号时自动发送",

@@ -70,11 +70,6 @@ def _cached_dashboard(who: Worker, period: stats.Period, now: dt.datetime) -> tu
     return data, False
 
 
-def _pct(ratio: stats.Ratio) -> str:
-    rate = ratio.rate
-    return "—" if rate is None else f"{rate * 100:.1f}%"
-
-
 @bp.get("/dashboard")
 @permission("dashboard.read")
 def dashboard() -> str:
@@ -98,7 +93,7 @@ def dashboard() -> str:
         period_first=days[0],
         period_last=days[-1],
         totals=totals,
-        pct=_pct,
+        pct=stats.percent,
         by_department=by_department,
         by_type=data.case_counts("type"),
         messages_by_intent=data.messages_by("intent"),

@@ -52,9 +52,7 @@ class Chart:
 Block = Heading | Para | Table | Chart
 
 
-def pct(ratio: stats.Ratio) -> str:
-    """A rate as the dashboard shows it, or 一 when there is nothing to divide."""
-    return "—" if ratio.rate is None else f"{ratio.rate * 100:.1f}%"
+pct = stats.percent
 
 
 def _change(now: int, before: int) -> str:
