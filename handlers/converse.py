@@ -229,17 +229,15 @@ class Conversations:
             own = pipe is None
             if own:
                 pipe = turn.redis.pipeline(transaction=True)
-            if not turn.conversation_changed:
-                pass
-            elif turn.conversation is None:
-                pipe.delete(self.key(openid), self._lapse_key(openid))
-            else:
-                pipe.set(self.key(openid), json.dumps(turn.conversation, ensure_ascii=False), ex=self.ttl)
-                pipe.set(self._lapse_key(openid), turn.conversation["form"], ex=LAPSE_MEMORY)
+            if turn.conversation_changed:
+                if turn.conversation is None:
+                    pipe.delete(self.key(openid), self._lapse_key(openid))
+                else:
+                    pipe.set(self.key(openid), json.dumps(turn.conversation, ensure_ascii=False), ex=self.ttl)
+                    pipe.set(self._lapse_key(openid), turn.conversation["form"], ex=LAPSE_MEMORY)
             if turn.campaign_joined:
-                pipe.set(self.campaign_key(openid), turn.campaign_joined, ex=max(turn.campaign_ttl, 1))
-            elif turn.campaign_joined == 0:
-                pipe.delete(self.campaign_key(openid))
+                # membership_ttl is at least a second (handlers/campaign.py).
+                pipe.set(self.campaign_key(openid), turn.campaign_joined, ex=turn.campaign_ttl)
             if own:
                 pipe.execute()
         except redis.RedisError as exc:

@@ -50,7 +50,7 @@ class Turn:
     # No form open, but this one lapsed (idle past its TTL) not long ago.
     conversation_lapsed: str | None = None
     # The campaign (征集) this message is an opinion of (stored on the message), and the campaign the citizen
-    # joined or stays in (its id, or 0 to leave), written to Redis after the message is stored, like the form.
+    # joined or stays in (its id), written to Redis after the message is stored, like the form.
     campaign_id: int | None = None
     campaign_joined: int | None = None
     campaign_ttl: int = 0

@@ -29,7 +29,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from bot.training.datasets import DEPARTMENT_LABELS, Example, _read, department_dev, intents
+from bot.training.datasets import DEPARTMENT_LABELS, Example, department_dev, intents, read_csv
 from bot.training.train import build_segmenter as _build_segmenter
 from bot.training.train import jieba_dictionary
 from text.normalize import normalize
@@ -71,7 +71,7 @@ def pre_segmented_input(text: str) -> str:
 
 def segmented_train(shared: Path) -> list[Example]:
     """The training file with its word boundaries kept (spaces between the words, as the file gives them)."""
-    rows = _read(shared / "departments" / "train_segmented.csv")
+    rows = read_csv(shared / "departments" / "train_segmented.csv")
     return [Example(r["text_segmented"], DEPARTMENT_LABELS[r["label"]]) for r in rows]
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from bot.training.datasets import _read, department_segmented
+from bot.training.datasets import department_segmented, read_csv
 from bot.training.train import (
     DEPARTMENT_CONFIG,
     SEED,
@@ -110,7 +110,7 @@ def paired_messages(shared: Path, segmenter: Segmenter) -> list[tuple[str, list[
     """gov_replies messages that are in the training file too (raw message, that file's words): matched on
     the first 10 Chinese characters of the message as ``segmenter`` reads it, kept at a difflib ratio > 0.85
     on the first 300 characters of the words. Labels are not read; these messages are never scored."""
-    train = [r["text_segmented"] for r in _read(shared / "departments" / "train_segmented.csv")]
+    train = [r["text_segmented"] for r in read_csv(shared / "departments" / "train_segmented.csv")]
 
     def key(text: str) -> str:
         return _HAN.sub("", text)[:10]
@@ -119,7 +119,7 @@ def paired_messages(shared: Path, segmenter: Segmenter) -> list[tuple[str, list[
     for j, text in enumerate(train):
         index.setdefault(key(text), []).append(j)
     pairs = []
-    for row in _read(shared / "replies" / "gov_replies.csv"):
+    for row in read_csv(shared / "replies" / "gov_replies.csv"):
         raw = f"{row['title']}。{row['message']}"
         ours = "".join(read(segmenter, raw))
         best: tuple[float, list[str]] | None = None

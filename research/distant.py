@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from bot.training.datasets import _read
+from bot.training.datasets import read_csv
 
 AMBIGUOUS = "ambiguous"  # a name the taxonomy files under two public departments
 OUTSIDE = "outside"  # a bureau of a department outside the 7 public ones
@@ -344,12 +344,12 @@ class _Sources:
 
 def _sources(shared: Path) -> _Sources:
     return _Sources(
-        _read(shared / "replies" / "gov_replies.csv"),
+        read_csv(shared / "replies" / "gov_replies.csv"),
         [
             (_squeeze(r["title"] or ""), _squeeze(r["body"] or ""))
-            for r in _read(shared / "departments" / "dev_raw.csv")
+            for r in read_csv(shared / "departments" / "dev_raw.csv")
         ],
-        [("", _squeeze(r["text_segmented"])) for r in _read(shared / "departments" / "train_segmented.csv")],
+        [("", _squeeze(r["text_segmented"])) for r in read_csv(shared / "departments" / "train_segmented.csv")],
     )
 
 

@@ -35,7 +35,8 @@ class Example:
     department: str = ""
 
 
-def _read(path: Path) -> list[dict[str, str]]:
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Every row of a CSV file (UTF-8, a BOM or not) as a dict by header."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
 
@@ -51,7 +52,7 @@ class SegmentedFile:
 
 def department_segmented(shared: Path) -> SegmentedFile:
     """The segmented training file with its words kept apart (the department model's training documents)."""
-    rows = _read(shared / "departments" / "train_segmented.csv")
+    rows = read_csv(shared / "departments" / "train_segmented.csv")
     segmented = [r["text_segmented"] for r in rows]
     return SegmentedFile(
         segmented,
@@ -62,14 +63,14 @@ def department_segmented(shared: Path) -> SegmentedFile:
 
 def department_dev(shared: Path) -> list[Example]:
     """The raw evaluation file: title and body, as citizens wrote them."""
-    rows = _read(shared / "departments" / "dev_raw.csv")
+    rows = read_csv(shared / "departments" / "dev_raw.csv")
     return [Example(f"{r['title'] or ''}。{r['body'] or ''}", DEPARTMENT_LABELS[r["label"]]) for r in rows]
 
 
 def intents(split: str) -> list[Example]:
     """Our labelled intent examples: ``train``, the dev sets ``dev``, ``dev_v2`` … ``dev_v7``, or the
     held-out set ``heldout`` (never tuned on; merged in separately)."""
-    rows = _read(DATA_DIR / f"intents_{split}.csv")
+    rows = read_csv(DATA_DIR / f"intents_{split}.csv")
     return [
         Example(r["text"], r["intent"], r.get("script", "simp"), r.get("emergency_kind", ""), r.get("department", ""))
         for r in rows

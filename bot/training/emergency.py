@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bot.training.datasets import _read
+from bot.training.datasets import read_csv
 from handlers.act import emergency_route
 from handlers.classify import ModelClassifier, shipped
 from handlers.urgency import CERTAIN, POSSIBLE
@@ -45,9 +45,9 @@ RIGHT_SERVICES = {
 def real_messages(shared: Path) -> list[str]:
     """Every real citizen message in ../shared/data, as the classifier would receive it."""
     return (
-        [row["text_segmented"] for row in _read(shared / "departments" / "train_segmented.csv")]
-        + [f"{row['title']}\n{row['body']}" for row in _read(shared / "departments" / "dev_raw.csv")]
-        + [row["message"] for row in _read(shared / "replies" / "gov_replies.csv")]
+        [row["text_segmented"] for row in read_csv(shared / "departments" / "train_segmented.csv")]
+        + [f"{row['title']}\n{row['body']}" for row in read_csv(shared / "departments" / "dev_raw.csv")]
+        + [row["message"] for row in read_csv(shared / "replies" / "gov_replies.csv")]
     )
 
 
@@ -74,7 +74,7 @@ def _real(classifier: ModelClassifier, texts: list[str]) -> dict[str, Any]:
 
 
 def _heldout(classifier: ModelClassifier, path: Path) -> dict[str, Any]:
-    rows = _read(path)
+    rows = read_csv(path)
     tiers: Counter[str] = Counter()
     missed: list[str] = []
     wrong_number: list[str] = []

@@ -16,7 +16,6 @@ and ``bot/training/data/reply_candidates.csv`` are only measured.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import statistics
@@ -28,6 +27,7 @@ import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from bot.training import improper
+from bot.training.datasets import read_csv
 from bot.training.train import fit
 from replies import guard
 from replies.offensive import CLEAN, MODEL_DIR, OFFENSIVE, OffensiveModel, model_input, sentences
@@ -42,20 +42,15 @@ MIN_THRESHOLD = 0.5
 FOLDS = 3
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def cold(shared: Path, split: str) -> tuple[list[str], list[str]]:
     """COLDataset texts and labels (``offensive`` / ``clean``) of one split."""
-    rows = _read(shared / "offensive" / f"{split}.csv")
+    rows = read_csv(shared / "offensive" / f"{split}.csv")
     return [r["TEXT"] for r in rows], [OFFENSIVE if r["label"] == "1" else CLEAN for r in rows]
 
 
 def gov_replies(shared: Path) -> list[tuple[str, str, bool]]:
     """(id, reply, held_out) of every real government reply; a third is held out, by a hash of the id."""
-    rows = _read(shared / "replies" / "gov_replies.csv")
+    rows = read_csv(shared / "replies" / "gov_replies.csv")
     out = []
     for r in rows:
         digest = hashlib.sha256(r["id"].encode()).digest()
@@ -121,7 +116,7 @@ def train(shared: Path, out: Path = MODEL_DIR) -> dict[str, Any]:
 
 def candidates() -> list[dict[str, str]]:
     """Our labelled candidate replies (bad / good, both scripts)."""
-    return _read(CANDIDATES)
+    return read_csv(CANDIDATES)
 
 
 def _rate(flags: list[bool]) -> float:
@@ -222,7 +217,7 @@ def evaluate(shared: Path | None, directory: Path = MODEL_DIR) -> dict[str, Any]
 def heldout_figures(path: Path) -> dict[str, Any]:
     """A held-out CSV of candidate templates (text, label improper / proper, category), checked as a reviewer's
     version is when it is written (placeholders filled with sample values): caught and refused, by category."""
-    rows = _read(path)
+    rows = read_csv(path)
     caught: dict[str, list[bool]] = {}
     missed: list[str] = []
     refused: list[dict[str, Any]] = []

@@ -16,13 +16,13 @@ development set); out-of-fold figures are reported but flatter (see ``out_of_fol
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bot.training.datasets import read_csv
 from bot.training.train import fit
 from replies import guard
 from replies.improper import IMPROPER, PROPER, load
@@ -41,8 +41,7 @@ FOLDS = 3
 
 def corpus() -> list[dict[str, str]]:
     """The written replies: text, label (improper / proper), category, script."""
-    with CORPUS.open(encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
+    return read_csv(CORPUS)
 
 
 def training_set(gov_train: list[str]) -> tuple[list[str], list[str], int]:

@@ -34,10 +34,10 @@ from sklearn.svm import LinearSVC
 from bot.training.datasets import (
     DATA_DIR,
     Example,
-    _read,
     department_dev,
     department_segmented,
     intents,
+    read_csv,
 )
 from handlers.classify import MODEL_DIR, SEGMENTER_FILE, ModelClassifier, intent_input, place_only
 from handlers.emergency import NOT_NOW_MODEL_THRESHOLD, emergency_rule, not_now
@@ -143,7 +143,7 @@ def build_segmenter(
 
 def department_segmenter(shared: Path) -> Segmenter:
     """The shipped segmenter, derived from the public training file alone (see :func:`build_segmenter`)."""
-    rows = _read(shared / "departments" / "train_segmented.csv")
+    rows = read_csv(shared / "departments" / "train_segmented.csv")
     return build_segmenter([r["text_segmented"] for r in rows], jieba_dictionary())
 
 
