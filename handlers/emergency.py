@@ -331,16 +331,18 @@ def emergency_rule(text: str) -> tuple[str, str] | None:
     if present is None:
         return None
     text = present
-    for kind, rule in _CATEGORY_RULES:
-        m = rule.search(text)
-        if m:
-            return kind, m.group(0)
+    # The per-kind rules first: their order (a crash with injuries is 122) and the crash check decide the
+    # number; the category rules catch what they miss, as their comment says.
     for kind, rule in _EMERGENCY_RULES.items():
         m = rule.search(text)
         if m:
             crash = _CRASH.search(text) if kind == "medical" else None
             if crash:
                 return "traffic", f"{crash.group(0)}+{m.group(0)}"
+            return kind, m.group(0)
+    for kind, rule in _CATEGORY_RULES:
+        m = rule.search(text)
+        if m:
             return kind, m.group(0)
     # Pinyin only in a message written in pinyin (tone marks dropped): Latin letters in a Chinese message
     # are names, units and app names, not words.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from handlers.emergency import emergency_rule
 from handlers.urgency import CERTAIN, POSSIBLE, tier
 from models import Case, CaseType, Direction, Message
 from tests.conftest import WeChat, count
@@ -23,6 +24,16 @@ def test_the_decision_reads_evidence_not_words_alone() -> None:
     assert tier(LETTER, rule_matched=True, model_fired=True, not_now=False) == POSSIBLE
     assert tier("上个月楼道着火了", rule_matched=True, model_fired=False, not_now=True) == POSSIBLE
     assert tier("路灯坏了", rule_matched=False, model_fired=False, not_now=False) is None
+
+
+def test_a_crash_is_122_even_when_someone_is_trapped_burnt_or_shocked() -> None:
+    """The category rules (trapped, explosion, electric shock) catch what the per-kind rules miss; on a crash,
+    the per-kind order and the crash check still name the traffic number first."""
+    for text in ("货车翻了 司机被压住了", "车祸 有人被压在车下面", "两辆车相撞 爆炸了", "车撞了电线杆 有人触电了"):
+        found = emergency_rule(text)
+        assert found is not None and found[0] == "traffic", (text, found)
+    # Without a crash, the category rules still answer.
+    assert emergency_rule("工地塌方 有人被压住了") is not None
 
 
 def test_a_certain_emergency_gets_the_number_first_and_no_intake(wechat: WeChat, db) -> None:
