@@ -213,7 +213,7 @@ class Actor:
                 return
         if self.conversations.command(turn) or status.answer(turn):
             return
-        if self.campaigns.join_text(turn, norm.text):
+        if self.campaigns.join_text(turn, norm.text, self._classify):
             self.conversations.drop(turn)  # the keyword is a new start: an open form is closed
             return
         if turn.conversation is not None:

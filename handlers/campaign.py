@@ -22,12 +22,13 @@ import datetime as dt
 import logging
 import re
 import threading
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.autoreply import bare
+from handlers.triage import Triage
 from handlers.turn import Turn
 from models import Campaign, CampaignStatus
 from replies.library import Library
@@ -176,7 +177,7 @@ class Campaigns:
 
     # -- texts ---------------------------------------------------------------------------------
 
-    def join_text(self, turn: Turn, normalized: str) -> bool:
+    def join_text(self, turn: Turn, normalized: str, classify: Callable[[str], Triage]) -> bool:
         """A text starting with a campaign's keyword; True if fully answered (intro, thanks or "closed").
 
         False with the citizen inside the campaign when the rest of the message is a complaint: the ordinary
@@ -201,6 +202,10 @@ class Campaigns:
         if not rest:
             turn.reply_key = found.intro_key
             return True
+        if turn.triage is None:
+            # An intake answer is screened by the rules only: what follows the keyword is read in full here, so
+            # a complaint is never filed as an opinion.
+            turn.triage = classify(turn.msg.text)
         return self._opinion(turn, found, bare(rest))
 
     def opinion(self, turn: Turn) -> bool:

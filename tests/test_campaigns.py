@@ -164,6 +164,19 @@ def test_complaint_inside_a_campaign_becomes_a_case_and_emergency_comes_first(
     assert inbound(db, emergency).campaign_id is None
 
 
+def test_keyword_and_a_complaint_during_an_intake_form_is_not_an_opinion(
+    texts: Flask, wechat: WeChat, db: Session
+) -> None:
+    """Mid-form, answers are screened by the rules only; what follows a keyword is still read in full."""
+    make_campaign(texts, keyword="城市更新")
+    say(wechat, "我要投诉", "oCampForm")
+    where = say(wechat, "小区门口的垃圾堆满了，一直没有人来清理", "oCampForm")  # the form now asks where
+    assert where is not None and "地点" in where
+    both = "城市更新：幸福路88号的路灯坏了三个月没人修，晚上一片漆黑"
+    assert say(wechat, both, "oCampForm") != THANKS
+    assert inbound(db, both).campaign_id is None
+
+
 def test_traditional_citizen_gets_the_traditional_thanks(texts: Flask, wechat: WeChat, db: Session) -> None:
     make_campaign(texts, keyword="城市更新")
     say(wechat, "城市更新", "oCampTrad")
