@@ -22,12 +22,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("minsheng").setLevel(settings["LOG_LEVEL"].upper())
 
     from bot import extensions
+    from bot.channels import init_channels
     from bot.console import init_console
     from bot.web import register_error_pages
     from bot.wechat.endpoint import mount
 
     extensions.init_app(app, settings)
     init_console(app)
+    init_channels(app)
     register_error_pages(app)
     # /wechat is answered in front of Flask (bot/wechat/endpoint.py): pushes are authenticated by their
     # signature, not a session or a form token, and they are the hot path.

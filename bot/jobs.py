@@ -39,7 +39,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.services import services
 from bot.wechat.api import MissingSecret, SharedTokenClient, TokenUnavailable, client_for
-from models import Case, CaseEvent, CaseStatus, Citizen, Direction, Message, utcnow
+from models import Case, CaseEvent, CaseStatus, Citizen, Direction, Message, reachable_by_wechat, utcnow
 from text.pii import mask_openid
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,11 @@ EXPLAINED = {
     45015: "45015 超出48小时客服消息时限（或群众已取消关注）：请电话联系群众，或待其再次留言后发送",
     45047: "45047 本次互动的客服消息条数已用完（5条）：请待群众再次留言后发送，或电话联系",
     45002: "45002 消息内容过长：请选用更短的模板",
+}
+# A citizen with no OpenID (the hotline, a web form opened outside WeChat): nothing can be sent through WeChat.
+OTHER_CHANNELS = {
+    "hotline": "该诉求来自12345热线，群众没有微信联系方式：请按来电号码电话答复，并在诉求中记录答复情况",
+    "web": "该诉求来自网页表单（未关联微信）：请按群众留下的联系电话答复，并在诉求中记录答复情况",
 }
 # WeChat's "系统繁忙，请稍候再试".
 BUSY = -1
@@ -156,6 +161,7 @@ class Outcome:
 
     status: str  # sent | failed | retry
     reason: str = ""
+    via: str = "kf"  # how a sent message reached the citizen (Message.delivered_via)
 
 
 class _Transient(Exception):
@@ -176,7 +182,10 @@ def deliver(message_id: int) -> str:
         message = session.get(Message, message_id)
         assert message is not None  # the claim found it
         openid = session.scalar(select(Citizen.openid).where(Citizen.id == message.citizen_id)) or ""
-        outcome = _send(client_for(app.config, services(app).redis), openid, message.content)
+        if reachable_by_wechat(openid):
+            outcome = _send(client_for(app.config, services(app).redis), openid, message.content)
+        else:
+            outcome = _other_channel(openid)
         if outcome.status == "retry":
             # Give the row back to the retry (which claims it again) before RQ schedules it.
             message.delivery_status = "queued"
@@ -244,6 +253,15 @@ def _send(client: SharedTokenClient, openid: str, text: str) -> Outcome:
     return Outcome("sent")
 
 
+def _other_channel(openid: str) -> Outcome:
+    """A citizen who came through another door: the answer is published there, or a person must call."""
+    channel = openid.split(":", 1)[0]
+    if channel == "open311":
+        # GeoReport clients read the answer as the request's status_notes: publishing it is delivering it.
+        return Outcome("sent", via="open311")
+    return Outcome("failed", OTHER_CHANNELS.get(channel, OTHER_CHANNELS["web"]))
+
+
 def _transient(reason: str, tried: int, more: bool) -> Outcome:
     if more:
         return Outcome("retry", reason)
@@ -255,6 +273,7 @@ def _record(session: Session, message: Message, outcome: Outcome) -> None:
     message.delivery_status = outcome.status
     if outcome.status == "sent":
         message.sent_at = now
+        message.delivered_via = outcome.via
         message.delivery_error = None
     else:
         message.delivery_error = outcome.reason

@@ -65,6 +65,17 @@ EMERGENCY_TEMPLATES = {
 # A possible emergency (handlers/urgency.py): the citizen is taken in, and one line points to the number.
 POSSIBLE_EMERGENCY_TEMPLATES = {kind: f"possible_{key}" for kind, key in EMERGENCY_TEMPLATES.items()}
 POSSIBLE_EMERGENCY_CASES = {"inquiry": CaseType.INQUIRY, "suggestion": CaseType.SUGGESTION}
+# A filed request (web form, Open311, hotline) is a case whatever it reads as; chit-chat in a form is a complaint
+# a person reads first (needs_human decides), and each type has its acknowledgement.
+_FORM_CASES = {intent: case_type for intent, (case_type, _) in _INTENT_CASES.items()}
+_FORM_ACKS = {
+    CaseType.COMPLAINT: "complaint_ack",
+    CaseType.REPORT: "complaint_ack",
+    CaseType.HELP: "complaint_ack",
+    CaseType.INQUIRY: "inquiry_ack",
+    CaseType.SUGGESTION: "suggestion_ack",
+    CaseType.PRAISE: "praise_thanks",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +130,7 @@ class Actor:
             "shortvideo": self.on_media,
             "location": self.on_media,
             "link": self.on_media,
+            "form": self.on_form,
         }
         self.event_actions: dict[str, Action] = {
             "subscribe": self.on_follow,
@@ -228,6 +240,37 @@ class Actor:
         assert turn.triage is not None  # screened in full: no form is open
         self._by_intent(turn, turn.triage, norm.text)
 
+    def on_form(self, turn: Turn) -> None:
+        """A request filed through another door (web form, Open311, hotline): always a case, emergencies first.
+
+        No conversation, keyword rules or FAQ: the citizen filed it as a request, so a person answers it. The
+        channel's case type and department win over the classifier's; an unsure reading goes to triage.
+        """
+        filed = turn.msg.filed
+        assert filed is not None, "a form message carries what was filed"
+        triage = self._classify(turn.msg.text)
+        turn.triage = triage
+        route = emergency_route(triage)
+        if route is not None:
+            self._open_case(turn, route.case_type, urgent=True, summary=filed.summary)
+            assert turn.case is not None
+            turn.case["needs_triage"] = turn.case["needs_triage"] or route.takes_in
+            turn.reply_key = route.template if filed.acknowledge else None
+            return
+        case_type = CaseType(filed.case_type) if filed.case_type else _FORM_CASES.get(triage.intent, CaseType.COMPLAINT)
+        # What the channel states is certain; a form read as chit-chat is filed for a person to read first.
+        chat = triage.intent == "chitchat" and not filed.case_type
+        turn.triage = dataclasses.replace(
+            triage,
+            intent=case_type.value if case_type.value in _FORM_CASES else "complaint",
+            department=filed.department or triage.department,
+            confidence_intent=1.0 if filed.case_type else 0.0 if chat else triage.confidence_intent,
+            confidence_department=1.0 if filed.department else triage.confidence_department,
+        )
+        self._open_case(turn, case_type, summary=filed.summary)
+        if filed.acknowledge:
+            turn.reply_key = "review_ack" if turn.triage.needs_human else _FORM_ACKS.get(case_type, "complaint_ack")
+
     def _by_intent(self, turn: Turn, triage: Triage, text: str) -> None:
         conversing = turn.redis is not None
         opener = self.conversations.opener(turn.msg.text) if conversing else None
@@ -321,6 +364,7 @@ class Actor:
             "sla_amount": deadline.amount,
             "sla_unit": deadline.unit,
             "owner_department": department,
+            "channel": turn.msg.channel,
         }
         turn.variables.update(case_number=number, deadline=deadline.due_at, department=department)
         turn.deadline_with_time = deadline.unit == "hours"

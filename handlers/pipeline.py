@@ -21,11 +21,13 @@ single-turn bot would: a complaint is filed at once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 
 import redis as redis_lib
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.act import EMERGENCY_TEMPLATES, Actor
@@ -36,11 +38,30 @@ from handlers.store import Duplicate, Store, StoreError, is_transient, store_for
 from handlers.triage import Classifier
 from handlers.turn import Turn
 from handlers.types import InboundMessage, OutboundReply
-from models import Alert, CaseType, utcnow
+from models import Alert, Case, CaseType, Message, utcnow
 from replies.library import BUILTIN_FALLBACK, FALLBACK_KEY, Library
 from text.normalize import normalize
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Filing:
+    """What filing a request through another channel gave: its message, its case and the acknowledgement."""
+
+    message_id: int
+    case: Case | None
+    reply: OutboundReply | None
+    duplicate: bool
+
+
+def _filing(session: Session, dedup_key: str, reply: OutboundReply | None, *, duplicate: bool) -> Filing:
+    row = session.execute(
+        select(Message.id, Case)
+        .outerjoin(Case, Case.opening_message_id == Message.id)
+        .where(Message.dedup_key == dedup_key)
+    ).one()
+    return Filing(message_id=row[0], case=row[1], reply=reply, duplicate=duplicate)
 
 
 class Pipeline:
@@ -143,6 +164,29 @@ class Pipeline:
             except Exception:
                 log.exception("safe fallback could not be rendered")
                 turn.reply = OutboundReply(BUILTIN_FALLBACK, FALLBACK_KEY, 0)
+
+    # -- other doors: the web form, Open311, the hotline import ---------------------------------
+
+    def file(self, msg: InboundMessage, session: Session, *, accepted_at: dt.datetime | None = None) -> Filing:
+        """Store a request filed through another channel (kind ``form``) and open its case, in one turn.
+
+        No claim and no conversation: the channel's ``dedup_key`` (a form token, a ticket number) makes a
+        repeat return the first filing (``duplicate``) instead of a second case. ``accepted_at`` backdates
+        acceptance (a hotline ticket's call time): the deadline runs from it. Only flushes; the caller commits.
+        """
+        if msg.kind != "form" or msg.filed is None:
+            raise ValueError("only a filed request (kind 'form') is filed")
+        now = accepted_at or self.clock()
+        turn = Turn(msg=msg, session=session, now=now, generation=self.library.local_generation(), redis=None)
+        try:
+            self.store.record(turn)
+            self._decide(turn)
+            self.store.persist(turn)
+        except Duplicate as dup:
+            return _filing(session, msg.dedup_key, dup.reply, duplicate=True)
+        finally:
+            self.store.release(turn)
+        return _filing(session, msg.dedup_key, turn.reply, duplicate=False)
 
     # -- while the database is away, and after ------------------------------------------------
 

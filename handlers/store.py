@@ -115,6 +115,7 @@ def _inbound_values(turn: Turn) -> dict[str, Any]:
         "event_key": msg.event_key,
         "content": msg.text,
         "raw_xml": msg.raw_xml,
+        "channel": msg.channel,
         "created_at": msg.create_time,
         "now": turn.now,
     }
@@ -191,6 +192,7 @@ class SqlStore:
                 event_key=bindparam("event_key"),
                 content=bindparam("content"),
                 raw_xml=bindparam("raw_xml"),
+                channel=bindparam("channel"),
                 created_at=bindparam("created_at"),
                 received_at=bindparam("now"),
             )
@@ -215,6 +217,7 @@ class SqlStore:
             template_key=bindparam("template_key"),
             template_version=bindparam("template_version"),
             responder=bindparam("responder"),
+            channel=bindparam("channel"),
         )
 
     def record(self, turn: Turn) -> None:
@@ -266,6 +269,7 @@ class SqlStore:
                     "in_reply_to_id": turn.inbound_id,
                     "case_id": case_id,
                     "responder": "bot",
+                    "channel": turn.msg.channel,
                     **_reply_values(turn),
                 },
             )
@@ -287,11 +291,11 @@ WITH c AS (
     RETURNING id
 ), m AS (
     INSERT INTO messages (id, direction, citizen_id, dedup_key, wechat_msg_id, msg_type, event, event_key,
-                          content, raw_xml, created_at, received_at, intent, department, confidence_intent,
-                          confidence_department, emergency_kind, reasons, campaign_id)
+                          content, raw_xml, channel, created_at, received_at, intent, department,
+                          confidence_intent, confidence_department, emergency_kind, reasons, campaign_id)
     SELECT COALESCE(%(inbound_id)s::integer, nextval('messages_id_seq')::integer), 'in', c.id,
            %(dedup_key)s, %(msg_id)s::bigint, %(msg_type)s, %(event)s, %(event_key)s,
-           %(content)s, %(raw_xml)s, %(created_at)s::timestamptz, %(now)s::timestamptz, %(intent)s,
+           %(content)s, %(raw_xml)s, %(channel)s, %(created_at)s::timestamptz, %(now)s::timestamptz, %(intent)s,
            %(department)s, %(confidence_intent)s::float8, %(confidence_department)s::float8, %(emergency_kind)s,
            %(reasons)s, %(campaign_id)s::integer
     FROM c
@@ -300,10 +304,11 @@ WITH c AS (
 ), k AS (
     INSERT INTO cases (number, case_type, status, department, is_urgent, emergency_kind, needs_triage,
                        citizen_id, opening_message_id, summary, opened_at, due_at, sla_amount, sla_unit,
-                       owner_department)
+                       owner_department, channel)
     SELECT %(number)s, %(case_type)s, %(status)s, %(department)s, %(is_urgent)s::boolean, %(emergency_kind)s,
            %(needs_triage)s::boolean, m.citizen_id, m.id, %(summary)s, %(opened_at)s::timestamptz,
-           %(due_at)s::timestamptz, %(sla_amount)s::integer, %(sla_unit)s, %(owner_department)s
+           %(due_at)s::timestamptz, %(sla_amount)s::integer, %(sla_unit)s, %(owner_department)s,
+           %(channel)s
     FROM m WHERE %(has_case)s::boolean
     RETURNING id
 ), e AS (
@@ -311,9 +316,9 @@ WITH c AS (
     SELECT id, %(now)s::timestamptz, 'bot', 'accept', NULL, 'accepted', %(accept_detail)s FROM k
 ), o AS (
     INSERT INTO messages (direction, citizen_id, msg_type, content, created_at, received_at, in_reply_to_id,
-                          case_id, template_key, template_version, responder)
+                          case_id, template_key, template_version, responder, channel)
     SELECT 'out', m.citizen_id, %(reply_type)s, %(reply_text)s, %(now)s::timestamptz, %(now)s::timestamptz, m.id,
-           (SELECT id FROM k), %(template_key)s, %(template_version)s::integer, 'bot'
+           (SELECT id FROM k), %(template_key)s, %(template_version)s::integer, 'bot', %(channel)s
     FROM m WHERE %(has_reply)s::boolean
 )
 SELECT (SELECT id FROM m) AS inbound_id, (SELECT id FROM c) AS citizen_id

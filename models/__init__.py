@@ -9,7 +9,8 @@ from models.base import Base, utcnow
 from models.campaign import Campaign, CampaignStatus, CampaignTheme
 from models.case import Case, CaseEvent, CaseStatus, CaseType
 from models.chain import ChainHead
-from models.citizen import TRY_OPENID_PREFIX, Citizen
+from models.channel import ApiKey, Attachment, NoticeConsent
+from models.citizen import CHANNELS, TRY_OPENID_PREFIX, Citizen, channel_identity, reachable_by_wechat
 from models.message import Direction, Message
 from models.opinion import OpinionIncident
 from models.template import (
@@ -24,9 +25,12 @@ from models.thread import ThreadState
 from models.user import ROLES, QaFlag, User
 
 __all__ = [
+    "CHANNELS",
     "ROLES",
     "TRY_OPENID_PREFIX",
     "Alert",
+    "ApiKey",
+    "Attachment",
     "AuditEntry",
     "Base",
     "Campaign",
@@ -40,6 +44,7 @@ __all__ = [
     "Citizen",
     "Direction",
     "Message",
+    "NoticeConsent",
     "OpinionIncident",
     "QaFlag",
     "ReplyTemplate",
@@ -50,5 +55,7 @@ __all__ = [
     "TemplateVersion",
     "ThreadState",
     "User",
+    "channel_identity",
+    "reachable_by_wechat",
     "utcnow",
 ]

@@ -89,6 +89,9 @@ class Message(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column()
     # When the send began ("sending"): a send that never finished (its worker killed) is found by it.
     delivery_started_at: Mapped[dt.datetime | None] = mapped_column()
+    # How a sent message reached the citizen: kf (customer-service message) or subscribe (订阅通知, after the
+    # 48-hour window); NULL for passive replies and anything not sent.
+    delivered_via: Mapped[str | None] = mapped_column(String(12))
     # Tamper evidence (cases/chain.py): a digest of the text as received, and the row's link in
     # the keyed hash chain, both set by the sealer shortly after the row is written.
     content_hash: Mapped[str | None] = mapped_column(String(64))

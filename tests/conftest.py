@@ -27,12 +27,15 @@ from bot.extensions import services
 from bot.simulator import Request, Simulator
 from models import (
     Alert,
+    ApiKey,
+    Attachment,
     AuditEntry,
     Case,
     CaseEvent,
     ChainHead,
     Citizen,
     Message,
+    NoticeConsent,
     OpinionIncident,
     QaFlag,
     Setting,
@@ -159,6 +162,9 @@ def reset_state(app: Flask) -> None:
     svc = services(app)
     with svc.sessions() as session:
         session.execute(QaFlag.__table__.delete())
+        session.execute(Attachment.__table__.delete())
+        session.execute(NoticeConsent.__table__.delete())
+        session.execute(ApiKey.__table__.delete())
         session.execute(CaseEvent.__table__.delete())
         session.execute(update(Message).values(case_id=None, in_reply_to_id=None))
         session.execute(Case.__table__.delete())

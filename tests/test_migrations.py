@@ -28,5 +28,5 @@ def test_init_db_is_idempotent(app):
     with services(app).sessions() as session:
         after = (session.scalar(select(func.count()).select_from(ReplyTemplate)),
                  session.scalar(select(func.count()).select_from(TemplateVersion)))
-    assert (revision, added) == ("0012", 0)
+    assert (revision, added) == ("0013", 0)
     assert before == after and before[0] >= 14

@@ -13,7 +13,20 @@ import os
 import click
 from flask.cli import ScriptInfo
 
-from bot.cli import campaign, classifiers, database, dev, jobs, library, opinion, report, serve, users
+from bot.cli import (
+    apikeys,
+    campaign,
+    classifiers,
+    database,
+    dev,
+    hotline,
+    jobs,
+    library,
+    opinion,
+    report,
+    serve,
+    users,
+)
 from bot.cli.common import script_info
 
 
@@ -35,7 +48,8 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = script_info()
 
 
-for _topic in (database, serve, users, library, jobs, classifiers, dev, report, opinion, campaign):
+_TOPICS = (database, serve, users, library, jobs, classifiers, dev, report, opinion, campaign, apikeys, hotline)
+for _topic in _TOPICS:
     for _command in _topic.COMMANDS:
         cli.add_command(_command)
 

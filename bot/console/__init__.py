@@ -20,12 +20,14 @@ def init_console(app: Flask) -> None:
     """Register the console on ``app``: sessions in Redis, CSRF on every console form."""
     from bot.console import (  # noqa: F401 (the modules register their routes)
         pages_admin,
+        pages_apikeys,
         pages_auth,
         pages_briefing,
         pages_campaigns,
         pages_cases,
         pages_conversations,
         pages_gaps,
+        pages_hotline,
         pages_inbox,
         pages_library,
         pages_opinion,

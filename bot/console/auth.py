@@ -52,6 +52,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "opinion.read": frozenset({"operator", "supervisor"}),
     "opinion.manage": frozenset({"supervisor"}),
     "users.manage": frozenset({"admin"}),
+    # Keys of Open311 clients: created from the command line, listed and revoked by admins.
+    "apikeys.manage": frozenset({"admin"}),
+    # 12345 hotline tickets imported as cases.
+    "cases.import": frozenset({"operator", "supervisor"}),
     "try.use": ALL,
 }
 ROLE_NAMES = {"operator": "业务员", "reviewer": "审核员", "supervisor": "督查员", "admin": "管理员"}

@@ -85,6 +85,7 @@ MESSAGE_TYPES = {
     "location": "位置",
     "link": "链接",
     "file": "文件",
+    "form": "表单",
     "event": "事件",
 }
 EVENTS = {

@@ -9,11 +9,19 @@ It speaks the JSON of the two calls the delivery job makes:
   (``touser``, ``msgtype``, ``text.content``), records the message in memory and, with ``--record``,
   as one JSON line in a file, and answers ``{"errcode": 0, "errmsg": "ok"}``.
 
+- ``GET /sns/oauth2/access_token?appid=…&secret=…&code=…&grant_type=authorization_code`` (网页授权): a code
+  registered with ``POST /_fake/oauth {"code", "openid"}`` answers ``{"access_token", "openid", "scope", …}``
+  once; an unknown or used code answers 40029.
+- ``GET /cgi-bin/media/get?access_token=…&media_id=…``: the bytes of a temporary media registered with
+  ``POST /_fake/media {"media_id", "content_b64", "content_type"}``, with WeChat's headers; an unknown
+  media id (never registered, or forgotten with ``POST /_fake/media/forget {"media_id"}`` as WeChat forgets
+  them after three days) answers 40007.
+
 Control endpoints (not WeChat's):
 
 - ``POST /_fake/fail {"errcode": 45015, "times": 1, "openid": "…"}``: the next ``times`` sends (to
   that OpenID only, if given) answer that error instead; ``{"http_status": 503, "times": 2}``
-  answers an HTTP error; ``"endpoint": "token"`` aims the rule at the token call.
+  answers an HTTP error; ``"endpoint"`` aims the rule at another call (token, media, oauth).
 - ``POST /_fake/expire {"errcode": 40001}``: every token issued so far is refused from then on with
   that code (40001 or 42001), as when WeChat expires it or another client rotates it.
 - ``GET /_fake/sent``: ``{"sent": […], "token_fetches": n, "send_calls": n}``; ``POST /_fake/reset``.
@@ -23,6 +31,7 @@ Text longer than 2,048 bytes of UTF-8 is answered 45002 (the fake's stand-in for
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import json
@@ -44,7 +53,9 @@ ERRMSG = {
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
     40003: "invalid openid",
+    40007: "invalid media_id",
     40013: "invalid appid",
+    40029: "invalid code",
     40125: "invalid appsecret",
     41001: "access_token missing",
     42001: "access_token expired",
@@ -54,6 +65,7 @@ ERRMSG = {
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
     47001: "data format error",
+    48001: "api unauthorized",
     -1: "system error",
 }
 
@@ -89,6 +101,10 @@ class FakeState:
     sent: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     token_fetches: int = 0
     send_calls: int = 0
+    # 网页授权 codes (one use each) → openid; temporary media id → (content type, bytes); media fetches served.
+    oauth_codes: dict[str, str] = dataclasses.field(default_factory=dict)
+    media: dict[str, tuple[str, bytes]] = dataclasses.field(default_factory=dict)
+    media_fetches: int = 0
 
     def reset(self) -> None:
         """Forget tokens, rules and what was sent."""
@@ -97,7 +113,9 @@ class FakeState:
             self.refused.clear()
             self.rules.clear()
             self.sent.clear()
-            self.token_fetches = self.send_calls = 0
+            self.oauth_codes.clear()
+            self.media.clear()
+            self.token_fetches = self.send_calls = self.media_fetches = 0
 
     def take_rule(self, endpoint: str, openid: str | None) -> Rule | None:
         """The first programmed failure that applies, used up by one."""
@@ -120,6 +138,10 @@ def _ruled(rule: Rule) -> ResponseReturnValue:
         return jsonify({"error": "simulated"}), rule.http_status
     assert rule.errcode is not None
     return _error(rule.errcode)
+
+
+# The calls a programmed failure (``/_fake/fail``) can aim at.
+ENDPOINTS = frozenset({"send", "token", "media", "oauth"})
 
 
 def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: int = 7200) -> Flask:
@@ -150,20 +172,25 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             state.token_fetches += 1
         return jsonify({"access_token": issued, "expires_in": state.token_ttl})
 
+    def refused_token() -> int | None:
+        """WeChat's errcode for the request's access_token, or None when it is valid (call under the lock)."""
+        access_token = request.args.get("access_token", "")
+        if not access_token:
+            return 41001
+        if access_token in state.refused:
+            return state.refused[access_token]
+        expiry = state.valid.get(access_token)
+        if expiry is None:
+            return 40001
+        return 42001 if expiry < time.time() else None
+
     @app.post("/cgi-bin/message/custom/send")
     def custom_send() -> ResponseReturnValue:
-        access_token = request.args.get("access_token", "")
         with state.lock:
             state.send_calls += 1
-            if not access_token:
-                return _error(41001)
-            if access_token in state.refused:
-                return _error(state.refused[access_token])
-            expiry = state.valid.get(access_token)
-            if expiry is None:
-                return _error(40001)
-            if expiry < time.time():
-                return _error(42001)
+            refused = refused_token()
+            if refused is not None:
+                return _error(refused)
         raw = request.get_data()
         if not raw:
             return _error(44002)
@@ -202,6 +229,85 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             time.sleep(rule.delay)
         return jsonify({"errcode": 0, "errmsg": "ok"})
 
+    @app.get("/sns/oauth2/access_token")
+    def oauth_token() -> ResponseReturnValue:
+        args = request.args
+        with state.lock:
+            rule = state.take_rule("oauth", None)
+            if rule:
+                return _ruled(rule)
+            if args.get("grant_type") != "authorization_code":
+                return _error(40002)
+            if args.get("appid") != state.appid:
+                return _error(40013)
+            if args.get("secret") != state.secret:
+                return _error(40125)
+            openid = state.oauth_codes.pop(args.get("code", ""), None)
+        if openid is None:
+            return _error(40029)
+        return jsonify(
+            {
+                "access_token": secrets.token_urlsafe(48),
+                "expires_in": 7200,
+                "refresh_token": secrets.token_urlsafe(48),
+                "openid": openid,
+                "scope": "snsapi_base",
+            }
+        )
+
+    @app.get("/cgi-bin/media/get")
+    def media_get() -> ResponseReturnValue:
+        media_id = request.args.get("media_id", "")
+        with state.lock:
+            refused = refused_token()
+            if refused is not None:
+                return _error(refused)
+            rule = state.take_rule("media", media_id)
+            if rule:
+                return _ruled(rule)
+            found = state.media.get(media_id)
+            if found is not None:
+                state.media_fetches += 1
+        if found is None:
+            return _error(40007)
+        content_type, body = found
+        return app.response_class(
+            body,
+            content_type=content_type,
+            headers={"Content-disposition": f'attachment; filename="{media_id[:32]}"'},
+        )
+
+    @app.post("/_fake/oauth")
+    def fake_oauth() -> ResponseReturnValue:
+        spec = request.get_json(force=True, silent=True) or {}
+        code, openid = spec.get("code"), spec.get("openid")
+        if not isinstance(code, str) or not code or not isinstance(openid, str) or not openid:
+            return jsonify({"error": "give code and openid (strings)"}), 400
+        with state.lock:
+            state.oauth_codes[code] = openid
+        return jsonify({"ok": True})
+
+    @app.post("/_fake/media")
+    def fake_media() -> ResponseReturnValue:
+        spec = request.get_json(force=True, silent=True) or {}
+        media_id, content_type = spec.get("media_id"), spec.get("content_type") or "application/octet-stream"
+        try:
+            body = base64.b64decode(spec.get("content_b64") or "", validate=True)
+        except (ValueError, TypeError):
+            return jsonify({"error": "content_b64 must be base64"}), 400
+        if not isinstance(media_id, str) or not media_id or not body:
+            return jsonify({"error": "give media_id and content_b64"}), 400
+        with state.lock:
+            state.media[media_id] = (str(content_type), body)
+        return jsonify({"ok": True})
+
+    @app.post("/_fake/media/forget")
+    def fake_media_forget() -> ResponseReturnValue:
+        spec = request.get_json(force=True, silent=True) or {}
+        with state.lock:
+            forgotten = state.media.pop(str(spec.get("media_id", "")), None) is not None
+        return jsonify({"ok": True, "forgotten": forgotten})
+
     @app.post("/_fake/fail")
     def fail() -> ResponseReturnValue:
         spec = request.get_json(force=True, silent=True) or {}
@@ -215,7 +321,7 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             http_status=http_status if isinstance(http_status, int) else None,
             delay=float(delay) if slow and delay is not None else 0.0,
             openid=spec.get("openid") or None,
-            endpoint="token" if spec.get("endpoint") == "token" else "send",
+            endpoint=spec["endpoint"] if spec.get("endpoint") in ENDPOINTS else "send",
         )
         with state.lock:
             state.rules.append(rule)
@@ -238,7 +344,12 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
     def sent() -> ResponseReturnValue:
         with state.lock:
             return jsonify(
-                {"sent": list(state.sent), "token_fetches": state.token_fetches, "send_calls": state.send_calls}
+                {
+                    "sent": list(state.sent),
+                    "token_fetches": state.token_fetches,
+                    "send_calls": state.send_calls,
+                    "media_fetches": state.media_fetches,
+                }
             )
 
     @app.post("/_fake/reset")
