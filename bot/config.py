@@ -70,6 +70,28 @@ DEFAULTS: dict[str, Any] = {
     "CASE_DEADLINE_DAYS": "",
     # Days after closing within which a case may be reopened rather than filed anew.
     "CASE_REOPEN_DAYS": 15,
+    # The address citizens reach this server at (https://…), for links that leave the chat: the web form, the
+    # 订阅通知 consent page, 网页授权 redirects. Empty: taken from the request (development).
+    "PUBLIC_BASE_URL": "",
+    # -- other channels (issue 20) --
+    # Open311 requests accepted per API key per minute.
+    "OPEN311_RATE_PER_MINUTE": 60,
+    # Web-form letters accepted per client address per hour.
+    "WEBFORM_RATE_PER_HOUR": 10,
+    # The 订阅通知 (subscribe message) template chosen in the MP console for case results and status changes;
+    # empty: no subscription is offered, and answers after 48 hours go by phone.
+    "SUBSCRIBE_TEMPLATE_ID": "",
+    # -- citizens' photos, voice and video (issue 22) --
+    # Where originals are kept: empty = a directory (MEDIA_DIR); "s3" = an S3-compatible bucket (S3_*).
+    "MEDIA_STORAGE": "",
+    "MEDIA_DIR": str(VAR_DIR / "media"),
+    "S3_ENDPOINT_URL": "",
+    "S3_ACCESS_KEY": "",
+    "S3_SECRET_KEY": "",
+    "S3_BUCKET": "minsheng-media",
+    "S3_REGION": "us-east-1",
+    # Seconds a signed link to an attachment stays valid in the console.
+    "MEDIA_URL_SECONDS": 300,
 }
 # Values that must be set explicitly in production.
 _REQUIRED_IN_PRODUCTION = ("WECHAT_TOKEN", "WECHAT_APP_ID", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
@@ -77,6 +99,9 @@ _INT_KEYS = {
     "WECHAT_TIMESTAMP_WINDOW",
     "WECHAT_API_TIMEOUT",
     "CASE_REOPEN_DAYS",
+    "OPEN311_RATE_PER_MINUTE",
+    "WEBFORM_RATE_PER_HOUR",
+    "MEDIA_URL_SECONDS",
     "SPOOL_DRAIN_SECONDS",
     "CHAIN_SEAL_SECONDS",
     "RETENTION_DAYS",
