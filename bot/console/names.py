@@ -161,6 +161,13 @@ AUDIT_ACTIONS = {
     "campaign.cluster": "归纳征集主题",
     "campaign.theme": "标记征集主题",
     "campaign.outcome": "公开反馈征集结果",
+    "apikey.create": "创建接口密钥",
+    "apikey.revoke": "吊销接口密钥",
+    "open311.create": "开放接口提交诉求",
+    "open311.invalid": "开放接口提交被退回",
+    "open311.read": "开放接口查询",
+    "open311.revoked": "使用已吊销的接口密钥",
+    "open311.throttled": "开放接口调用超限",
 }
 AUDIT_FAMILIES = {
     "login": "登录与锁定",
@@ -174,6 +181,8 @@ AUDIT_FAMILIES = {
     "report.": "报告",
     "opinion.": "舆情",
     "campaign.": "征集",
+    "apikey.": "接口密钥",
+    "open311.": "开放接口",
 }
 
 VOCABULARIES: dict[str, dict[str, str]] = {
