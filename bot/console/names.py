@@ -161,6 +161,8 @@ AUDIT_ACTIONS = {
     "campaign.cluster": "归纳征集主题",
     "campaign.theme": "标记征集主题",
     "campaign.outcome": "公开反馈征集结果",
+    "hotline.import": "导入热线工单",
+    "hotline.check": "检查热线工单文件",
     "apikey.create": "创建接口密钥",
     "apikey.revoke": "吊销接口密钥",
     "open311.create": "开放接口提交诉求",
@@ -181,6 +183,7 @@ AUDIT_FAMILIES = {
     "report.": "报告",
     "opinion.": "舆情",
     "campaign.": "征集",
+    "hotline.": "热线导入",
     "apikey.": "接口密钥",
     "open311.": "开放接口",
 }
