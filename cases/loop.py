@@ -27,21 +27,28 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from cases.outbound import queued_message
+from cases.reach import SERVICE_WINDOW as SERVICE_WINDOW  # re-exported: callers read the window from the loop
+from cases.reach import service_window as service_window
 from cases.sla import add_working_days
-from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Direction, Message, utcnow
+from models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    CaseType,
+    Message,
+    utcnow,
+)
 from replies.library import Library, NotSendable, Rendered, render_chosen
 from replies.variables import DEPARTMENT_NAMES
 
 # Any select statement; the scoping helpers return the same type they are given.
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
-# WeChat's customer-service window (WECHAT.md): after the citizen's last message, 48 hours, 5 messages.
-SERVICE_WINDOW = dt.timedelta(hours=48)
-SERVICE_QUOTA = 5
+MIN_PHONE_NOTE = 10
 DEFAULT_REOPEN_DAYS = 15
 MAX_EXTENSION_DAYS = 30
 EMERGENCY_NUMBERS = ("110", "119", "120", "122")
@@ -150,31 +157,6 @@ def is_overdue(case: Case, now: dt.datetime) -> bool:
 def overdue_where(now: dt.datetime) -> list[ColumnElement[bool]]:
     """:func:`is_overdue` as SQL conditions on ``Case`` (the case list, the inbox, reports and figures)."""
     return [Case.status.in_(sorted(OPEN, key=lambda s: s.value)), Case.answered_at.is_(None), Case.due_at < now]
-
-
-def service_window(session: Session, case: Case, now: dt.datetime) -> tuple[bool, str]:
-    """Whether a customer-service message can reach the citizen now, and why not."""
-    last_in = session.scalar(
-        select(func.max(Message.received_at)).where(
-            Message.citizen_id == case.citizen_id, Message.direction == Direction.IN
-        )
-    )
-    subscribed = session.scalar(select(Citizen.is_subscribed).where(Citizen.id == case.citizen_id))
-    if not subscribed:
-        return False, "群众已取消关注，无法发送消息：请电话联系"
-    if last_in is None or now - last_in > SERVICE_WINDOW:
-        return False, "距群众最后一次留言已超过48小时，无法发送客服消息：请电话联系，或待其再次留言"
-    sent = session.scalar(
-        select(func.count()).where(
-            Message.citizen_id == case.citizen_id,
-            Message.direction == Direction.OUT,
-            Message.delivery_status.in_(("queued", "sending", "sent")),
-            Message.received_at > last_in,
-        )
-    )
-    if (sent or 0) >= SERVICE_QUOTA:
-        return False, f"本次互动已发送{SERVICE_QUOTA}条客服消息，已达上限：请待群众再次留言，或电话联系"
-    return True, ""
 
 
 # -- the loop --------------------------------------------------------------------------------------
@@ -323,6 +305,29 @@ def answer(
     if seen is None or not hmac.compare_digest(seen, answer_digest(rendered.text)):
         raise CaseError("请先预览将发送给群众的答复；预览之后内容有变化，须重新预览")
     return _queue(session, case, worker, rendered.text, rendered.template_key, rendered.template_version, now, "answer")
+
+
+def answer_by_phone(
+    session: Session, case: Case, worker: Worker, note: str, *, now: dt.datetime | None = None
+) -> None:
+    """电话答复: a person answered the citizen on the phone; what they said is recorded, and the case is answered.
+
+    For citizens no written answer can reach (hotline callers, web letters, WeChat past 48 hours): 12345 practice
+    answers by phone and keeps a record of it. Nothing is sent, so no template is involved; the note is staff's.
+    """
+    _owner(case, worker)
+    if case.status not in OPEN:
+        raise CaseError("诉求已办结或已移交，不能再答复；如需继续办理请先重新打开")
+    note = note.strip()
+    if len(note) < MIN_PHONE_NOTE:
+        raise CaseError(f"请记录电话答复的内容（至少{MIN_PHONE_NOTE}个字）：答复了什么、群众的意见")
+    now = now or utcnow()
+    before = case.status
+    if case.answered_at is None:
+        case.answered_at = now
+    if case.status in (CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS):
+        case.status = CaseStatus.ANSWERED
+    _event(session, case, worker, "answer_phone", before, note)
 
 
 def answer_digest(text: str) -> str:
