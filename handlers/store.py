@@ -20,7 +20,7 @@ import json
 import logging
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Table, bindparam, select
+from sqlalchemy import Engine, Table, bindparam, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -175,7 +175,8 @@ class SqlStore:
         )
         self._upsert_citizen = up.on_conflict_do_update(
             index_elements=[_citizens.c.openid],
-            set_={"last_seen_at": up.excluded.last_seen_at},
+            # Never backwards: a backdated filing (an old hotline ticket) must not make a citizen look idle.
+            set_={"last_seen_at": func.max(_citizens.c.last_seen_at, up.excluded.last_seen_at)},
         ).returning(_citizens.c.id)
         self._set_subscribed = (
             _citizens.update().where(_citizens.c.id == bindparam("citizen_id")).values(is_subscribed=bindparam("value"))
@@ -286,7 +287,7 @@ WITH c AS (
     INSERT INTO citizens (openid, first_seen_at, last_seen_at, is_subscribed)
     VALUES (%(openid)s, %(now)s, %(now)s, COALESCE(%(subscribed)s::boolean, true))
     ON CONFLICT (openid) DO UPDATE
-        SET last_seen_at = EXCLUDED.last_seen_at,
+        SET last_seen_at = GREATEST(citizens.last_seen_at, EXCLUDED.last_seen_at),
             is_subscribed = COALESCE(%(subscribed)s::boolean, citizens.is_subscribed)
     RETURNING id
 ), m AS (

@@ -66,3 +66,14 @@ def test_chitchat_in_a_form_is_read_by_a_person_first(clean_app, db):
 
 def test_other_channels_are_not_wechat_openids():
     assert reachable_by_wechat("oAbC-123_x") and not reachable_by_wechat(channel_identity("hotline", "abc"))
+
+
+def test_a_backdated_filing_never_moves_a_citizen_back_in_time(clean_app, db):
+    from models import Citizen
+
+    _file(clean_app, "反映小区垃圾清运不及时", "T-new", channel="hotline", filed=Filed(acknowledge=False))
+    seen = db.execute(select(Citizen.last_seen_at)).scalar_one()
+    old = dt.datetime(2026, 1, 5, 2, 0, tzinfo=dt.UTC)
+    _file(clean_app, "反映路灯不亮", "T-old", channel="hotline", accepted_at=old, filed=Filed(acknowledge=False))
+    db.expire_all()
+    assert db.execute(select(Citizen.last_seen_at)).scalar_one() == seen

@@ -1,4 +1,4 @@
-"""Personal data in Chinese text: find and mask mobile numbers, ID numbers and bank cards.
+"""Personal data in Chinese text: find and mask mobile numbers, ID numbers and bank cards (and citizens' landlines).
 
 Used wherever text leaves the database: rendered replies, pages, log lines and exports.
 """
@@ -96,6 +96,13 @@ def _mask_one(kind: str, value: str) -> str:
 _ID18_LOOSE = r"(?<![\dA-Za-z])(\d{6})[ ]?(\d{8})[ ]?(\d{3}[\dXx])(?![\dA-Za-z])"  # 18 characters, spaced or not
 _ID15 = r"(?<!\d)\d{8}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\d{3}(?!\d)"  # 15 digits with a birth date inside
 _ID_LOOSE = re.compile(f"{_ID18_LOOSE}|{_ID15}")
+# A landline labelled as the citizen's own (来电号码：010-62345678, as hotline tickets and the intake forms write
+# them): masked on the way out. An unlabelled landline is usually a unit's office number ("咨询电话010-…"), which
+# stays readable, and the reply guard never flags landlines.
+_LANDLINE = re.compile(
+    r"((?:来电号码|来电电话|主叫号码|回访电话|联系电话|联系方式|电话号码)[：:]?[ ]*)"
+    r"([(（]?0\d{2,3}[)）]?[ -]?)(\d{3,4})[ -]?(\d{4})(?:[ -]?(?:转|-|ext\.?)[ ]?\d{1,5})?(?!\d)"
+)
 
 
 def mask_text(text: str) -> str:
@@ -110,7 +117,7 @@ def mask_text(text: str) -> str:
         out.append(_mask_one(f.kind, text[f.start : f.end]))
         pos = f.end
     out.append(text[pos:])
-    return "".join(out)
+    return _LANDLINE.sub(lambda m: m.group(1) + m.group(2) + "****" + m.group(4), "".join(out))
 
 
 def mask_openid(openid: str) -> str:
