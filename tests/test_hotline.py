@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 
 from bot.cli.core import cli
 from bot.console.auth import create_user
-from bot.console.pages_hotline import UPLOAD_LIMIT, import_file
+from bot.console.pages_hotline import UPLOAD_LIMIT
 from bot.exporting import export_rows
 from bot.extensions import services
+from bot.hotline import import_file
 from cases import hotline
 from cases.sla import deadline_for
 from models import AuditEntry, Case, CaseType, Citizen, Direction, Message, User

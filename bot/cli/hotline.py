@@ -18,6 +18,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from bot.hotline import import_file, summary_line
 from bot.services import services
 from cases import hotline
 
@@ -38,8 +39,6 @@ def group() -> None:
 @click.option("--as", "who", default="cli", show_default=True, help="Who imports (written to the audit log).")
 def import_cmd(path: Path, dry_run: bool, rejected_out: Path | None, who: str) -> None:
     """Import a hotline export (CSV in UTF-8 or GB18030, or XLSX) as cases of channel "hotline"."""
-    from bot.console.pages_hotline import import_file, summary_line
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     size = path.stat().st_size
     # Read one byte past the cap: a larger file is refused by the reader without being read whole.
