@@ -9,6 +9,9 @@ Personal data (OpenIDs, mobile and ID numbers in text) is masked on the server u
 file was asked for. Every export is audited: the console's before the first row leaves, the command
 line's with the number of rows written.
 
+Citizens' photos, voice and video are listed by kind and SHA-256 (``image:<hash>``; ``voice:failed`` when the file
+could not be fetched): the hash identifies the file in the unit's storage without the file leaving with the export.
+
 A spreadsheet runs a cell that starts like a formula (``=HYPERLINK(...)`` in a citizen's message):
 every CSV cell goes through :func:`csv_cell`, the one guard. XLSX cells need no quote because every
 one is written as typed text, which a spreadsheet never evaluates; JSONL is not opened by spreadsheets.
@@ -36,7 +39,7 @@ from bot.console.pages_conversations import DEPARTMENTS
 from bot.extensions import console_session, services
 from cases import loop
 from cases.loop import Worker
-from models import AuditEntry, Case, Citizen, Message, utcnow
+from models import Attachment, AuditEntry, Case, Citizen, Message, utcnow
 from replies.variables import CHANNEL_NAMES
 from text.pii import mask_openid, mask_text
 
@@ -70,6 +73,7 @@ MESSAGE_FIELDS = [
     "in_reply_to",
     "case_number",
     "channel",
+    "attachments",
 ]
 CASE_FIELDS = [
     "number",
@@ -88,6 +92,7 @@ CASE_FIELDS = [
     "owner_user",
     "closed_at",
     "channel",
+    "attachments",
 ]
 
 
@@ -99,8 +104,20 @@ def export_rows(app: Flask, kind: str) -> tuple[Iterator[dict[str, Any]], list[s
     return _cases(session), CASE_FIELDS
 
 
+def attachment_lists(session: Any, by: Any, where: Any = None) -> dict[int, str]:
+    """``kind:sha256`` of every attachment, space-separated, by message or case id (``by`` is the column)."""
+    stmt = select(by, Attachment.kind, Attachment.content_hash, Attachment.status).where(by.is_not(None))
+    if where is not None:
+        stmt = stmt.where(where)
+    lists: dict[int, list[str]] = {}
+    for owner, kind, digest, status in session.execute(stmt.order_by(Attachment.id)):
+        lists.setdefault(owner, []).append(f"{kind}:{digest or status}")
+    return {owner: " ".join(items) for owner, items in lists.items()}
+
+
 def _messages(session: Any) -> Iterator[dict[str, Any]]:
     with session:
+        files = attachment_lists(session, Attachment.message_id)
         stmt = (
             select(Message, Citizen.openid, Case.number)
             .join(Citizen, Citizen.id == Message.citizen_id)
@@ -124,11 +141,13 @@ def _messages(session: Any) -> Iterator[dict[str, Any]]:
                 "in_reply_to": msg.in_reply_to_id,
                 "case_number": case_number,
                 "channel": msg.channel,
+                "attachments": files.get(msg.id, ""),
             }
 
 
 def _cases(session: Any) -> Iterator[dict[str, Any]]:
     with session:
+        files = attachment_lists(session, Attachment.case_id)
         stmt = (
             select(Case, Citizen.openid)
             .join(Citizen, Citizen.id == Case.citizen_id)
@@ -153,6 +172,7 @@ def _cases(session: Any) -> Iterator[dict[str, Any]]:
                 "owner_user": case.owner_user,
                 "closed_at": _iso(case.closed_at),
                 "channel": case.channel,
+                "attachments": files.get(case.id, ""),
             }
 
 
@@ -205,7 +225,7 @@ CSV_FLUSH_ROWS = 500
 RATING_NAMES = loop.RATINGS
 CASE_SHEET_FIELDS = (
     "受理编号", "类型", "状态", "承办部门", "承办人", "群众OpenID", "诉求摘要", "受理时间", "答复期限",
-    "答复送达时间", "办结时间", "是否超期", "评价", "渠道",
+    "答复送达时间", "办结时间", "是否超期", "评价", "渠道", "附件（SHA-256）",
 )  # fmt: skip
 FILTER_KEYS = ("status", "view", "type", "department", "overdue", "due_soon", "triage", "revisit", "transfer", "q")
 
@@ -239,6 +259,8 @@ def _case_sheet_rows(
     show_text = (lambda s: s) if unmasked else mask_text
     show_openid = (lambda s: s) if unmasked else mask_openid
     with services().sessions() as session:
+        scoped_ids = loop.scoped(select(Case.id), who).where(*where)
+        files = attachment_lists(session, Attachment.case_id, Attachment.case_id.in_(scoped_ids))
         for item, openid in session.execute(stmt):
             yield [
                 item.number,
@@ -255,6 +277,7 @@ def _case_sheet_rows(
                 "是" if loop.is_overdue(item, now) else "",
                 RATING_NAMES.get(item.rating, "") if item.rating else "",
                 CHANNEL_NAMES.get(item.channel, item.channel),
+                files.get(item.id, ""),
             ]
 
 

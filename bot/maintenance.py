@@ -1,10 +1,13 @@
-"""Background upkeep of a worker: store the pushes spooled while the database was away, seal the hash chains.
+"""Background upkeep of a worker: store the pushes spooled while the database was away, seal the hash chains,
+and sweep citizens' media (fetches due, files held while the object store was away: ``bot/media/fetch.py``).
 
 Draining replays the spool (``bot/spool.py``) through the app's pipeline in arrival order, each push stored
 exactly once; when the late decision opened a case, the acknowledgement with its number and deadline is
 queued as a customer-service message. Sealing runs a few seconds behind the writes, off the message path,
 one sealer at a time across processes and hosts: on PostgreSQL a transaction-level advisory lock per chain,
-on SQLite (one host) a file lock beside the database. :class:`Upkeep` does both in a thread of each worker.
+on SQLite (one host) a file lock beside the database. The media sweep runs every ``MEDIA_SWEEP_SECONDS`` (60 s;
+0 = never), one process per host (a file lock: the held files are per host). :class:`Upkeep` does all three in
+a thread of each worker.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot.filelock import try_lock
 from bot.jobs import enqueue_delivery
+from bot.media.fetch import sweep as media_sweep
 from bot.services import services
 from bot.spool import Spooled
 from cases.chain import CHAINS, Report, chain_key, seal, verify
@@ -34,6 +38,7 @@ from models import Alert, Case, Message
 log = logging.getLogger(__name__)
 
 UPKEEP_KEY = "minsheng.upkeep"
+MEDIA_SWEEP_SECONDS = 60
 
 
 # -- the hash chains -------------------------------------------------------------------------------
@@ -135,7 +140,21 @@ def _store(app: Any, item: Spooled) -> None:
         log.exception("could not enqueue the owed acknowledgement (message %s)", queued_id)
 
 
-# -- the thread that does both -----------------------------------------------------------------------
+# -- citizens' media -------------------------------------------------------------------------------
+
+
+def sweep_media(app: Any) -> dict[str, int] | None:
+    """One media sweep on this host (None when another process of the host is at it)."""
+    with try_lock(Path(app.config["SPOOL_PATH"]).parent / "media-sweep.lock") as mine:
+        if not mine:
+            return None
+        done = media_sweep(app)
+    if any(done.values()):
+        log.info("media sweep: %s", done)
+    return done
+
+
+# -- the thread that does all three -----------------------------------------------------------------------
 
 
 class Upkeep:
@@ -160,6 +179,8 @@ class Upkeep:
         app = self.app
         seal_every = app.config["CHAIN_SEAL_SECONDS"]
         next_seal = time.monotonic() + seal_every
+        media_every = app.config.get("MEDIA_SWEEP_SECONDS", MEDIA_SWEEP_SECONDS)
+        next_media = time.monotonic() + min(media_every, 10)
         spool = services(app).spool
         while True:
             try:
@@ -170,12 +191,15 @@ class Upkeep:
                 if seal_every and time.monotonic() >= next_seal:
                     next_seal = time.monotonic() + seal_every
                     seal_all(app)
+                if media_every and time.monotonic() >= next_media:
+                    next_media = time.monotonic() + media_every
+                    sweep_media(app)
             except Exception as exc:
                 if is_transient(exc):
                     # The database is away: said once per attempt, without a traceback every 2 s.
                     log.warning("background upkeep waiting for the database: %s", type(exc).__name__)
                 else:
-                    log.exception("background upkeep failed (spool drain or chain seal); retrying")
+                    log.exception("background upkeep failed (spool drain, chain seal or media sweep); retrying")
             time.sleep(interval)
 
 

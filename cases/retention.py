@@ -4,6 +4,12 @@ After the retention period, a message's text and raw XML are replaced by a fixed
 stays in the hash chain), a closed case's summary likewise, and a citizen with nothing recent left
 gets a pseudonymous OpenID. Intent, department, times, template versions, ratings and the audit
 log are kept: the unit's figures and its accountability survive the anonymisation.
+
+The photos, voice and video sent with an anonymised message go with it: the attachment row is marked
+``purged_at`` and loses its EXIF location and WeChat ids, keeping kind, size, times and the SHA-256 (exports
+still list the hash). This layer does no I/O: the files themselves are deleted by the media sweep
+(``bot.media.delete_purged``, run by every worker's upkeep and ``python -m bot fetch-media``), which finds
+purged rows that still name objects.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cases.chain import ANONYMISED
-from models import AuditEntry, Case, Citizen, Message
+from models import Attachment, AuditEntry, Case, Citizen, Message
 
 PSEUDONYM_PREFIX = "anon-"
 
@@ -28,6 +34,7 @@ class RetentionReport:
     messages: int
     cases: int
     citizens: int
+    attachments: int = 0
 
 
 def anonymise(
@@ -42,13 +49,22 @@ def anonymise(
     cases = and_(Case.closed_at.is_not(None), Case.closed_at < cutoff, Case.summary != ANONYMISED)
     recent = exists().where(Message.citizen_id == Citizen.id, Message.received_at >= cutoff)
     citizens = and_(Citizen.last_seen_at < cutoff, ~Citizen.openid.startswith(PSEUDONYM_PREFIX), ~recent)
+    # Attachments of the messages anonymised now (decided before the messages' text changes).
+    attachments = and_(Attachment.purged_at.is_(None), Attachment.message_id.in_(select(Message.id).where(messages)))
     counts = RetentionReport(
         session.scalar(select(func.count()).select_from(Message).where(messages)) or 0,
         session.scalar(select(func.count()).select_from(Case).where(cases)) or 0,
         session.scalar(select(func.count()).select_from(Citizen).where(citizens)) or 0,
+        session.scalar(select(func.count()).select_from(Attachment).where(attachments)) or 0,
     )
     if dry_run:
         return counts
+    session.execute(
+        update(Attachment)
+        .where(attachments)
+        .values(purged_at=now, exif_location=None, media_id=None, source_url=None, last_error=None),
+        execution_options={"synchronize_session": False},
+    )
     session.execute(
         update(Message).where(messages).values(content=ANONYMISED, raw_xml=None),
         execution_options={"synchronize_session": False},
@@ -64,7 +80,10 @@ def anonymise(
             actor=actor,
             action="retention.anonymise",
             target=f"older than {days} days",
-            detail=f"messages={counts.messages} cases={counts.cases} citizens={counts.citizens}",
+            detail=(
+                f"messages={counts.messages} cases={counts.cases} citizens={counts.citizens} "
+                f"attachments={counts.attachments}"
+            ),
             source="job",
         )
     )

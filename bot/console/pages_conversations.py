@@ -4,6 +4,8 @@ The inbox that lists the threads, and the forms that assign them or set their st
 Threads are scoped as cases are (cases/threads.py): a user limited to departments reads only the threads of
 citizens with a case of theirs, without the messages of the citizen's other cases.
 
+Photos, voice and video show under their message through signed links (``console.media``, pages_cases.py).
+
 Every text is masked on the server before it is rendered (mobile numbers, ID numbers, bank cards,
 OpenIDs). A supervisor may see one thread unmasked for one page view, after giving a reason that
 goes to the audit log; nothing unmasked is kept in the session.
@@ -25,8 +27,9 @@ from bot.console.auth import allowed, permission
 from bot.console.blueprint import bp
 from bot.console.common import local_tz
 from bot.console.names import INTENTS, message_label, reason_text
-from bot.console.pages_cases import as_worker, worker
+from bot.console.pages_cases import as_worker, media_shown, worker
 from bot.extensions import console_session
+from bot.media.links import Shown
 from cases.loop import is_overdue
 from cases.threads import (
     effective_status,
@@ -38,13 +41,25 @@ from cases.threads import (
     thread_cases,
     thread_readable,
 )
-from models import TRY_OPENID_PREFIX, Case, Citizen, Direction, Message, QaFlag, ReplyTemplate, User, utcnow
+from models import (
+    TRY_OPENID_PREFIX,
+    Attachment,
+    Case,
+    Citizen,
+    Direction,
+    Message,
+    QaFlag,
+    ReplyTemplate,
+    User,
+    utcnow,
+)
 from replies.variables import DEPARTMENT_NAMES
 from text.pii import mask_openid, mask_text
 
 # Department names for display; "none" is what triage says about chit-chat.
 DEPARTMENTS = {**DEPARTMENT_NAMES, "none": "无"}
 SAMPLE_SIZE = 20
+MEDIA_KINDS = frozenset({"image", "voice", "video", "shortvideo"})
 # A thread page shows at most this many messages, the newest.
 THREAD_LIMIT = 1000
 INTENT_NAMES = INTENTS
@@ -156,6 +171,23 @@ def _thread(citizen_id: int, unmasked: bool) -> tuple[Citizen, list[Line], list[
     return citizen, lines, cases, list(flags), withheld
 
 
+def _thread_media(lines: list[Line]) -> dict[int, list[Shown]]:
+    """The photos, voice and video of the shown messages, by message (the lines are already scoped)."""
+    ids = [line.id for line in lines if line.direction == "in" and line.kind in MEDIA_KINDS]
+    if not ids:
+        return {}
+    rows = console_session().execute(
+        select(Attachment, Message)
+        .join(Message, Message.id == Attachment.message_id)
+        .where(Attachment.message_id.in_(ids))
+        .order_by(Attachment.id)
+    )
+    by_message: dict[int, list[Shown]] = {}
+    for item in media_shown([(a, m) for a, m in rows]):
+        by_message.setdefault(item.message_id, []).append(item)
+    return by_message
+
+
 def _render_thread(citizen_id: int, unmasked: bool) -> str:
     db = console_session()
     citizen, lines, cases, flags, withheld = _thread(citizen_id, unmasked)
@@ -178,6 +210,7 @@ def _render_thread(citizen_id: int, unmasked: bool) -> str:
         openid=citizen.openid if unmasked else mask_openid(citizen.openid),
         is_try=citizen.openid.startswith(TRY_OPENID_PREFIX),
         lines=lines,
+        media=_thread_media(lines),
         withheld=withheld,
         cases=cases,
         flags=flags,

@@ -28,7 +28,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.media.images import MediaRejected, PreparedImage, encoded_type, prepare_image
+from bot.media import recode
+from bot.media.images import MediaRejected, PreparedImage, encoded_type, prepare_image, size_text
 from bot.media.storage import DirectoryStorage, Storage, StorageUnavailable, storage_for
 from models import Attachment, utcnow
 
@@ -38,6 +39,8 @@ __all__ = [
     "PreparedImage",
     "Storage",
     "StorageUnavailable",
+    "delete_purged",
+    "derived_type",
     "keep",
     "pending_storage",
     "prepare_image",
@@ -81,10 +84,17 @@ def sniff(data: bytes, declared: str | None, kind: str) -> str:
     return "video/mp4" if kind in ("video", "shortvideo") else "application/octet-stream"
 
 
-def object_keys(content_hash: str) -> tuple[str, str, str]:
-    """(original, view, thumbnail) keys of a hash: the same bytes always land in the same place."""
+def object_keys(content_hash: str) -> dict[str, str]:
+    """The keys of a hash's objects (original, view, thumb, poster): the same bytes always land in the same place."""
     shard = content_hash[:2]
-    return f"original/{shard}/{content_hash}", f"view/{shard}/{content_hash}", f"thumb/{shard}/{content_hash}"
+    return {part: f"{part}/{shard}/{content_hash}" for part in ("original", "view", "thumb", "poster")}
+
+
+def derived_type(data: bytes) -> str:
+    """The type of a copy made here (a view, thumbnail, poster or playable voice), told by its first bytes."""
+    if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "audio/mpeg"
+    return encoded_type(data)
 
 
 def pending_storage(app: Flask) -> DirectoryStorage:
@@ -96,14 +106,17 @@ def pending_storage(app: Flask) -> DirectoryStorage:
     return store
 
 
-def _objects(row: Attachment, data: bytes, image: PreparedImage | None) -> list[tuple[str, bytes, str]]:
-    """The (key, bytes, content type) to store for a row whose hash and keys are set."""
-    assert row.storage_key is not None
-    objects = [(row.storage_key, data, row.content_type or "application/octet-stream")]
-    if image is not None and row.view_key and row.thumb_key:
-        objects.append((row.view_key, image.view, image.view_type))
-        objects.append((row.thumb_key, image.thumb, "image/jpeg"))
-    return objects
+def _copies(kind: str, data: bytes, image: PreparedImage | None) -> dict[str, bytes]:
+    """The copies made for staff, by part: an image's view and thumbnail, a voice's MP3, a video's poster."""
+    if image is not None:
+        return {"view": image.view, "thumb": image.thumb}
+    if kind == "voice":
+        playable = recode.voice_copy(data)
+        return {"view": playable} if playable else {}
+    if kind in ("video", "shortvideo"):
+        poster = recode.video_poster(data)
+        return {"poster": poster} if poster else {}
+    return {}
 
 
 def store_into(app: Flask, row: Attachment, data: bytes, content_type: str | None = None) -> Attachment:
@@ -124,15 +137,19 @@ def store_into(app: Flask, row: Attachment, data: bytes, content_type: str | Non
         if not data:
             raise MediaRejected("文件为空")
         if len(data) > limit:
-            raise MediaRejected(f"文件超过{limit // (1024 * 1024)}MB")
+            raise MediaRejected(f"文件超过{size_text(limit)}")
         row.content_type = sniff(data, content_type, kind)
     digest = hashlib.sha256(data).hexdigest()
-    original, view, thumb = object_keys(digest)
+    keys = object_keys(digest)
+    copies = _copies(kind, data, image)
     row.content_hash = digest
     row.size_bytes = len(data)
-    row.storage_key = original
-    row.view_key, row.thumb_key = (view, thumb) if image is not None else (None, None)
-    objects = _objects(row, data, image)
+    row.storage_key = keys["original"]
+    row.view_key = keys["view"] if "view" in copies else None
+    row.thumb_key = keys["thumb"] if "thumb" in copies else None
+    row.poster_key = keys["poster"] if "poster" in copies else None
+    objects = [(keys["original"], data, row.content_type or "application/octet-stream")]
+    objects += [(keys[part], body, derived_type(body)) for part, body in copies.items()]
     try:
         store = storage_for(app)
         for key, body, ctype in objects:
@@ -200,7 +217,7 @@ def upload_pending(app: Flask, session: Session, now: dt.datetime | None = None,
     store = storage_for(app)
     stored = 0
     for row in rows:
-        keys = [key for key in (row.storage_key, row.view_key, row.thumb_key) if key]
+        keys = [key for key in (row.storage_key, row.view_key, row.thumb_key, row.poster_key) if key]
         try:
             bodies = [(key, local.get(key)) for key in keys]
         except KeyError:
@@ -224,7 +241,7 @@ def upload_pending(app: Flask, session: Session, now: dt.datetime | None = None,
 def _type_of(row: Attachment, key: str, body: bytes) -> str:
     if key == row.storage_key:
         return row.content_type or "application/octet-stream"
-    return encoded_type(body)  # a view or thumbnail made here
+    return derived_type(body)  # a copy made here
 
 
 def _mark_stored(session: Session, content_hash: str, now: dt.datetime) -> None:
@@ -236,6 +253,45 @@ def _mark_stored(session: Session, content_hash: str, now: dt.datetime) -> None:
         row.stored_at = now
         row.last_error = None
         row.next_attempt_at = None
+
+
+def delete_purged(app: Flask, session: Session, limit: int = 200) -> int:
+    """Delete the files of attachments retention has purged (cases/retention.py); rows whose files went.
+
+    The row keeps its hash and loses its keys. Objects shared with a kept attachment (the same bytes sent by
+    someone else) stay. Commits; stops at the first storage failure (the next sweep goes on).
+    """
+    rows = session.scalars(
+        select(Attachment)
+        .where(Attachment.purged_at.is_not(None), Attachment.storage_key.is_not(None))
+        .order_by(Attachment.id)
+        .limit(limit)
+    ).all()
+    store, local = storage_for(app), pending_storage(app)
+    deleted = 0
+    for row in rows:
+        keys = [key for key in (row.storage_key, row.view_key, row.thumb_key, row.poster_key) if key]
+        shared = session.scalar(
+            select(Attachment.id)
+            .where(
+                Attachment.content_hash == row.content_hash,
+                Attachment.purged_at.is_(None),
+                Attachment.id != row.id,
+            )
+            .limit(1)
+        )
+        try:
+            if shared is None:
+                for key in keys:
+                    store.delete(key)
+                    local.delete(key)
+        except StorageUnavailable as exc:
+            log.info("purged files not deleted yet (%s)", exc)
+            break
+        row.storage_key = row.view_key = row.thumb_key = row.poster_key = None
+        deleted += 1
+    session.commit()
+    return deleted
 
 
 def describe(row: Attachment) -> dict[str, Any]:

@@ -59,12 +59,19 @@ def encoded_type(data: bytes) -> str:
     return "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
 
 
+def size_text(limit: int) -> str:
+    """A byte limit as people write it: 10MB, 512KB."""
+    if limit >= 1024 * 1024:
+        return f"{limit / (1024 * 1024):g}MB"
+    return f"{max(limit // 1024, 1)}KB"
+
+
 def prepare_image(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PreparedImage:
     """Check ``data`` is a photo we take and prepare the staff's copy and thumbnail; raises MediaRejected."""
     if not data:
         raise MediaRejected("图片为空，请重新上传")
     if len(data) > max_bytes:
-        raise MediaRejected(f"图片超过{max_bytes // (1024 * 1024)}MB，请压缩后重新上传")
+        raise MediaRejected(f"图片超过{size_text(max_bytes)}，请压缩后重新上传")
     with warnings.catch_warnings():
         # Pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice that: a bomb is an error here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -34,6 +34,8 @@ from text.pii import mask_openid
 log = logging.getLogger(__name__)
 
 PATH = "/wechat"
+# Messages whose file is fetched from WeChat after the reply (bot/media/fetch.py).
+MEDIA_KINDS = frozenset({"image", "voice", "video", "shortvideo"})
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -182,12 +184,24 @@ def handle(
     else:
         if client is not None:
             svc.pipeline.settle(client, svc.deduper, claim, turn)
+            if msg.kind in MEDIA_KINDS and turn.inbound_id is not None:
+                _queue_media(app, turn.inbound_id, client)
     finally:
         session.close()
     if log.isEnabledFor(logging.INFO):
         answered = f"{reply.template_key}@{reply.template_version}" if reply else "success"
         log.info("%s %s from %s → %s", msg.kind, msg.event or "", mask_openid(msg.openid), answered)
     return reply
+
+
+def _queue_media(app: Flask, message_id: int, client: Any) -> None:
+    """Queue the fetch of a photo, voice or video (after the commit; the upkeep's sweep covers a failure)."""
+    from bot.media.fetch import enqueue_fetch
+
+    try:
+        enqueue_fetch(app, message_id, client)
+    except Exception:  # the citizen's reply must not depend on it: the sweep queues it within a minute or two
+        log.exception("media fetch of message %s not queued", message_id)
 
 
 def _spool(svc: Services, app: Flask, msg: InboundMessage, exc: BaseException) -> OutboundReply | None:
