@@ -11,8 +11,6 @@ import io
 import os
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from flask import Flask
 from PIL import ExifTags, Image
@@ -25,27 +23,12 @@ from bot.media.links import LinkRefused, sign, verify
 from bot.media.recode import video_poster, voice_copy
 from bot.media.storage import EXTENSION_KEY, DirectoryStorage, StorageUnavailable, storage_for, storage_from_config
 from models import Attachment, Citizen, Direction, Message, utcnow
-from tests.test_media_flow import Switchable, amr, photo
+from tests.test_media_flow import Switchable, amr, mp4, photo
 
 
 def _encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **params)
-    return out.getvalue()
-
-
-def mp4(frames: int = 5) -> bytes:
-    """A short H.264 video, as a phone records one."""
-    out = io.BytesIO()
-    with av.open(out, "w", format="mp4") as container:
-        stream = container.add_stream("h264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"  # type: ignore[union-attr]
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), i * 40, dtype=np.uint8), format="rgb24")
-            for packet in stream.encode(frame):  # type: ignore[union-attr]
-                container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
-            container.mux(packet)
     return out.getvalue()
 
 

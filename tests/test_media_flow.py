@@ -66,12 +66,31 @@ def amr(seconds: float = 1.0) -> bytes:
     return b"#!AMR\n" + (b"\x3c" + bytes(range(31))) * int(seconds * 50)
 
 
+def mp4(frames: int = 5) -> bytes:
+    """A short H.264 video, as a phone records one."""
+    import av
+    import numpy as np
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        stream = container.add_stream("h264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), i * 40, dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return out.getvalue()
+
+
 def media_xml(kind: str, media_id: str, openid: str = OPENID, *, recognition: str = "") -> str:
     """The XML WeChat pushes for an image or voice message."""
     extra = {
         "image": f"<PicUrl><![CDATA[http://mmbiz.qpic.cn/mmbiz/{media_id}/0]]></PicUrl>",
         "voice": f"<Format><![CDATA[amr]]></Format><Recognition><![CDATA[{recognition}]]></Recognition>",
         "video": "<ThumbMediaId><![CDATA[thumb]]></ThumbMediaId>",
+        "shortvideo": "<ThumbMediaId><![CDATA[thumb]]></ThumbMediaId>",
     }[kind]
     return (
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
@@ -243,6 +262,18 @@ def test_photo_and_voice_reach_the_case_after_wechat_forgot_them(
         citizen_id = db.scalar(select(Message.citizen_id).where(Message.id == photo_id))
     thread = client.get(f"/console/conversations/{citizen_id}").get_data(as_text=True)
     assert f'id="attachment-{picture.id}"' in thread and "<audio controls" in thread
+
+    # A short video sent right after the case number arrived belongs to that case too: kept with a poster.
+    register(fake_api, "VIDEO_1", mp4(), "video/mp4")
+    wechat.xml(media_xml("shortvideo", "VIDEO_1"), openid=OPENID)
+    (video_message,) = inbound(app, "shortvideo")
+    assert fetch_one(app, video_message.id) == "stored"
+    video = attachment_of(app, video_message.id)
+    assert video.case_id == case_id and video.content_type == "video/mp4" and video.poster_key
+    page = client.get(f"/console/cases/{case_id}").get_data(as_text=True)
+    assert 'alt="视频首帧"' in page and "播放视频" in page
+    played = [client.get(link) for link in media_links(page)]
+    assert mp4() in [resp.get_data() for resp in played]
 
     # The links are for this user: another (even one who may see the case) gets nothing from them.
     operator = login(app, ROLE_USERS["operator"], PASSWORD)
