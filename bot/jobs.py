@@ -11,6 +11,15 @@ try records ``failed`` with the reason. Any other error code fails at once: retr
 cannot succeed. A request WeChat received but did not answer in time (a read timeout) is not retried
 either: it may have been delivered, and the citizen must not get the same answer twice.
 
+A person's answer to a case that WeChat refuses as a customer-service message because the 48-hour window is
+closed (45015, or the citizen's last message is known to be older) or its 5 messages are used up (45047) goes as
+a 订阅通知 instead when
+``SUBSCRIBE_TEMPLATE_ID`` is set and the citizen agreed to one (bot/notice.py): one granted consent is claimed
+(granted → used, committed before the send, like the message), the notice is sent through ``bizsend`` with a link
+to the answer's page, and the outcome records the consent's fate: used (``delivered_via="subscribe"`` and a case
+event), refused when WeChat says none is left (43101), or given back when the send itself was refused or will be
+retried. The satisfaction prompt never uses a consent: the citizen's one notice is for the answer.
+
 A send that never finished (its worker killed between the claim and the outcome) would stay
 ``sending`` for ever. :func:`fail_interrupted` records such rows as ``failed`` once they are older than
 any job can run, saying that the citizen may or may not have received the message: sending it again
@@ -26,20 +35,36 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 import requests
 from flask import Flask, current_app, has_app_context
 from rq import Queue, Retry, get_current_job
+from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from wechatpy.exceptions import WeChatClientException
 
+from bot.notice import SUMMARY_TEMPLATE, answer_link, notice_data
 from bot.services import services
 from bot.wechat.api import MissingSecret, SharedTokenClient, TokenUnavailable, client_for
-from models import Case, CaseEvent, CaseStatus, Citizen, Direction, Message, reachable_by_wechat, utcnow
+from cases.loop import SERVICE_WINDOW
+from models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Citizen,
+    Direction,
+    Message,
+    NoticeConsent,
+    reachable_by_wechat,
+    utcnow,
+)
+from replies.library import NotSendable, render_chosen
+from replies.variables import CASE_STATUS_NAMES
 from text.pii import mask_openid
 
 log = logging.getLogger(__name__)
@@ -65,6 +90,25 @@ EXPLAINED = {
     45047: "45047 本次互动的客服消息条数已用完（5条）：请待群众再次留言后发送，或电话联系",
     45002: "45002 消息内容过长：请选用更短的模板",
 }
+# What the staff should do when WeChat refuses a 订阅通知 (the customer-service window had closed already).
+NOTICE_EXPLAINED = {
+    43101: "43101 客服消息时限已过，群众未订阅答复通知（或订阅已用完、已拒收）：请电话联系群众，或待其再次留言后发送",
+    47003: (
+        "47003 订阅通知内容不符合模板要求（字段过长或格式不符）：请管理员核对订阅通知模板的字段设置；"
+        "答复未送达，请电话联系群众"
+    ),
+    40037: "40037 订阅通知模板ID无效：请管理员核对SUBSCRIBE_TEMPLATE_ID；答复未送达，请电话联系群众",
+    45009: "45009 订阅通知今日发送次数已达上限：请明日重新发送，或电话联系群众",
+}
+# Customer-service refusals a 订阅通知 can get around: the 48-hour window closed, or its 5 messages are used up
+# (cases/reach.py lets a person answer in either case when the citizen consented).
+WINDOW_CLOSED = frozenset({45015, 45047})
+# The refusals that mean WeChat holds no consent of this citizen to this template any more.
+CONSENT_GONE = frozenset({43101})
+NO_CONSENT = "45015 超出48小时客服消息时限，群众也没有可用的订阅通知授权：请电话联系群众，或待其再次留言后发送"
+NO_PAGE = "未配置PUBLIC_BASE_URL，订阅通知无法链接到答复全文：请管理员配置后重新发送，或电话联系群众"
+NO_SUMMARY = "订阅通知摘要模板未发布或已关闭，无法发送订阅通知：请发布后重新发送，或电话联系群众"
+SURVEY_KEY = "satisfaction_prompt"
 # A citizen with no OpenID (the hotline, a web form opened outside WeChat): nothing can be sent through WeChat.
 OTHER_CHANNELS = {
     "hotline": "该诉求来自12345热线，群众没有微信联系方式：请按来电号码电话答复，并在诉求中记录答复情况",
@@ -162,6 +206,11 @@ class Outcome:
     status: str  # sent | failed | retry
     reason: str = ""
     via: str = "kf"  # how a sent message reached the citizen (Message.delivered_via)
+    code: int | None = None  # WeChat's errcode, when it refused
+
+
+class _NoNotice(Exception):
+    """A 订阅通知 cannot be built (no page address, no vetted summary); ``str()`` says what to do, in Chinese."""
 
 
 class _Transient(Exception):
@@ -181,9 +230,10 @@ def deliver(message_id: int) -> str:
             return "skipped"
         message = session.get(Message, message_id)
         assert message is not None  # the claim found it
-        openid = session.scalar(select(Citizen.openid).where(Citizen.id == message.citizen_id)) or ""
-        if reachable_by_wechat(openid):
-            outcome = _send(client_for(app.config, services(app).redis), openid, message.content)
+        citizen = session.get(Citizen, message.citizen_id)
+        openid = citizen.openid if citizen is not None else ""
+        if citizen is not None and reachable_by_wechat(openid):
+            outcome = _to_wechat(app, session, message, citizen)
         else:
             outcome = _other_channel(openid)
         if outcome.status == "retry":
@@ -195,7 +245,7 @@ def deliver(message_id: int) -> str:
         _record(session, message, outcome)
         session.commit()
     if outcome.status == "sent":
-        log.info("message %s sent to %s", message_id, mask_openid(openid))
+        log.info("message %s sent to %s (%s)", message_id, mask_openid(openid), outcome.via)
     else:
         log.warning("message %s to %s failed: %s", message_id, mask_openid(openid), outcome.reason)
     return outcome.status
@@ -225,10 +275,31 @@ def _tries() -> tuple[int, bool]:
     return tried, bool(job.retries_left)
 
 
-def _send(client: SharedTokenClient, openid: str, text: str) -> Outcome:
-    tried, more = _tries()
+def _to_wechat(app: Flask, session: Session, message: Message, citizen: Citizen) -> Outcome:
+    """A customer-service message; a person's answer past the 48-hour window as a 订阅通知 instead."""
+    client = client_for(app.config, services(app).redis)
+    tries = _tries()
+    notice = _notice_wanted(app.config, message)
+    if notice and utcnow() - citizen.last_seen_at > SERVICE_WINDOW:
+        # The citizen has been silent for 48 hours: WeChat would refuse the message (45015), so do not ask.
+        return _by_notice(app, session, client, message, citizen, tries)
+    outcome = _send(client, citizen.openid, message.content, tries)
+    if notice and outcome.code in WINDOW_CLOSED:
+        return _by_notice(app, session, client, message, citizen, tries)
+    return outcome
+
+
+def _send(client: SharedTokenClient, openid: str, text: str, tries: tuple[int, bool]) -> Outcome:
+    return _call(lambda: client.send_text(openid, text), EXPLAINED, tries)
+
+
+def _call(
+    send: Callable[[], object], explained: Mapping[int, str], tries: tuple[int, bool], via: str = "kf"
+) -> Outcome:
+    """Make one API call and say what became of it (``explained``: WeChat's refusals, in words for staff)."""
+    tried, more = tries
     try:
-        client.send_text(openid, text)
+        send()
     except WeChatClientException as exc:
         if exc.errcode is None:  # an HTTP error status
             status = exc.response.status_code if exc.response is not None else 0
@@ -238,9 +309,9 @@ def _send(client: SharedTokenClient, openid: str, text: str) -> Outcome:
         code = int(exc.errcode)
         if code == BUSY:
             return _transient(f"-1 微信系统繁忙（{exc.errmsg}）", tried, more)
-        if code in EXPLAINED:
-            return Outcome("failed", EXPLAINED[code])
-        return Outcome("failed", f"{code} 微信接口返回错误：{exc.errmsg}")
+        if code in explained:
+            return Outcome("failed", explained[code], code=code)
+        return Outcome("failed", f"{code} 微信接口返回错误：{exc.errmsg}", code=code)
     except MissingSecret:
         return Outcome("failed", "未配置WECHAT_APP_SECRET，无法获取access_token：请管理员配置后重新发送")
     except TokenUnavailable as exc:
@@ -250,7 +321,134 @@ def _send(client: SharedTokenClient, openid: str, text: str) -> Outcome:
         return Outcome("failed", UNCONFIRMED)
     except requests.RequestException as exc:
         return _transient(f"网络错误，无法连接微信接口（{type(exc).__name__}）", tried, more)
-    return Outcome("sent")
+    return Outcome("sent", via=via)
+
+
+# -- 订阅通知 ---------------------------------------------------------------------------------------
+
+
+def _notice_wanted(config: Mapping[str, Any], message: Message) -> bool:
+    """Whether ``message`` may go as a 订阅通知: a person's answer to a case, with a template configured."""
+    return (
+        bool(config.get("SUBSCRIBE_TEMPLATE_ID"))
+        and message.case_id is not None
+        and (message.responder or "") not in NOT_A_PERSON
+        # The citizen's one-time consent is for the answer: a survey must not use it up.
+        and message.template_key != SURVEY_KEY
+    )
+
+
+def _by_notice(
+    app: Flask, session: Session, client: SharedTokenClient, message: Message, citizen: Citizen, tries: tuple[int, bool]
+) -> Outcome:
+    """The answer as a 订阅通知: one granted consent claimed, the notice sent, the consent's fate recorded."""
+    template_id = str(app.config["SUBSCRIBE_TEMPLATE_ID"])
+    try:
+        data, page = _notice_content(app, session, message)
+    except _NoNotice as exc:
+        return Outcome("failed", str(exc))
+    consent = _claim_consent(session, citizen.id, template_id, message)
+    if consent is None:
+        return Outcome("failed", NO_CONSENT)
+    outcome = _call(
+        lambda: client.send_subscribe_notice(citizen.openid, template_id, data, page),
+        NOTICE_EXPLAINED,
+        tries,
+        via="subscribe",
+    )
+    _settle_consent(session, consent, message, outcome, ZoneInfo(app.config["TIMEZONE"]))
+    return outcome
+
+
+def _notice_content(app: Flask, session: Session, message: Message) -> tuple[dict[str, str], str]:
+    """The notice's values and the page it opens; :class:`_NoNotice` when either cannot be had."""
+    case = session.get(Case, message.case_id)
+    assert case is not None  # a message's case is never deleted
+    page = answer_link(app.config, case.number, message.id)
+    if page is None:
+        raise _NoNotice(NO_PAGE)
+    try:
+        # A person's answer goes out even while the automatic replies are switched off: so does its summary.
+        summary = render_chosen(services(app).library, session, SUMMARY_TEMPLATE, {}).text
+    except NotSendable:
+        raise _NoNotice(NO_SUMMARY) from None
+    # The status the case takes once this answer reaches the citizen.
+    status = CASE_STATUS_NAMES[CaseStatus.ANSWERED.value]
+    return notice_data(case.number, status, summary, utcnow(), ZoneInfo(app.config["TIMEZONE"])), page
+
+
+def _claim_consent(session: Session, citizen_id: int, template_id: str, message: Message) -> NoticeConsent | None:
+    """Take one granted consent for ``message`` (granted → used, committed before the send); None if none is left.
+
+    The case's own consent first, then the oldest: WeChat counts consents per citizen and template, so any of
+    them lets this notice through. The claim is one conditional UPDATE, like the message's: two jobs for the same
+    citizen never take the same consent.
+    """
+    own_case_first = sql_case((NoticeConsent.case_id == message.case_id, 0), else_=1)
+    for _ in range(3):  # another job may take the one we saw between the read and the claim
+        candidate = session.scalar(
+            select(NoticeConsent.id)
+            .where(
+                NoticeConsent.citizen_id == citizen_id,
+                NoticeConsent.template_id == template_id,
+                NoticeConsent.status == "granted",
+            )
+            .order_by(own_case_first, NoticeConsent.granted_at, NoticeConsent.id)
+            .limit(1)
+        )
+        if candidate is None:
+            return None
+        claimed: Any = session.execute(
+            update(NoticeConsent)
+            .where(NoticeConsent.id == candidate, NoticeConsent.status == "granted")
+            .values(status="used", used_at=utcnow(), used_message_id=message.id)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        if claimed.rowcount:
+            return session.get(NoticeConsent, candidate, populate_existing=True)
+    return None
+
+
+def _settle_consent(session: Session, consent: NoticeConsent, message: Message, outcome: Outcome, tz: ZoneInfo) -> None:
+    """What the send did to the consent: used (and said so on the case), refused for good, or given back."""
+    if outcome.status == "sent":
+        case = session.get(Case, message.case_id)
+        if case is not None:
+            granted = consent.granted_at.astimezone(tz)
+            session.add(
+                CaseEvent(
+                    case_id=case.id,
+                    at=utcnow(),
+                    actor="system",
+                    action="notice_used",
+                    from_status=case.status.value,
+                    to_status=case.status.value,
+                    detail=f"已使用群众{granted.month}月{granted.day}日同意的订阅通知，答复以订阅通知送达",
+                )
+            )
+        return
+    if outcome.code in CONSENT_GONE:
+        # WeChat holds none for this citizen and template: every consent still counted as granted is stale too.
+        session.execute(
+            update(NoticeConsent)
+            .where(
+                NoticeConsent.citizen_id == consent.citizen_id,
+                NoticeConsent.template_id == consent.template_id,
+                NoticeConsent.status == "granted",
+            )
+            .values(status="refused", detail=f"{outcome.code} 微信拒绝发送：授权已失效")
+            .execution_options(synchronize_session=False)
+        )
+        consent.status, consent.used_at = "refused", None
+        consent.detail = f"{outcome.code} 微信拒绝发送：授权已失效"
+        return
+    if outcome.status == "failed" and outcome.reason == UNCONFIRMED:
+        # WeChat may have delivered it, and so used the consent: it stays used, by this message.
+        consent.detail = "发送结果未确认（微信接口未及时答复）"
+        return
+    # The send itself was refused or will be retried: WeChat did not use the consent, so it is there for the next.
+    consent.status, consent.used_at, consent.used_message_id = "granted", None, None
 
 
 def _other_channel(openid: str) -> Outcome:
@@ -293,6 +491,8 @@ def _record(session: Session, message: Message, outcome: Outcome) -> None:
             if case.status in ANSWERABLE:
                 case.status = CaseStatus.ANSWERED
         detail = f"{message.template_key}@{message.template_version}" if message.template_key else ""
+        if outcome.via == "subscribe":
+            detail += "（订阅通知）"
         action = "survey_sent" if survey else "answer_sent"
     else:
         detail = outcome.reason

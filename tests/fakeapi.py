@@ -53,3 +53,23 @@ class FakeWeChat:
     def sent(self) -> list[dict[str, Any]]:
         """The messages the fake accepted (what WeChat would have delivered)."""
         return list(self.state()["sent"])
+
+    def grant(self, openid: str, template_id: str, times: int = 1) -> int:
+        """The citizen accepts the 订阅通知 prompt ``times`` times; how many notices they now accept."""
+        body = {"openid": openid, "template_id": template_id, "times": times}
+        return int(self._post("/_fake/subscribe", body)["left"])
+
+    def notices(self) -> list[dict[str, Any]]:
+        """The 订阅通知 the fake accepted (bizsend), in order: touser, template_id, data (key → value), page."""
+        return [s for s in self.sent() if s["msgtype"] == "subscribe"]
+
+    def consents_left(self, openid: str, template_id: str) -> int:
+        """Notices the fake would still accept for ``openid`` and ``template_id``."""
+        for row in self.state()["consents"]:
+            if row["openid"] == openid and row["template_id"] == template_id:
+                return int(row["left"])
+        return 0
+
+    def jsapi_ticket(self) -> str:
+        """The JS-SDK ticket the fake issued last (empty before any)."""
+        return str(self.state()["jsapi_ticket"])

@@ -32,6 +32,7 @@ PURPOSES = {
     "fallback": "兜底回复",
     "notice": "通知",
     "thanks": "致谢",
+    "subscription": "订阅通知",
 }
 
 # What a check found in a reply (replies/guard.py, replies/lexicon.py, replies/structure.py).
@@ -97,6 +98,17 @@ EVENTS = {
     "VIEW": "打开菜单链接",
     "TEMPLATESENDJOBFINISH": "模板消息送达",
     "subscribe_msg_popup_event": "订阅通知",
+    "subscribe_msg_change_event": "订阅通知设置变更",
+    "subscribe_msg_sent_event": "订阅通知送达回执",
+}
+
+# Case-history steps of 订阅通知 (handlers/act.py records the citizen's choices, bot/jobs.py the use of a consent).
+CASE_EVENTS = {
+    "notice_consent": "同意订阅通知",
+    "notice_declined": "拒绝订阅通知",
+    "notice_revoked": "拒收订阅通知",
+    "notice_used": "以订阅通知送达",
+    "notice_undelivered": "订阅通知未送达",
 }
 
 # Alerts on the home page (models/alert.py), by kind.
@@ -208,6 +220,7 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "delivery": DELIVERY,
     "alert": ALERTS,
     "channel": CHANNEL_NAMES,
+    "case_event": CASE_EVENTS,
 }
 
 # Case histories written before the first event was recorded in Chinese: "自动受理：complaint，transport".

@@ -1,6 +1,6 @@
 """A local fake of WeChat's server API, for tests and ``make run``: what would have been sent, and WeChat's errors.
 
-It speaks the JSON of the two calls the delivery job makes:
+It speaks the JSON of the calls the delivery job and the pages make:
 
 - ``GET /cgi-bin/token?grant_type=client_credential&appid=…&secret=…`` checks the AppID and secret and
   answers ``{"access_token", "expires_in"}`` with a fresh token. Like WeChat, each call rotates the
@@ -9,6 +9,14 @@ It speaks the JSON of the two calls the delivery job makes:
   (``touser``, ``msgtype``, ``text.content``), records the message in memory and, with ``--record``,
   as one JSON line in a file, and answers ``{"errcode": 0, "errmsg": "ok"}``.
 
+- ``POST /cgi-bin/message/subscribe/bizsend?access_token=…`` (订阅通知): checks the token and the JSON body
+  (``touser``, ``template_id``, ``data`` of ``{"key": {"value": "…"}}`` within WeChat's limits per kind of key:
+  ``thing`` at most 20 characters, ``phrase`` at most 5 Chinese characters, ``character_string`` at most 32
+  ASCII characters, ``time`` a time; else 47003), then uses up one consent the test granted for that OpenID and
+  template (none left: 43101, as WeChat answers once the citizen's one-time subscription is used or refused),
+  and records the notice (``msgtype`` "subscribe").
+- ``GET /cgi-bin/ticket/getticket?access_token=…&type=jsapi``: a JS-SDK ticket (the consent page signs its
+  ``wx.config`` with it); the current one is in ``GET /_fake/sent`` as ``jsapi_ticket``.
 - ``GET /sns/oauth2/access_token?appid=…&secret=…&code=…&grant_type=authorization_code`` (网页授权): a code
   registered with ``POST /_fake/oauth {"code", "openid"}`` answers ``{"access_token", "openid", "scope", …}``
   once; an unknown or used code answers 40029.
@@ -21,10 +29,13 @@ Control endpoints (not WeChat's):
 
 - ``POST /_fake/fail {"errcode": 45015, "times": 1, "openid": "…"}``: the next ``times`` sends (to
   that OpenID only, if given) answer that error instead; ``{"http_status": 503, "times": 2}``
-  answers an HTTP error; ``"endpoint"`` aims the rule at another call (token, media, oauth).
+  answers an HTTP error; ``"endpoint"`` aims the rule at another call (token, media, oauth, bizsend, ticket).
+- ``POST /_fake/subscribe {"openid": "…", "template_id": "…", "times": 1}``: the citizen accepted the 订阅通知
+  prompt ``times`` times (each acceptance of a one-time subscription allows one notice).
 - ``POST /_fake/expire {"errcode": 40001}``: every token issued so far is refused from then on with
   that code (40001 or 42001), as when WeChat expires it or another client rotates it.
-- ``GET /_fake/sent``: ``{"sent": […], "token_fetches": n, "send_calls": n}``; ``POST /_fake/reset``.
+- ``GET /_fake/sent``: ``{"sent": […], "token_fetches": n, "send_calls": n, "subscribe_calls": n, "consents": […]}``;
+  ``POST /_fake/reset``.
 
 Text longer than 2,048 bytes of UTF-8 is answered 45002 (the fake's stand-in for WeChat's limit).
 """
@@ -35,9 +46,11 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +77,12 @@ ERRMSG = {
     45002: "content size out of limit",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
+    40037: "invalid template_id",
+    40097: "invalid args",
+    43101: "user refuse to accept the msg",
+    45009: "reach max api daily quota limit",
     47001: "data format error",
+    47003: "argument invalid!",
     48001: "api unauthorized",
     -1: "system error",
 }
@@ -105,6 +123,10 @@ class FakeState:
     oauth_codes: dict[str, str] = dataclasses.field(default_factory=dict)
     media: dict[str, tuple[str, bytes]] = dataclasses.field(default_factory=dict)
     media_fetches: int = 0
+    # 订阅通知: (openid, template id) → notices the citizen still accepts; the JS-SDK ticket last issued.
+    consents: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+    subscribe_calls: int = 0
+    jsapi_ticket: str = ""
 
     def reset(self) -> None:
         """Forget tokens, rules and what was sent."""
@@ -115,7 +137,9 @@ class FakeState:
             self.sent.clear()
             self.oauth_codes.clear()
             self.media.clear()
-            self.token_fetches = self.send_calls = self.media_fetches = 0
+            self.consents.clear()
+            self.token_fetches = self.send_calls = self.media_fetches = self.subscribe_calls = 0
+            self.jsapi_ticket = ""
 
     def take_rule(self, endpoint: str, openid: str | None) -> Rule | None:
         """The first programmed failure that applies, used up by one."""
@@ -141,7 +165,45 @@ def _ruled(rule: Rule) -> ResponseReturnValue:
 
 
 # The calls a programmed failure (``/_fake/fail``) can aim at.
-ENDPOINTS = frozenset({"send", "token", "media", "oauth"})
+ENDPOINTS = frozenset({"send", "token", "media", "oauth", "bizsend", "ticket"})
+
+# WeChat's limits on 订阅通知 values, by the kind of key (thing3 → thing); a value outside them answers 47003.
+_CJK = re.compile(r"[\u4e00-\u9fff]+")
+_TIME = re.compile(r"(\d{4}年\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2})?\s?(\d{1,2}:\d{2}(:\d{2})?)?")
+FIELD_RULES: dict[str, Callable[[str], bool]] = {
+    "thing": lambda v: len(v) <= 20,
+    "phrase": lambda v: len(v) <= 5 and _CJK.fullmatch(v) is not None,
+    "character_string": lambda v: len(v) <= 32 and v.isascii() and " " not in v,
+    "number": lambda v: len(v) <= 32 and v.replace(".", "", 1).isdigit(),
+    "letter": lambda v: len(v) <= 32 and v.isascii() and v.isalpha(),
+    "time": lambda v: _TIME.fullmatch(v) is not None,
+    "date": lambda v: _TIME.fullmatch(v) is not None,
+    "name": lambda v: len(v) <= 20,
+}
+
+
+def invalid_field(data: Any) -> str | None:
+    """The first key of a 订阅通知 ``data`` object WeChat would refuse (47003), or None when every value fits."""
+    if not isinstance(data, dict) or not data:
+        return "data"
+    for key, item in data.items():
+        value = item.get("value") if isinstance(item, dict) else None
+        rule = FIELD_RULES.get(re.sub(r"\d+$", "", str(key)))
+        if not isinstance(value, str) or not value.strip() or rule is None or not rule(value):
+            return str(key)
+    return None
+
+
+def _json_object() -> tuple[dict[str, Any] | None, int | None]:
+    """The request's JSON object, or WeChat's errcode for an empty or malformed body."""
+    raw = request.get_data()
+    if not raw:
+        return None, 44002
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, 47001
+    return (body, None) if isinstance(body, dict) else (None, 47001)
 
 
 def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: int = 7200) -> Flask:
@@ -229,6 +291,71 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             time.sleep(rule.delay)
         return jsonify({"errcode": 0, "errmsg": "ok"})
 
+    @app.post("/cgi-bin/message/subscribe/bizsend")
+    def bizsend() -> ResponseReturnValue:
+        with state.lock:
+            state.subscribe_calls += 1
+            refused = refused_token()
+            if refused is not None:
+                return _error(refused)
+        body, problem = _json_object()
+        if body is None:
+            return _error(problem or 47001)
+        touser, template_id, page = body.get("touser"), body.get("template_id"), body.get("page")
+        if not isinstance(touser, str) or not touser:
+            return _error(40003)
+        if not isinstance(template_id, str) or not template_id:
+            return _error(40037)
+        bad = invalid_field(body.get("data"))
+        if bad is not None:
+            return _error(47003, f"argument invalid! data.{bad}.value invalid")
+        if page is not None and not isinstance(page, str):
+            return _error(47001)
+        with state.lock:
+            rule = state.take_rule("bizsend", touser)
+            if rule and not rule.delay:
+                return _ruled(rule)
+            left = state.consents.get((touser, template_id), 0)
+            if left <= 0:
+                # No consent, or a one-time consent already used: the citizen has not agreed to this notice.
+                return _error(43101)
+            if left == 1:
+                del state.consents[(touser, template_id)]
+            else:
+                state.consents[(touser, template_id)] = left - 1
+            entry = {
+                "touser": touser,
+                "msgtype": "subscribe",
+                "template_id": template_id,
+                "data": {key: item["value"] for key, item in body["data"].items()},
+                "page": page,
+                "content": None,
+                "body": body,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+            state.sent.append(entry)
+            if state.record is not None:
+                with state.record.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        if rule and rule.delay:
+            time.sleep(rule.delay)
+        return jsonify({"errcode": 0, "errmsg": "ok"})
+
+    @app.get("/cgi-bin/ticket/getticket")
+    def getticket() -> ResponseReturnValue:
+        with state.lock:
+            refused = refused_token()
+            if refused is not None:
+                return _error(refused)
+            rule = state.take_rule("ticket", None)
+            if rule:
+                return _ruled(rule)
+            if request.args.get("type") != "jsapi":
+                return _error(40097)
+            state.jsapi_ticket = secrets.token_urlsafe(48)
+            ticket = state.jsapi_ticket
+        return jsonify({"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": 7200})
+
     @app.get("/sns/oauth2/access_token")
     def oauth_token() -> ResponseReturnValue:
         args = request.args
@@ -308,6 +435,20 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             forgotten = state.media.pop(str(spec.get("media_id", "")), None) is not None
         return jsonify({"ok": True, "forgotten": forgotten})
 
+    @app.post("/_fake/subscribe")
+    def fake_subscribe() -> ResponseReturnValue:
+        spec = request.get_json(force=True, silent=True) or {}
+        openid, template_id, times = spec.get("openid"), spec.get("template_id"), spec.get("times", 1)
+        if not isinstance(openid, str) or not openid or not isinstance(template_id, str) or not template_id:
+            return jsonify({"error": "give openid and template_id (strings)"}), 400
+        if not isinstance(times, int) or times < 1:
+            return jsonify({"error": "times must be a positive integer"}), 400
+        with state.lock:
+            key = (openid, template_id)
+            state.consents[key] = state.consents.get(key, 0) + times
+            left = state.consents[key]
+        return jsonify({"ok": True, "left": left})
+
     @app.post("/_fake/fail")
     def fail() -> ResponseReturnValue:
         spec = request.get_json(force=True, silent=True) or {}
@@ -349,6 +490,12 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
                     "token_fetches": state.token_fetches,
                     "send_calls": state.send_calls,
                     "media_fetches": state.media_fetches,
+                    "subscribe_calls": state.subscribe_calls,
+                    "consents": [
+                        {"openid": openid, "template_id": template_id, "left": left}
+                        for (openid, template_id), left in state.consents.items()
+                    ],
+                    "jsapi_ticket": state.jsapi_ticket,
                 }
             )
 

@@ -1,4 +1,4 @@
-"""WeChat's server API (客服消息 and the like) through wechatpy, with one access token shared in Redis.
+"""WeChat's server API (客服消息, 订阅通知, the JS-SDK ticket) through wechatpy, with one access token shared in Redis.
 
 WeChat rotates the ``access_token`` on every ``cgi-bin/token`` call, so workers that refresh it on
 their own invalidate each other (40001). Here the token lives in Redis under the app's namespace and
@@ -167,6 +167,43 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
         """Send a text customer-service message (客服消息); raises WeChatClientException on an errcode."""
         result: dict[str, Any] = self.message.send_text(openid, content)
         return result
+
+    def send_subscribe_notice(
+        self, openid: str, template_id: str, data: Mapping[str, str], page: str | None = None
+    ) -> dict[str, Any]:
+        """Send a 订阅通知 (POST message/subscribe/bizsend); raises WeChatClientException on an errcode.
+
+        ``data`` maps the template's keys (thing3, time4 …) to their values; ``page`` is the web page the
+        notice opens. Each send uses up one of the citizen's one-time consents to that template.
+        """
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if page:
+            body["page"] = page
+        result: dict[str, Any] = self.post("message/subscribe/bizsend", data=body)
+        return result
+
+    def jsapi_ticket(self) -> str:
+        """The JS-SDK ticket (for ``wx.config`` on our pages), kept in Redis until shortly before it expires.
+
+        Fetched without the token's lock: only the consent page needs it, about once in two hours, and a page
+        signed with a ticket fetched over at that moment fails only its own ``wx.config`` (a reload fixes it).
+        """
+        key = f"{self.appid}_jsapi_ticket"
+        ticket = self.session.get(key)
+        if ticket:
+            return str(ticket)
+        result = self.get("ticket/getticket", params={"type": "jsapi"})
+        expires_in = int(result.get("expires_in", 7200))
+        self.session.set(key, result["ticket"], max(expires_in - EXPIRY_MARGIN, 60))
+        return str(result["ticket"])
+
+    def jsapi_signature(self, noncestr: str, timestamp: int, url: str) -> str:
+        """The ``wx.config`` signature of the page at ``url`` (without its #fragment)."""
+        return str(self.jsapi.get_jsapi_signature(noncestr, self.jsapi_ticket(), timestamp, url))
 
 
 def client_for(config: Mapping[str, Any], redis_client: redis.Redis) -> SharedTokenClient:
