@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 UPKEEP_KEY = "minsheng.upkeep"
 MEDIA_SWEEP_SECONDS = 60
+MEDIA_THOROUGH_SECONDS = 3600
 
 
 # -- the hash chains -------------------------------------------------------------------------------
@@ -143,12 +144,12 @@ def _store(app: Any, item: Spooled) -> None:
 # -- citizens' media -------------------------------------------------------------------------------
 
 
-def sweep_media(app: Any) -> dict[str, int] | None:
+def sweep_media(app: Any, *, thorough: bool = True) -> dict[str, int] | None:
     """One media sweep on this host (None when another process of the host is at it)."""
     with try_lock(Path(app.config["SPOOL_PATH"]).parent / "media-sweep.lock") as mine:
         if not mine:
             return None
-        done = media_sweep(app)
+        done = media_sweep(app, thorough=thorough)
     if any(done.values()):
         log.info("media sweep: %s", done)
     return done
@@ -181,6 +182,8 @@ class Upkeep:
         next_seal = time.monotonic() + seal_every
         media_every = app.config.get("MEDIA_SWEEP_SECONDS", MEDIA_SWEEP_SECONDS)
         next_media = time.monotonic() + min(media_every, 10)
+        # The first sweep of a process, then one an hour, is thorough (bot/media/fetch.py: sweep).
+        next_thorough = 0.0
         spool = services(app).spool
         while True:
             try:
@@ -193,7 +196,10 @@ class Upkeep:
                     seal_all(app)
                 if media_every and time.monotonic() >= next_media:
                     next_media = time.monotonic() + media_every
-                    sweep_media(app)
+                    thorough = time.monotonic() >= next_thorough
+                    if thorough:
+                        next_thorough = time.monotonic() + MEDIA_THOROUGH_SECONDS
+                    sweep_media(app, thorough=thorough)
             except Exception as exc:
                 if is_transient(exc):
                     # The database is away: said once per attempt, without a traceback every 2 s.

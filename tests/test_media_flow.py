@@ -434,3 +434,23 @@ def test_exports_list_attachments_by_hash_and_retention_deletes_the_files(
             store_of(app).get(key or "")
     page = supervisor(app, accounts).get(f"/console/cases/{case_id}").get_data(as_text=True)
     assert "已按保存期限删除文件" in page and not media_links(page)
+
+
+def test_the_hourly_sweep_looks_back_three_days(media_app: Flask, wechat: WeChat, fake_api: FakeWeChat) -> None:
+    from bot.cli.jobs import fetch_media_cmd
+    from bot.maintenance import sweep_media
+
+    app = media_app
+    register(fake_api, "PHOTO_OLD", photo(gps=False), "image/jpeg")
+    wechat.xml(media_xml("image", "PHOTO_OLD"), openid=OPENID)
+    (message,) = inbound(app, "image")
+    media_queue(app).empty()
+    with services(app).sessions() as db:  # received ten hours ago, its job lost
+        row = db.get(Message, message.id)
+        assert row is not None
+        row.received_at = utcnow() - dt.timedelta(hours=10)
+        db.commit()
+    assert (sweep_media(app, thorough=False) or {}).get("queued") == 0  # the minute's sweep looks at 6 hours
+    result = app.test_cli_runner().invoke(fetch_media_cmd)  # the hourly one (and the command) at 3 days
+    assert result.exit_code == 0 and "1 fetch(es) queued" in result.output
+    assert fetch_one(app, message.id) == "stored"

@@ -58,6 +58,9 @@ LEASE = dt.timedelta(minutes=10)
 # The sweep leaves a message this long to its own job (queued after the commit) before queueing it again.
 GRACE = dt.timedelta(seconds=60)
 LINK_WINDOW = dt.timedelta(seconds=2 * IDLE_TTL)
+# How far back an ordinary (every minute) sweep looks for messages without an attachment row; the hourly
+# thorough one looks over the whole MEDIA_LIFETIME.
+RECENT = dt.timedelta(hours=6)
 JOB_TIMEOUT = 180
 # WeChat's "系统繁忙".
 BUSY = -1
@@ -360,14 +363,17 @@ def link_orphans(session: Session, now: dt.datetime) -> int:
 # -- the sweep ----------------------------------------------------------------------------------------
 
 
-def due_messages(session: Session, now: dt.datetime, limit: int = 200) -> list[int]:
-    """Media messages to fetch now: those without an attachment row, and pending fetches that are due."""
+def due_messages(
+    session: Session, now: dt.datetime, limit: int = 200, *, since: dt.timedelta = MEDIA_LIFETIME
+) -> list[int]:
+    """Media messages to fetch now: those without an attachment row (received within ``since``), and pending
+    fetches that are due."""
     unseen = session.scalars(
         select(Message.id)
         .where(
             Message.direction == Direction.IN,
             Message.msg_type.in_(KINDS),
-            Message.received_at >= now - MEDIA_LIFETIME,
+            Message.received_at >= now - min(since, MEDIA_LIFETIME),
             Message.received_at <= now - GRACE,
             ~exists().where(Attachment.message_id == Message.id),
         )
@@ -389,19 +395,21 @@ def due_messages(session: Session, now: dt.datetime, limit: int = 200) -> list[i
     return list(dict.fromkeys([*unseen, *waiting]))
 
 
-def sweep(app: Flask, now: dt.datetime | None = None, *, inline: int = 5) -> dict[str, int]:
-    """Queue the fetches that are due, upload what this host holds, delete purged files, link new cases.
+def sweep(app: Flask, now: dt.datetime | None = None, *, inline: int = 5, thorough: bool = True) -> dict[str, int]:
+    """Queue the fetches that are due, upload what this host holds, link new cases; counts by what was done.
 
-    Returns counts by what was done.
-
-    With Redis away, up to ``inline`` fetches run here instead (the rest wait for the next sweep).
+    ``thorough`` (the upkeep asks for it once an hour) also looks for messages without an attachment row over
+    the media's whole three days, not only the last hours, and deletes the files retention purged: the two
+    scans that grow with the tables. With Redis away, up to ``inline`` fetches run here instead (the rest wait
+    for the next sweep).
     """
     now = now or utcnow()
     done = {"queued": 0, "fetched": 0, "uploaded": 0, "linked": 0, "deleted": 0}
     with services(app).sessions() as session:
         done["uploaded"] = upload_pending(app, session, now)
-        done["deleted"] = delete_purged(app, session)
-        due = due_messages(session, now)
+        if thorough:
+            done["deleted"] = delete_purged(app, session)
+        due = due_messages(session, now, since=MEDIA_LIFETIME if thorough else RECENT)
     for message_id in due:
         if enqueue_fetch(app, message_id):
             done["queued"] += 1
