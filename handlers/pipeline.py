@@ -38,11 +38,14 @@ from handlers.store import Duplicate, Store, StoreError, is_transient, store_for
 from handlers.triage import Classifier
 from handlers.turn import Turn
 from handlers.types import InboundMessage, OutboundReply
-from models import Alert, Case, CaseType, Message, utcnow
+from models import Alert, Case, CaseType, Message, reachable_by_wechat, utcnow
 from replies.library import BUILTIN_FALLBACK, FALLBACK_KEY, Library
 from text.normalize import normalize
 
 log = logging.getLogger(__name__)
+
+# Acknowledgements with a variant that offers the 订阅通知 (key + "_notice" in the reply library).
+NOTICE_OFFERS = frozenset({"complaint_ack", "inquiry_ack", "suggestion_ack", "review_ack", "intake_done"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +81,11 @@ class Pipeline:
         namespace: str = "minsheng",
         conversations: Conversations | None = None,
         working_days: Mapping[CaseType, int] | None = None,
+        notice_link: str | None = None,
     ) -> None:
         self.library = library
+        # The 订阅通知 consent page, offered with the acknowledgement of a case (None: subscriptions are off).
+        self.notice_link = notice_link
         self.clock = clock
         self.store: Store = store_for(dialect)
         # Conversation keys live under the deduper's namespace (pass the same one).
@@ -144,6 +150,7 @@ class Pipeline:
     def _decide(self, turn: Turn) -> None:
         try:
             self.actor(turn)
+            self._offer_notice(turn)
             self.responder(turn)
         except (Duplicate, StoreError):
             raise
@@ -164,6 +171,18 @@ class Pipeline:
             except Exception:
                 log.exception("safe fallback could not be rendered")
                 turn.reply = OutboundReply(BUILTIN_FALLBACK, FALLBACK_KEY, 0)
+
+    def _offer_notice(self, turn: Turn) -> None:
+        """A WeChat citizen's new case: the acknowledgement that also offers the 订阅通知, when it is published.
+
+        Cases are answered within days, customer-service messages reach a citizen for 48 hours: the consent
+        lets the answer through later. The plain acknowledgement stays the fallback (``unpublished_key``).
+        """
+        if self.notice_link and turn.case is not None and turn.reply_key in NOTICE_OFFERS:
+            if reachable_by_wechat(turn.msg.openid) and turn.msg.channel == "wechat":
+                turn.unpublished_key = turn.reply_key
+                turn.reply_key = f"{turn.reply_key}_notice"
+                turn.variables["notice_link"] = self.notice_link
 
     # -- other doors: the web form, Open311, the hotline import ---------------------------------
 

@@ -55,3 +55,22 @@ def test_after_48_hours_only_a_consent_to_subscription_notices_lets_an_answer_th
     db.execute(update(Message).values(received_at=later - dt.timedelta(hours=1)))
     db.commit()
     assert service_window(db, case, later)[0]  # within the window again after a new message
+
+
+def test_a_new_case_offers_the_subscription_when_notices_are_on(clean_app, wechat, db):
+    from bot.extensions import services
+
+    pipeline = services(clean_app).pipeline
+    link = "https://gov.example.cn/notice/subscribe"
+    pipeline.notice_link = link
+    try:
+        offered = wechat.text("请问孩子入学需要准备哪些材料").reply
+        chat = wechat.text("你好", openid="oAnotherCitizen0000000000001").reply
+    finally:
+        pipeline.notice_link = None
+    assert offered is not None and "受理编号" in offered and offered.rstrip().endswith(link)
+    assert chat is not None and link not in chat  # no case, no offer
+    out = db.query(Message).filter(Message.template_key == "inquiry_ack_notice").one()
+    assert out.template_version == 1
+    plain = wechat.text("请问老年证在哪里办理", openid="oThirdCitizen00000000000000001").reply
+    assert plain is not None and "订阅" not in plain  # notices off: the plain acknowledgement
