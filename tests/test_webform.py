@@ -329,6 +329,7 @@ def wechat_app(clean_app: Flask, fake_api: Any, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(clean_app.config, "WECHAT_API_BASE", fake_api.url)
     monkeypatch.setitem(clean_app.config, "WECHAT_APP_SECRET", APP_SECRET)
     monkeypatch.setitem(clean_app.config, "PUBLIC_BASE_URL", "https://minsheng.example.gov.cn")
+    monkeypatch.setitem(clean_app.config, "SUBSCRIBE_TEMPLATE_ID", "")
     yield clean_app
     svc = services(clean_app)
     for key in svc.redis.scan_iter(f"rq:*{jobs.queue_name(clean_app.config['REDIS_NAMESPACE'])}*", count=1000):
@@ -361,8 +362,11 @@ def test_a_letter_from_inside_wechat_joins_the_thread_and_the_number_reaches_wec
     sign_in_with_wechat(client, fake_api, openid, "code-" + uuid.uuid4().hex[:8])
     html, hidden = form_page(client)
     assert "已关联您的微信" in html
+    wechat_app.config["SUBSCRIBE_TEMPLATE_ID"] = "tpl-answer"  # restored by the fixture's monkeypatch below
     status, html = post(client, letter(hidden))
     assert status == 200 and "已同时发送到本公众号的对话中" in html
+    # The 订阅通知 is offered to a citizen WeChat identified, so the answer can reach them after 48 hours.
+    assert 'href="https://minsheng.example.gov.cn/notice/subscribe"' in html
     number = case_number(html)
     citizen = db.scalars(select(Citizen).where(Citizen.openid == openid)).one()
     assert count(db, Citizen) == 1
