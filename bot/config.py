@@ -92,6 +92,10 @@ DEFAULTS: dict[str, Any] = {
     "S3_REGION": "us-east-1",
     # Seconds a signed link to an attachment stays valid in the console.
     "MEDIA_URL_SECONDS": 300,
+    # Seconds between a worker's media sweeps (lost fetches re-queued, held uploads sent on; 0: only
+    # `python -m bot fetch-media`), and where uploads wait while the object store is down (empty: beside the spool).
+    "MEDIA_SWEEP_SECONDS": 60,
+    "MEDIA_PENDING_DIR": "",
 }
 # Values that must be set explicitly in production.
 _REQUIRED_IN_PRODUCTION = ("WECHAT_TOKEN", "WECHAT_APP_ID", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")
@@ -102,11 +106,12 @@ _INT_KEYS = {
     "OPEN311_RATE_PER_MINUTE",
     "WEBFORM_RATE_PER_HOUR",
     "MEDIA_URL_SECONDS",
+    "MEDIA_SWEEP_SECONDS",
     "SPOOL_DRAIN_SECONDS",
     "CHAIN_SEAL_SECONDS",
     "RETENTION_DAYS",
 }
-_ZERO_ALLOWED = {"SPOOL_DRAIN_SECONDS", "CHAIN_SEAL_SECONDS"}
+_ZERO_ALLOWED = {"SPOOL_DRAIN_SECONDS", "CHAIN_SEAL_SECONDS", "MEDIA_SWEEP_SECONDS"}
 _AES_ALPHABET = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
 

