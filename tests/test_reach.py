@@ -8,7 +8,10 @@ from sqlalchemy import update
 
 from cases import loop
 from cases.reach import service_window
+from handlers.types import Filed
 from models import Case, CaseEvent, CaseStatus, Message, NoticeConsent, utcnow
+from tests.test_console import login
+from tests.test_console_cases import ENV_OP, _post, case_accounts  # noqa: F401 (a fixture)
 from tests.test_filing import _file
 
 ANYONE = loop.Worker("qian")
@@ -74,3 +77,18 @@ def test_a_new_case_offers_the_subscription_when_notices_are_on(clean_app, wecha
     assert out.template_version == 1
     plain = wechat.text("请问老年证在哪里办理", openid="oThirdCitizen00000000000000001").reply
     assert plain is not None and "订阅" not in plain  # notices off: the plain acknowledgement
+
+
+@pytest.mark.usefixtures("case_accounts")
+def test_an_operator_records_a_phone_answer_to_a_hotline_caller_on_the_case_page(clean_app, db):
+    filing = _file(clean_app, "反映小区垃圾清运不及时", "T-page", channel="hotline",
+                   filed=Filed(case_type="complaint", department="environment", acknowledge=False))
+    assert filing.case is not None
+    client = login(clean_app, ENV_OP)
+    page = client.get(f"/console/cases/{filing.case.id}").get_data(as_text=True)
+    assert "12345热线" in page and "登记电话答复" in page and "预览答复" not in page
+    page = _post(client, f"/console/cases/{filing.case.id}/act/answer_phone",
+                 note="已电话告知群众本周五前完成清运，群众表示满意")
+    assert "已完成：电话答复" in page and "电话答复" in page
+    db.expire_all()
+    assert db.get(Case, filing.case.id).status is CaseStatus.ANSWERED

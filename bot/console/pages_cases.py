@@ -24,7 +24,7 @@ from bot.console.audit import record
 from bot.console.auth import allowed, permission
 from bot.console.blueprint import bp
 from bot.console.common import STATUS_NAMES, local_tz
-from bot.console.names import event_detail, message_label, template_titles
+from bot.console.names import CASE_EVENTS, event_detail, message_label, template_titles
 from bot.extensions import console_session, services
 from bot.media import derived_type, pending_storage
 from bot.media.links import KIND_NAMES, LinkRefused, Shown, shown, sign, storage_key, verify
@@ -65,6 +65,8 @@ EVENT_NAMES = {
     "public_opinion": "舆情标记",
     "rate": "群众评价",
     "revisit": "回访",
+    "answer_phone": "电话答复",
+    **CASE_EVENTS,  # 订阅通知: consent given, declined, revoked, used (bot/console/names.py)
 }
 
 # Page actions whose names differ from the events they record.
@@ -326,6 +328,7 @@ def _handle_actions() -> dict[str, Callable[[Any, Case, Worker], Message | None]
             seen=form.get("seen") or None,
             traditional=_traditional(c),
         ),
+        "answer_phone": lambda db, c, w: loop.answer_by_phone(db, c, w, form.get("note", "")),
         "close": _close,
         "merge": merge,
         "hand_over": lambda db, c, w: loop.hand_over(db, c, w, form.get("number", ""), form.get("note", "")),
