@@ -473,7 +473,7 @@ class Conversations:
         lines = [f"{f.label}：{answers[f.code]}" for f in form.fields if f.code in answers]
         recorded = [f.code for f in form.fields if f.code in answers and f.datatype != "consent"]
         if state.get("attachments"):
-            lines.append(f"附件：{state['attachments']}个（见会话记录）")
+            lines.append(f"附件：图片或视频{state['attachments']}个（见本诉求的附件）")
             recorded.append("attachments")
         topic = " ".join(answers.get(f.code, "") for f in form.fields if f.merges)
         return Completed(form, "\n".join(lines), topic, tuple(recorded), float(state.get("confidence", 1.0)))
