@@ -141,6 +141,13 @@ class FakeState:
             self.token_fetches = self.send_calls = self.media_fetches = self.subscribe_calls = 0
             self.jsapi_ticket = ""
 
+    def keep(self, entry: dict[str, Any]) -> None:
+        """Remember what WeChat would have delivered (and append it to the record file); call under the lock."""
+        self.sent.append(entry)
+        if self.record is not None:
+            with self.record.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
     def take_rule(self, endpoint: str, openid: str | None) -> Rule | None:
         """The first programmed failure that applies, used up by one."""
         for rule in self.rules:
@@ -283,10 +290,7 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
                 "body": body,
                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
-            state.sent.append(entry)
-            if state.record is not None:
-                with state.record.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            state.keep(entry)
         if rule and rule.delay:
             time.sleep(rule.delay)
         return jsonify({"errcode": 0, "errmsg": "ok"})
@@ -333,10 +337,7 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
                 "body": body,
                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
-            state.sent.append(entry)
-            if state.record is not None:
-                with state.record.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            state.keep(entry)
         if rule and rule.delay:
             time.sleep(rule.delay)
         return jsonify({"errcode": 0, "errmsg": "ok"})

@@ -12,10 +12,12 @@ original for the record (``Attachment.exif_location``); the original itself is k
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import struct
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -66,31 +68,42 @@ def size_text(limit: int) -> str:
     return f"{max(limit // 1024, 1)}KB"
 
 
-def prepare_image(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PreparedImage:
-    """Check ``data`` is a photo we take and prepare the staff's copy and thumbnail; raises MediaRejected."""
-    if not data:
-        raise MediaRejected("图片为空，请重新上传")
-    if len(data) > max_bytes:
-        raise MediaRejected(f"图片超过{size_text(max_bytes)}，请压缩后重新上传")
+@contextlib.contextmanager
+def opened(data: bytes) -> Iterator[Image.Image]:
+    """``data`` opened by Pillow as a picture in a format we take, within the pixel limit; else MediaRejected.
+
+    Whatever the body of the ``with`` does to the image (load it, decode it smaller) is checked the same way: a
+    decompression bomb, a truncated or unreadable file all become MediaRejected with a Chinese reason.
+    """
     with warnings.catch_warnings():
         # Pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice that: a bomb is an error here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data))
-            fmt = image.format or ""
-            if fmt not in ACCEPTED:
-                raise MediaRejected("只接受JPG、PNG、GIF或WebP格式的图片")
-            if image.width * image.height > MAX_PIXELS:
-                raise MediaRejected("图片像素过多，无法处理，请缩小后重新上传")
-            image.load()
-            location = _gps(image)
-            upright = ImageOps.exif_transpose(image)
+            with Image.open(io.BytesIO(data)) as image:
+                if (image.format or "") not in ACCEPTED:
+                    raise MediaRejected("只接受JPG、PNG、GIF或WebP格式的图片")
+                if image.width * image.height > MAX_PIXELS:
+                    raise MediaRejected("图片像素过多，无法处理，请缩小后重新上传")
+                yield image
         except MediaRejected:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise MediaRejected("图片像素过多，无法处理，请缩小后重新上传") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
             raise MediaRejected("文件不是可识别的图片，或图片已损坏") from None
+
+
+def prepare_image(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PreparedImage:
+    """Check ``data`` is a photo we take and prepare the staff's copy and thumbnail; raises MediaRejected."""
+    if not data:
+        raise MediaRejected("图片为空，请重新上传")
+    if len(data) > max_bytes:
+        raise MediaRejected(f"图片超过{size_text(max_bytes)}，请压缩后重新上传")
+    with opened(data) as image:
+        fmt = image.format or ""
+        image.load()
+        location = _gps(image)
+        upright = ImageOps.exif_transpose(image)
     content_type = Image.MIME.get(fmt, "application/octet-stream")
     view = _encode_view(upright)
     thumb = _encode_thumb(upright)
