@@ -309,6 +309,24 @@ def test_a_bug_in_the_rules_still_stores_the_letter_and_its_photos(
     assert photo.case_id is None and photo.status == "stored"
 
 
+def test_a_failure_after_filing_still_shows_the_number_and_names_the_photos_lost(
+    client: FlaskClient, db: Session, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from bot.webform import submit
+
+    def away(*args: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(submit, "_keep_photos", away)
+    _, hidden = form_page(client)
+    status, html = post(client, letter(hidden, [(jpeg(), "a.jpg")]))
+    # The case is committed: the citizen gets its number, and is told the photo was not kept.
+    assert status == 200 and case_number(html) == db.scalars(select(Case)).one().number
+    assert 'id="photos-lost"' in html and "暂时无法保存" in html
+
+
 def test_nothing_a_citizen_wrote_reaches_the_log(
     client: FlaskClient, caplog: pytest.LogCaptureFixture, media: Path
 ) -> None:

@@ -31,7 +31,7 @@ from bot.media import MediaRejected, StorageUnavailable, keep
 from bot.services import services
 from bot.webform.letter import Letter, Photo, dedup_key, message_text, summary
 from cases.outbound import queued_message
-from handlers.types import Filed, InboundMessage
+from handlers.types import Filed, InboundMessage, OutboundReply
 from models import Case, CaseType, Message, reachable_by_wechat, utcnow
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,33 @@ class RateLimit:
             log.warning("web form letter not counted (%s)", type(exc).__name__)
 
 
+def _after_filing(
+    app: Flask, photos: list[Photo], message_id: int, case_id: int | None, reply: OutboundReply | None
+) -> tuple[int, list[str], int | None]:
+    """Keep the photos and queue the acknowledgement to WeChat (``reply``), in one commit after the filing's."""
+    with services(app).sessions() as session:
+        kept, lost = _keep_photos(app, session, photos, message_id, case_id)
+        queued_id: int | None = None
+        if reply is not None:
+            citizen_id = session.scalar(select(Message.citizen_id).where(Message.id == message_id))
+            assert citizen_id is not None  # the letter was just stored
+            queued = queued_message(
+                citizen_id,
+                reply.text,
+                reply.template_key,
+                reply.template_version,
+                "bot",
+                utcnow(),
+                case_id=case_id,
+                in_reply_to_id=message_id,
+            )
+            session.add(queued)
+            session.flush()
+            queued_id = queued.id
+        session.commit()
+    return kept, lost, queued_id
+
+
 def file_letter(app: Flask, letter: Letter, photos: list[Photo], citizen: str) -> Result:
     """File ``letter`` for ``citizen`` (a WeChat OpenID or a ``web:`` identity), keep its photos, queue the answer."""
     svc = services(app)
@@ -128,25 +155,14 @@ def file_letter(app: Flask, letter: Letter, photos: list[Photo], citizen: str) -
     kept, lost = 0, list[str]()
     queued_id: int | None = None
     if not filing.duplicate:
-        with svc.sessions() as session:
-            kept, lost = _keep_photos(app, session, photos, filing.message_id, case_id)
-            if wechat and reply is not None:
-                citizen_id = session.scalar(select(Message.citizen_id).where(Message.id == filing.message_id))
-                assert citizen_id is not None  # the letter was just stored
-                queued = queued_message(
-                    citizen_id,
-                    reply.text,
-                    reply.template_key,
-                    reply.template_version,
-                    "bot",
-                    utcnow(),
-                    case_id=case_id,
-                    in_reply_to_id=filing.message_id,
-                )
-                session.add(queued)
-                session.flush()
-                queued_id = queued.id
-            session.commit()
+        try:
+            kept, lost, queued_id = _after_filing(app, photos, filing.message_id, case_id, reply if wechat else None)
+        except Exception:
+            # The letter and its case are committed: the citizen must see their number, not "not filed" (a
+            # resubmission would be a repeat and keep nothing). Staff see the log; the photos are named lost.
+            log.exception("web form letter %s: photos or acknowledgement not kept", filing.message_id)
+            lost = [f"第{number}张（{photo.name}）：暂时无法保存" for number, photo in enumerate(photos, 1)]
+            kept, queued_id = 0, None
         if queued_id is not None:
             enqueue_delivery(app, queued_id)  # None (Redis away): the row stays queued for deliver-queued
         log.info("web form letter %s filed as case %s (%d photos)", filing.message_id, _number(case), kept)
