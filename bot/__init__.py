@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.config import load_config
 
@@ -31,6 +32,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_console(app)
     init_channels(app)
     register_error_pages(app)
+    hops = settings["TRUSTED_PROXY_HOPS"]
+    if hops:
+        # The client's address and scheme as the trusted proxies saw them (rate limits, sign-in throttling,
+        # audit addresses, https links); X-Forwarded-* from anyone else is ignored by the hop count.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     # /wechat is answered in front of Flask (bot/wechat/endpoint.py): pushes are authenticated by their
     # signature, not a session or a form token, and they are the hot path.
     mount(app)

@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
     # The address citizens reach this server at (https://…), for links that leave the chat: the web form, the
     # 订阅通知 consent page, 网页授权 redirects. Empty: taken from the request (development).
     "PUBLIC_BASE_URL": "",
+    # Reverse proxies (nginx, a load balancer) in front of the app whose X-Forwarded-For/-Proto are trusted: the
+    # rate limits and sign-in throttling count the citizen's or user's address, not the proxy's. 0: none (direct).
+    "TRUSTED_PROXY_HOPS": 0,
     # -- other channels (issue 20) --
     # Open311 requests accepted per API key per minute.
     "OPEN311_RATE_PER_MINUTE": 60,
@@ -107,11 +110,12 @@ _INT_KEYS = {
     "WEBFORM_RATE_PER_HOUR",
     "MEDIA_URL_SECONDS",
     "MEDIA_SWEEP_SECONDS",
+    "TRUSTED_PROXY_HOPS",
     "SPOOL_DRAIN_SECONDS",
     "CHAIN_SEAL_SECONDS",
     "RETENTION_DAYS",
 }
-_ZERO_ALLOWED = {"SPOOL_DRAIN_SECONDS", "CHAIN_SEAL_SECONDS", "MEDIA_SWEEP_SECONDS"}
+_ZERO_ALLOWED = {"SPOOL_DRAIN_SECONDS", "CHAIN_SEAL_SECONDS", "MEDIA_SWEEP_SECONDS", "TRUSTED_PROXY_HOPS"}
 _AES_ALPHABET = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
 

@@ -69,3 +69,22 @@ def test_app_factory_does_no_io(tmp_path):
     assert not (tmp_path / "nothing").exists()
     assert not (tmp_path / "r.db").exists()
     assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
+
+
+def test_behind_a_trusted_proxy_the_clients_address_is_the_forwarded_one():
+    from flask import request
+
+    from bot import create_app
+
+    seen: dict[int, str | None] = {}
+    for hops in (0, 1):
+        app = create_app({"TESTING": True, "TRUSTED_PROXY_HOPS": hops})
+
+        @app.get("/__whoami")
+        def whoami(hops: int = hops) -> str:
+            seen[hops] = request.remote_addr
+            return "ok"
+
+        app.test_client().get("/__whoami", headers={"X-Forwarded-For": "203.0.113.7"},
+                              environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert seen == {0: "10.0.0.9", 1: "203.0.113.7"}

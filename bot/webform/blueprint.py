@@ -37,9 +37,8 @@ ERRORS = {
 def client_address() -> str:
     """The address the rate limit counts: the one Flask sees.
 
-    Behind a reverse proxy (nginx, a load balancer) that is the proxy's address for every citizen. The wiring
-    then wraps the app once, trusting exactly the proxies in front of it:
-    ``app.wsgi_app = werkzeug.middleware.proxy_fix.ProxyFix(app.wsgi_app, x_for=1)`` (one hop). Never read
+    Behind a reverse proxy (nginx, a load balancer) that is the proxy's address for every citizen unless
+    TRUSTED_PROXY_HOPS is set: create_app then wraps the app in werkzeug's ProxyFix with that many hops. Never read
     X-Forwarded-For here directly: without ProxyFix's hop count anyone can write that header.
     """
     return request.remote_addr or "unknown"
