@@ -42,5 +42,7 @@ def test_a_citizens_landline_is_masked_but_a_units_case_numbers_and_hotlines_are
     assert mask_text("来电号码：010-62345678") == "来电号码：010-****5678"
     assert mask_text("回访电话：（0755）8123-4567转12") == "回访电话：（0755）****4567"
     assert "62345678" not in mask_text("工单1\n联系电话 01062345678")
+    assert mask_text("来电号码：62345678") == "来电号码：****5678"  # a local number, no area code
+    assert mask_text("电子邮箱：zhang.san@example.com") == "电子邮箱：z***@example.com"
     for kept in ("咨询电话010-12345678", "受理编号202612010000123", "请拨打12345", "罚款100000元"):
         assert mask_text(kept) == kept

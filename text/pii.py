@@ -1,4 +1,4 @@
-"""Personal data in Chinese text: find and mask mobile numbers, ID numbers and bank cards (and citizens' landlines).
+"""Personal data in Chinese text: find and mask mobiles, ID numbers, bank cards; mask landlines and e-mails.
 
 Used wherever text leaves the database: rendered replies, pages, log lines and exports.
 """
@@ -101,8 +101,10 @@ _ID_LOOSE = re.compile(f"{_ID18_LOOSE}|{_ID15}")
 # stays readable, and the reply guard never flags landlines.
 _LANDLINE = re.compile(
     r"((?:来电号码|来电电话|主叫号码|回访电话|联系电话|联系方式|电话号码)[：:]?[ ]*)"
-    r"([(（]?0\d{2,3}[)）]?[ -]?)(\d{3,4})[ -]?(\d{4})(?:[ -]?(?:转|-|ext\.?)[ ]?\d{1,5})?(?!\d)"
+    r"((?:[(（]?0\d{2,3}[)）]?[ -]?)?)(\d{3,4})[ -]?(\d{4})(?:[ -]?(?:转|-|ext\.?)[ ]?\d{1,5})?(?!\d)"
 )
+# E-mail addresses (Open311 clients send the citizen's): the first character and the domain stay.
+_EMAIL = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 
 
 def mask_text(text: str) -> str:
@@ -117,7 +119,8 @@ def mask_text(text: str) -> str:
         out.append(_mask_one(f.kind, text[f.start : f.end]))
         pos = f.end
     out.append(text[pos:])
-    return _LANDLINE.sub(lambda m: m.group(1) + m.group(2) + "****" + m.group(4), "".join(out))
+    masked = _LANDLINE.sub(lambda m: m.group(1) + m.group(2) + "****" + m.group(4), "".join(out))
+    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", masked) if "@" in masked else masked
 
 
 def mask_openid(openid: str) -> str:
