@@ -256,6 +256,17 @@ def test_photo_and_voice_reach_the_case_after_wechat_forgot_them(
     with services(app).sessions() as db:
         audited = db.scalars(select(AuditEntry).where(AuditEntry.action == "media.original")).all()
         assert len(audited) == 2 and all(e.actor == accounts["supervisor"] for e in audited)
+    # A request for all but the first byte is still a viewing; within the same viewing it adds no entry.
+    original = next(link for link, resp in served.items() if resp.get_data() == photo())
+    assert client.get(original, headers={"Range": "bytes=1-"}).status_code == 206
+    with services(app).sessions() as db:
+        assert len(db.scalars(select(AuditEntry).where(AuditEntry.action == "media.original")).all()) == 2
+        app_redis = services(app).redis
+        for key in app_redis.scan_iter(f"{app.config['REDIS_NAMESPACE']}:media-viewed:*"):
+            app_redis.delete(key)
+    assert client.get(original, headers={"Range": "bytes=1-"}).status_code == 206
+    with services(app).sessions() as db:
+        assert len(db.scalars(select(AuditEntry).where(AuditEntry.action == "media.original")).all()) == 3
 
     # The thread shows them too, under their messages.
     with services(app).sessions() as db:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
@@ -40,6 +41,8 @@ from text.pii import mask_openid, mask_text
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+# Requests for one original by one user within this many seconds are one viewing in the audit log.
+ORIGINAL_VIEW_SECONDS = 300
 TYPE_NAMES = CASE_TYPE_NAMES  # what a case is (the names citizens see too)
 EVENT_NAMES = {
     "assign": "派单",
@@ -268,8 +271,8 @@ def media() -> Response:
     if key is None:
         abort(404)
     data = _read(app, key)
-    if original and request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):
-        # One entry per viewing, not per range request a player makes while seeking.
+    if original and _first_view(app, row.id):
+        # One entry per viewing (every request counts, whatever its Range), not per range request while seeking.
         number = db.scalar(select(Case.number).where(Case.id == row.case_id)) if row.case_id else None
         detail = f"{KIND_NAMES.get(row.kind, '附件')}原件 SHA-256 {(row.content_hash or '')[:16]}"
         detail += f"，诉求 {number}" if number else f"，消息 {row.message_id}"
@@ -280,6 +283,15 @@ def media() -> Response:
     playable = content_type.startswith(("image/", "audio/", "video/"))
     response.headers["Content-Disposition"] = "inline" if playable else f'attachment; filename="attachment-{row.id}"'
     return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+
+
+def _first_view(app: Any, attachment_id: int) -> bool:
+    """True unless this user was served this original in the last few minutes (then the entry exists already)."""
+    key = f"{app.config['REDIS_NAMESPACE']}:media-viewed:{g.user.username}:{attachment_id}"
+    try:
+        return bool(services(app).redis.set(key, 1, nx=True, ex=ORIGINAL_VIEW_SECONDS))
+    except redis.RedisError:
+        return True  # Redis away: an entry per request rather than none
 
 
 def _read(app: Any, key: str) -> bytes:
