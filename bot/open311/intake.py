@@ -235,9 +235,9 @@ def identity(sub: Submission, key: ApiKey, secret: str) -> str:
     elif contact.get("device_id"):
         who = ("device", key.id, contact["device_id"])
     elif contact.get("email"):
-        who = ("email", contact["email"].lower())
+        who = ("email", key.id, contact["email"].lower())
     elif contact.get("phone"):
-        who = ("phone", re.sub(r"\D", "", contact["phone"]))
+        who = ("phone", key.id, re.sub(r"\D", "", contact["phone"]))
     else:
         who = ("request", key.id, sub.description, sub.address, sub.lat, sub.long)
     return channel_identity(CHANNEL, _digest(secret, "who", *who)[:32])
