@@ -293,6 +293,7 @@ def answer(
     seen: str | None = None,
     now: dt.datetime | None = None,
     traditional: bool = False,
+    notice_template: str = "",
 ) -> Message:
     """答复: render a published template with whitelisted fields; a queued customer-service message.
 
@@ -301,7 +302,9 @@ def answer(
     message sets ``answered_at`` (the delivery job does).
     """
     now = now or utcnow()
-    rendered = preview_answer(session, case, worker, library, key, fields, now=now, traditional=traditional)
+    rendered = preview_answer(
+        session, case, worker, library, key, fields, now=now, traditional=traditional, notice_template=notice_template
+    )
     if seen is None or not hmac.compare_digest(seen, answer_digest(rendered.text)):
         raise CaseError("请先预览将发送给群众的答复；预览之后内容有变化，须重新预览")
     return _queue(session, case, worker, rendered.text, rendered.template_key, rendered.template_version, now, "answer")
@@ -345,13 +348,17 @@ def preview_answer(
     *,
     now: dt.datetime | None = None,
     traditional: bool = False,
+    notice_template: str = "",
 ) -> Rendered:
-    """The exact text 答复 would send, in the citizen's script, after every check; nothing is written."""
+    """The exact text 答复 would send, in the citizen's script, after every check; nothing is written.
+
+    ``notice_template`` (SUBSCRIBE_TEMPLATE_ID): past the 48-hour window, a consent to it lets the answer through.
+    """
     now = now or utcnow()
     _owner(case, worker)
     if case.status not in OPEN:
         raise CaseError("诉求已办结或已移交，不能再答复；如需继续办理请先重新打开")
-    ok, why = service_window(session, case, now)
+    ok, why = service_window(session, case, now, notice_template=notice_template)
     if not ok:
         raise CaseError(why)
     variables = _answer_variables(case, fields)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Case, Citizen, Direction, Message, NoticeConsent, reachable_by_wechat
@@ -24,12 +24,13 @@ NO_WECHAT = {
 }
 
 
-def service_window(session: Session, case: Case, now: dt.datetime) -> tuple[bool, str]:
+def service_window(session: Session, case: Case, now: dt.datetime, *, notice_template: str = "") -> tuple[bool, str]:
     """Whether a written answer can reach the citizen now, and why not.
 
     WeChat citizens: a customer-service message within 48 hours of their last message (5 at most), or after
-    that a 订阅通知 they consented to. Open311 clients read the answer as the request's status notes. Hotline
-    callers and anonymous web letters have no WeChat: a person phones them and records it (:func:`answer_by_phone`).
+    that a 订阅通知 of ``notice_template`` (SUBSCRIBE_TEMPLATE_ID; empty: none is sent) they consented to.
+    Open311 clients read the answer as the request's status notes. Hotline callers and anonymous web letters
+    have no WeChat: a person phones them and records it (cases.loop.answer_by_phone).
     """
     openid, subscribed = session.execute(
         select(Citizen.openid, Citizen.is_subscribed).where(Citizen.id == case.citizen_id)
@@ -43,11 +44,14 @@ def service_window(session: Session, case: Case, now: dt.datetime) -> tuple[bool
         return False, "群众已取消关注，无法发送消息：请电话联系"
     last_in = session.scalar(
         select(func.max(Message.received_at)).where(
-            Message.citizen_id == case.citizen_id, Message.direction == Direction.IN
+            # Only what the citizen sent through WeChat opens its window (a web letter does not).
+            Message.citizen_id == case.citizen_id,
+            Message.direction == Direction.IN,
+            Message.channel == "wechat",
         )
     )
     if last_in is None or now - last_in > SERVICE_WINDOW:
-        if _has_consent(session, case):
+        if _has_consent(session, case, notice_template):
             return True, ""  # sent as a 订阅通知 (bot/jobs.py) once the customer-service message is refused
         return False, "距群众最后一次留言已超过48小时，无法发送客服消息：请电话联系，或待其再次留言"
     sent = session.scalar(
@@ -58,19 +62,21 @@ def service_window(session: Session, case: Case, now: dt.datetime) -> tuple[bool
             Message.received_at > last_in,
         )
     )
-    if (sent or 0) >= SERVICE_QUOTA and not _has_consent(session, case):
+    if (sent or 0) >= SERVICE_QUOTA and not _has_consent(session, case, notice_template):
         return False, f"本次互动已发送{SERVICE_QUOTA}条客服消息，已达上限：请待群众再次留言，或电话联系"
     return True, ""
 
 
-def _has_consent(session: Session, case: Case) -> bool:
-    """An unused consent to 订阅通知 from this citizen (for this case, or for none in particular)."""
+def _has_consent(session: Session, case: Case, template: str) -> bool:
+    """An unused consent to the 订阅通知 ``template`` from this citizen (any case: WeChat counts them per citizen)."""
+    if not template:
+        return False
     found = session.scalar(
         select(NoticeConsent.id)
         .where(
             NoticeConsent.citizen_id == case.citizen_id,
+            NoticeConsent.template_id == template,
             NoticeConsent.status == "granted",
-            or_(NoticeConsent.case_id == case.id, NoticeConsent.case_id.is_(None)),
         )
         .limit(1)
     )

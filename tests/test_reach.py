@@ -53,7 +53,9 @@ def test_after_48_hours_only_a_consent_to_subscription_notices_lets_an_answer_th
     assert not ok and "48小时" in why
     db.add(NoticeConsent(citizen_id=case.citizen_id, case_id=case.id, template_id="tpl", source="one_time"))
     db.commit()
-    assert service_window(db, case, later) == (True, "")
+    assert not service_window(db, case, later)[0]  # subscriptions off: the consent cannot be used
+    assert not service_window(db, case, later, notice_template="another")[0]
+    assert service_window(db, case, later, notice_template="tpl") == (True, "")
     db.execute(update(NoticeConsent).values(status="used"))
     db.execute(update(Message).values(received_at=later - dt.timedelta(hours=1)))
     db.commit()

@@ -126,8 +126,10 @@ def answer_through_the_loop(app: Flask, case_id: int, progress: str = "整改已
         assert case is not None
         library = services(app).library
         fields = {"progress": progress}
-        preview = loop.preview_answer(db, case, STAFF, library, "answer_resolved", fields)
-        out = loop.answer(db, case, STAFF, library, "answer_resolved", fields, seen=loop.answer_digest(preview.text))
+        notice = app.config["SUBSCRIBE_TEMPLATE_ID"]  # as the case page passes it
+        preview = loop.preview_answer(db, case, STAFF, library, "answer_resolved", fields, notice_template=notice)
+        out = loop.answer(db, case, STAFF, library, "answer_resolved", fields, seen=loop.answer_digest(preview.text),
+                          notice_template=notice)
         db.commit()
         return out.id
 

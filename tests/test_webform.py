@@ -348,9 +348,14 @@ def wechat_app(clean_app: Flask, fake_api: Any, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(clean_app.config, "WECHAT_APP_SECRET", APP_SECRET)
     monkeypatch.setitem(clean_app.config, "PUBLIC_BASE_URL", "https://minsheng.example.gov.cn")
     monkeypatch.setitem(clean_app.config, "SUBSCRIBE_TEMPLATE_ID", "")
+    _empty_delivery_queue(clean_app)  # jobs another test queued (its answers) must not count here
     yield clean_app
-    svc = services(clean_app)
-    for key in svc.redis.scan_iter(f"rq:*{jobs.queue_name(clean_app.config['REDIS_NAMESPACE'])}*", count=1000):
+    _empty_delivery_queue(clean_app)
+
+
+def _empty_delivery_queue(app: Flask) -> None:
+    svc = services(app)
+    for key in svc.redis.scan_iter(f"rq:*{jobs.queue_name(app.config['REDIS_NAMESPACE'])}*", count=1000):
         svc.redis.delete(key)
 
 

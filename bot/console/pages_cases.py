@@ -146,7 +146,14 @@ def case_preview_answer(case_id: int) -> Response | str:
     fields = {"progress": form.get("progress", ""), "date": form.get("date", "")}
     try:
         rendered = loop.preview_answer(
-            db, item, worker(), services().library, form.get("template", ""), fields, traditional=_traditional(item)
+            db,
+            item,
+            worker(),
+            services().library,
+            form.get("template", ""),
+            fields,
+            traditional=_traditional(item),
+            notice_template=current_app.config["SUBSCRIBE_TEMPLATE_ID"],
         )
     except CaseError as exc:
         flash(str(exc), "error")
@@ -168,7 +175,9 @@ def _render_case(item: Case, preview: dict[str, str] | None = None) -> str:
     messages = db.scalars(
         select(Message).where(Message.citizen_id == item.citizen_id).order_by(Message.id.desc()).limit(30)
     ).all()
-    window_ok, window_why = loop.service_window(db, item, now)
+    window_ok, window_why = loop.service_window(
+        db, item, now, notice_template=current_app.config["SUBSCRIBE_TEMPLATE_ID"]
+    )
     answer_templates = sorted(
         (p for p in services().library.published(db, None).values() if p.purpose in ANSWER_PURPOSES),
         key=lambda p: (p.purpose, p.key),
@@ -339,6 +348,7 @@ def _handle_actions() -> dict[str, Callable[[Any, Case, Worker], Message | None]
             {"progress": form.get("progress", ""), "date": form.get("date", "")},
             seen=form.get("seen") or None,
             traditional=_traditional(c),
+            notice_template=current_app.config["SUBSCRIBE_TEMPLATE_ID"],
         ),
         "answer_phone": lambda db, c, w: loop.answer_by_phone(db, c, w, form.get("note", "")),
         "close": _close,
