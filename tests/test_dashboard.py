@@ -208,7 +208,8 @@ def test_figures_pages_and_exports_name_the_channel(clean_app: Flask, dash_accou
     assert "12345热线" in sup.get(f"/console/cases/{case_id}").get_data(as_text=True).split('id="case-channel"')[1]
     body = sup.get("/console/cases/export?format=csv&view=all").get_data().decode("utf-8-sig")
     rows = {r[0]: r for r in csv.reader(io.StringIO(body))}
-    assert rows["受理编号"][-1] == "渠道" and rows[number][-1] == "12345热线"
+    column = rows["受理编号"].index("渠道")
+    assert rows[number][column] == "12345热线"
 
 
 def test_chart_axes_use_round_ticks_and_the_legend_keeps_its_colours(clean_app: Flask, dash_accounts: None) -> None:
