@@ -5,7 +5,9 @@ citizens join by keyword and by QR scene and send opinions on three topics; the 
 themes, marks one adopted, closes the campaign and publishes the outcome. A real ``python -m bot worker --burst``
 delivers it through the fake API, which refuses one citizen with 45015; the page says who was reached and who
 was not, and why. The texts are written and approved through replies/workflow.py beforehand (two people).
-Screenshots land in tests/artifacts/browser-campaign-<backend>/. Runs on both backends (about 25 s each).
+Screenshots land in tests/artifacts/browser-campaign-<backend>/. SQLite only (about 25 s): nothing on these pages
+depends on the database, every query behind them runs on both backends in tests/test_campaigns.py, and the suite's
+time is kept for walks that add something (tests/test_browser_cases.py walks a case on PostgreSQL too).
 """
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ OPINIONS = [
 @pytest.fixture
 def live_campaign(backend: Backend, tmp_path: Path, fake_api: FakeWeChat) -> Iterator[Live]:
     """A ``serve`` pointed at the fake API, a supervisor and an operator, and the campaign texts published."""
+    if backend.name != "sqlite":
+        pytest.skip("the pages do not depend on the database; tests/test_campaigns.py runs their queries on both")
     with console_server(backend, tmp_path, {"zhao": ["supervisor"], "qian": ["operator"]},
                         WECHAT_API_BASE=fake_api.url, WECHAT_APP_SECRET=SECRET) as server:
         with Session(server.engine) as session:
