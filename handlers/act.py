@@ -363,6 +363,9 @@ class Actor:
         self._open_case(turn, case_type, summary=filed.summary)
         if filed.acknowledge:
             turn.reply_key = "review_ack" if turn.triage.needs_human else _FORM_ACKS.get(case_type, "complaint_ack")
+            if turn.reply_key == "complaint_ack":
+                # Filed outside the chat: "reply to this account" means nothing to a city app's user.
+                turn.reply_key, turn.unpublished_key = "complaint_ack_form", "complaint_ack"
 
     def _by_intent(self, turn: Turn, triage: Triage, text: str) -> None:
         conversing = turn.redis is not None

@@ -30,6 +30,7 @@ def test_a_filed_complaint_becomes_a_case_of_its_channel_with_an_acknowledgement
     assert case is not None and case.channel == "web" and case.case_type is CaseType.COMPLAINT
     assert case.summary.startswith("问题描述：路灯坏了") and case.sla_amount == 15
     assert filing.reply is not None and case.number in filing.reply.text
+    assert filing.reply.template_key == "complaint_ack_form" and "本账号" not in filing.reply.text
     rows = db.execute(select(Message.direction, Message.channel, Message.msg_type)).all()
     assert sorted((d.value, c, t) for d, c, t in rows) == [("in", "web", "form"), ("out", "web", "text")]
 

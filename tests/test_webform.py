@@ -397,7 +397,7 @@ def test_a_letter_from_inside_wechat_joins_the_thread_and_the_number_reaches_wec
     assert case.citizen_id == citizen.id and case.channel == "web" and case.number == number
     queued = db.scalars(select(Message).where(Message.delivery_status == "queued")).one()
     assert queued.citizen_id == citizen.id and queued.case_id == case.id and number in queued.content
-    assert queued.responder == "bot" and queued.template_key == "complaint_ack"
+    assert queued.responder == "bot" and queued.template_key == "complaint_ack_form"
     assert jobs.delivery_queue(wechat_app).count == 1
     # The delivery job (run here as a worker would) sends it to the fake.
     with wechat_app.app_context():
