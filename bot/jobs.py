@@ -51,7 +51,7 @@ from wechatpy.exceptions import WeChatClientException
 from bot.notice import SUMMARY_TEMPLATE, answer_link, notice_data
 from bot.services import services
 from bot.wechat.api import MissingSecret, SharedTokenClient, TokenUnavailable, client_for
-from cases.loop import SERVICE_WINDOW
+from cases.reach import NO_WECHAT, SERVICE_WINDOW, usable_consent
 from models import (
     Case,
     CaseEvent,
@@ -60,6 +60,7 @@ from models import (
     Direction,
     Message,
     NoticeConsent,
+    channel_of,
     reachable_by_wechat,
     utcnow,
 )
@@ -109,11 +110,6 @@ NO_CONSENT = "45015 超出48小时客服消息时限，群众也没有可用的�
 NO_PAGE = "未配置PUBLIC_BASE_URL，订阅通知无法链接到答复全文：请管理员配置后重新发送，或电话联系群众"
 NO_SUMMARY = "订阅通知摘要模板未发布或已关闭，无法发送订阅通知：请发布后重新发送，或电话联系群众"
 SURVEY_KEY = "satisfaction_prompt"
-# A citizen with no OpenID (the hotline, a web form opened outside WeChat): nothing can be sent through WeChat.
-OTHER_CHANNELS = {
-    "hotline": "该诉求来自12345热线，群众没有微信联系方式：请按来电号码电话答复，并在诉求中记录答复情况",
-    "web": "该诉求来自网页表单（未关联微信）：请按群众留下的联系电话答复，并在诉求中记录答复情况",
-}
 # WeChat's "系统繁忙，请稍候再试".
 BUSY = -1
 # A case in one of these states is answered once a person's message reaches the citizen.
@@ -388,11 +384,7 @@ def _claim_consent(session: Session, citizen_id: int, template_id: str, message:
     for _ in range(3):  # another job may take the one we saw between the read and the claim
         candidate = session.scalar(
             select(NoticeConsent.id)
-            .where(
-                NoticeConsent.citizen_id == citizen_id,
-                NoticeConsent.template_id == template_id,
-                NoticeConsent.status == "granted",
-            )
+            .where(*usable_consent(citizen_id, template_id))
             .order_by(own_case_first, NoticeConsent.granted_at, NoticeConsent.id)
             .limit(1)
         )
@@ -453,11 +445,12 @@ def _settle_consent(session: Session, consent: NoticeConsent, message: Message, 
 
 def _other_channel(openid: str) -> Outcome:
     """A citizen who came through another door: the answer is published there, or a person must call."""
-    channel = openid.split(":", 1)[0]
+    channel = channel_of(openid)
     if channel == "open311":
         # GeoReport clients read the answer as the request's status_notes: publishing it is delivering it.
         return Outcome("sent", via="open311")
-    return Outcome("failed", OTHER_CHANNELS.get(channel, OTHER_CHANNELS["web"]))
+    # A citizen with no OpenID (the hotline, a web form opened outside WeChat): a person must phone them.
+    return Outcome("failed", NO_WECHAT.get(channel, NO_WECHAT["web"]))
 
 
 def _transient(reason: str, tried: int, more: bool) -> Outcome:

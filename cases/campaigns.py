@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from cases.loop import SERVICE_WINDOW
 from cases.outbound import queued_message
+from cases.reach import SERVICE_WINDOW
 from cases.stats import local_day
 from models import Campaign, CampaignStatus, CampaignTheme, Citizen, Direction, Message, ReplyTemplate, utcnow
 from replies.library import Library, NotSendable, render_chosen

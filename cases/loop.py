@@ -31,8 +31,7 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from cases.outbound import queued_message
-from cases.reach import SERVICE_WINDOW as SERVICE_WINDOW  # re-exported: callers read the window from the loop
-from cases.reach import service_window as service_window
+from cases.reach import service_window
 from cases.sla import add_working_days
 from models import (
     Case,
@@ -69,6 +68,8 @@ PROGRESS_CHOICES = (
 # The general acceptance desk (综合受理): its staff dispatch cases to every department.
 DISPATCH = "other"
 OPEN = frozenset({CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS, CaseStatus.ANSWERED})
+# The same in a fixed order, for ``IN (…)``: the same SQL every time (a set's order varies between processes).
+OPEN_ORDERED = tuple(sorted(OPEN, key=lambda s: s.value))
 RATINGS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 
 
@@ -122,13 +123,12 @@ def list_filters(args: Mapping[str, Any], now: dt.datetime) -> list[ColumnElemen
     view=all, only open cases.
     """
     getlist = getattr(args, "getlist", lambda k: [args[k]] if k in args else [])
-    open_statuses = sorted(OPEN, key=lambda s: s.value)
     where: list[ColumnElement[bool]] = []
     chosen = statuses(getlist("status"))
     if chosen:
         where.append(Case.status.in_(chosen))
     elif args.get("view") != "all":
-        where.append(Case.status.in_(open_statuses))
+        where.append(Case.status.in_(OPEN_ORDERED))
     if args.get("type") in {t.value for t in CaseType}:
         where.append(Case.case_type == CaseType(args["type"]))
     if args.get("department") in DEPARTMENT_NAMES:
@@ -156,7 +156,7 @@ def is_overdue(case: Case, now: dt.datetime) -> bool:
 
 def overdue_where(now: dt.datetime) -> list[ColumnElement[bool]]:
     """:func:`is_overdue` as SQL conditions on ``Case`` (the case list, the inbox, reports and figures)."""
-    return [Case.status.in_(sorted(OPEN, key=lambda s: s.value)), Case.answered_at.is_(None), Case.due_at < now]
+    return [Case.status.in_(OPEN_ORDERED), Case.answered_at.is_(None), Case.due_at < now]
 
 
 # -- the loop --------------------------------------------------------------------------------------

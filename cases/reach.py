@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from models import Case, Citizen, Direction, Message, NoticeConsent, reachable_by_wechat
+from models import Case, Citizen, Direction, Message, NoticeConsent, channel_of
 
 # WeChat's customer-service window (WECHAT.md): after the citizen's last message, 48 hours, 5 messages.
 SERVICE_WINDOW = dt.timedelta(hours=48)
@@ -35,10 +35,10 @@ def service_window(session: Session, case: Case, now: dt.datetime, *, notice_tem
     openid, subscribed = session.execute(
         select(Citizen.openid, Citizen.is_subscribed).where(Citizen.id == case.citizen_id)
     ).one()
-    if not reachable_by_wechat(openid):
-        channel = openid.split(":", 1)[0]
-        if channel == "open311":
-            return True, ""
+    channel = channel_of(openid)
+    if channel == "open311":
+        return True, ""
+    if channel != "wechat":
         return False, NO_WECHAT.get(channel, NO_WECHAT["web"])
     if not subscribed:
         return False, "群众已取消关注，无法发送消息：请电话联系"
@@ -67,17 +67,19 @@ def service_window(session: Session, case: Case, now: dt.datetime, *, notice_tem
     return True, ""
 
 
+def usable_consent(citizen_id: int, template_id: str) -> list[ColumnElement[bool]]:
+    """Consents that let one 订阅通知 of ``template_id`` reach the citizen: granted and not used (any case: WeChat
+    counts them per citizen and template). The one rule for the case page, the sending job and a withdrawal."""
+    return [
+        NoticeConsent.citizen_id == citizen_id,
+        NoticeConsent.template_id == template_id,
+        NoticeConsent.status == "granted",
+    ]
+
+
 def _has_consent(session: Session, case: Case, template: str) -> bool:
-    """An unused consent to the 订阅通知 ``template`` from this citizen (any case: WeChat counts them per citizen)."""
+    """An unused consent to the 订阅通知 ``template`` from this citizen."""
     if not template:
         return False
-    found = session.scalar(
-        select(NoticeConsent.id)
-        .where(
-            NoticeConsent.citizen_id == case.citizen_id,
-            NoticeConsent.template_id == template,
-            NoticeConsent.status == "granted",
-        )
-        .limit(1)
-    )
+    found = session.scalar(select(NoticeConsent.id).where(*usable_consent(case.citizen_id, template)).limit(1))
     return found is not None

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from cases.loop import OPEN, Worker, scoped
+from cases.loop import OPEN_ORDERED, Worker, scoped
 from models import TRY_OPENID_PREFIX, Case, CaseStatus, Citizen, Direction, Message
 
 DEFAULT_DAYS = 30
@@ -75,7 +75,6 @@ _NOT_IN_NAME = frozenset(
 )
 _PLACE_NAME = (2, 6)
 _STANDALONE_PLACES = frozenset({"火车站", "汽车站"})
-_OPEN = sorted(OPEN, key=lambda s: s.value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,7 +341,7 @@ def case_counts(
             )
         ),
         # cases.loop.is_overdue: open, no answer yet, past the deadline.
-        "open_overdue": _sum(and_(Case.status.in_(_OPEN), Case.answered_at.is_(None), Case.due_at < now)),
+        "open_overdue": _sum(and_(Case.status.in_(OPEN_ORDERED), Case.answered_at.is_(None), Case.due_at < now)),
         "rated": _sum(and_(counted, Case.rating.is_not(None))),
         "satisfied": _sum(and_(counted, Case.rating >= 3)),
     }

@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, sel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from cases.loop import OPEN, AnySelect, Worker, in_departments, overdue_where, scoped
+from cases.loop import OPEN_ORDERED, AnySelect, Worker, in_departments, overdue_where, scoped
 from models import (
     TRY_OPENID_PREFIX,
     Case,
@@ -206,7 +206,7 @@ def _cases_exist(worker: Worker, *where: ColumnElement[bool]) -> ColumnElement[b
 
 def _emergency_case() -> list[ColumnElement[bool]]:
     return [
-        Case.status.in_(sorted(OPEN, key=lambda s: s.value)),
+        Case.status.in_(OPEN_ORDERED),
         or_(Case.case_type == CaseType.EMERGENCY, Case.emergency_kind.is_not(None)),
     ]
 

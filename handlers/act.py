@@ -28,14 +28,10 @@ import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping
-from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
-from cases.loop import OPEN
 from cases.sla import deadline_for
-from handlers import rating, status
+from handlers import notice, rating, status
 from handlers.autoreply import AutoReplies, default_allowed
 from handlers.campaign import Campaigns
 from handlers.classify import shipped
@@ -45,7 +41,7 @@ from handlers.store import Store
 from handlers.triage import MIN_CONFIDENCE, Classifier, Triage
 from handlers.turn import Turn
 from handlers.urgency import POSSIBLE
-from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Message, NoticeConsent
+from models import CaseStatus, CaseType
 from replies.library import Library
 from text.normalize import normalize
 
@@ -72,14 +68,17 @@ POSSIBLE_EMERGENCY_CASES = {"inquiry": CaseType.INQUIRY, "suggestion": CaseType.
 # A filed request (web form, Open311, hotline) is a case whatever it reads as; chit-chat in a form is a complaint
 # a person reads first (needs_human decides), and each type has its acknowledgement.
 _FORM_CASES = {intent: case_type for intent, (case_type, _) in _INTENT_CASES.items()}
+# complaint_ack_form leaves out "reply to this account" (a city app's user has none); complaint_ack stands in for it
+# while it is not published.
 _FORM_ACKS = {
-    CaseType.COMPLAINT: "complaint_ack",
-    CaseType.REPORT: "complaint_ack",
-    CaseType.HELP: "complaint_ack",
+    CaseType.COMPLAINT: "complaint_ack_form",
+    CaseType.REPORT: "complaint_ack_form",
+    CaseType.HELP: "complaint_ack_form",
     CaseType.INQUIRY: "inquiry_ack",
     CaseType.SUGGESTION: "suggestion_ack",
     CaseType.PRAISE: "praise_thanks",
 }
+_FORM_FALLBACKS = {"complaint_ack_form": "complaint_ack"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,9 +142,9 @@ class Actor:
             "unsubscribe": self.on_unfollow,
             "click": self.on_click,
             # 订阅通知 (bot/notice.py): the citizen's consent and its changes, and WeChat's delivery report.
-            "subscribe_msg_popup_event": self.on_notice_popup,
-            "subscribe_msg_change_event": self.on_notice_change,
-            "subscribe_msg_sent_event": self.on_notice_sent,
+            "subscribe_msg_popup_event": notice.on_popup,
+            "subscribe_msg_change_event": notice.on_change,
+            "subscribe_msg_sent_event": notice.on_sent,
         }
 
     def __call__(self, turn: Turn) -> None:
@@ -185,91 +184,6 @@ class Actor:
             return
         turn.reply_key = f"menu_{turn.msg.event_key}" if turn.msg.event_key else "default"
         turn.unpublished_key = "default"
-
-    # -- 订阅通知: recorded, never answered (a push about a prompt is not a message to reply to) ----------
-
-    def on_notice_popup(self, turn: Turn) -> None:
-        """The citizen answered WeChat's 订阅通知 prompt (our page, or an article): each template's accept or reject.
-
-        An accepted one-time consent lets one notice through (bot/jobs.py uses it); it is bound to the citizen's
-        latest open case, since WeChat counts consents per citizen and template, not per case.
-        """
-        citizen_id = _citizen_of(turn)
-        if citizen_id is None:
-            log.info("订阅通知 consent from an unknown citizen: stored only")
-            return
-        case = _latest_open_case(turn, citizen_id)
-        for item in _notice_items(turn):
-            template_id = item.get("TemplateId", "")[:64]
-            if not template_id or _seen_consent(turn, citizen_id, template_id):
-                continue
-            accepted = item.get("SubscribeStatusString") == "accept"
-            scene = int(item["PopupScene"]) if item.get("PopupScene", "").isdigit() else 0
-            where = _POPUP_SCENES.get(scene, "订阅提示")
-            turn.session.add(
-                NoticeConsent(
-                    citizen_id=citizen_id,
-                    case_id=case.id if case else None,
-                    template_id=template_id,
-                    scene=scene,
-                    source="popup",
-                    status="granted" if accepted else "rejected",
-                    # WeChat's time of the choice: a retried push finds its row by it (see _seen_consent).
-                    granted_at=turn.msg.create_time,
-                    detail=f"{where}：{'同意' if accepted else '拒绝'}",
-                )
-            )
-            if case is not None:
-                action, what = ("notice_consent", "同意接收") if accepted else ("notice_declined", "拒绝接收")
-                _case_event(turn, case, action, f"群众{what}订阅通知（{where}）")
-
-    def on_notice_change(self, turn: Turn) -> None:
-        """The citizen switched a template's notices off in WeChat's settings: their consents to it are void."""
-        citizen_id = _citizen_of(turn)
-        if citizen_id is None:
-            return
-        for item in _notice_items(turn):
-            if item.get("SubscribeStatusString") != "reject":
-                continue  # WeChat pushes only refusals here; anything else changes nothing we count
-            granted = list(
-                turn.session.scalars(
-                    select(NoticeConsent).where(
-                        NoticeConsent.citizen_id == citizen_id,
-                        NoticeConsent.template_id == item.get("TemplateId", ""),
-                        NoticeConsent.status == "granted",
-                    )
-                )
-            )
-            for consent in granted:
-                consent.status, consent.detail = "rejected", "群众在微信服务通知设置中拒收"
-            for case in _cases_of(turn, {c.case_id for c in granted if c.case_id is not None}):
-                _case_event(turn, case, "notice_revoked", "群众在微信服务通知设置中拒收订阅通知，此后答复须电话联系")
-
-    def on_notice_sent(self, turn: Turn) -> None:
-        """WeChat's report on a notice we sent: kept with the consent it used; a failure told on the case."""
-        citizen_id = _citizen_of(turn)
-        if citizen_id is None:
-            return
-        for item in _notice_items(turn):
-            consent = turn.session.scalars(
-                select(NoticeConsent)
-                .where(
-                    NoticeConsent.citizen_id == citizen_id,
-                    NoticeConsent.template_id == item.get("TemplateId", ""),
-                    NoticeConsent.status == "used",
-                )
-                .order_by(NoticeConsent.used_at.desc(), NoticeConsent.id.desc())
-                .limit(1)
-            ).first()
-            if consent is None:
-                continue
-            status = item.get("ErrorStatus", "")[:200]
-            consent.detail = f"微信回执：{status or item.get('ErrorCode', '')}"
-            if item.get("ErrorCode", "0") in ("", "0") or consent.used_message_id is None:
-                continue
-            case_id = turn.session.scalar(select(Message.case_id).where(Message.id == consent.used_message_id))
-            for case in _cases_of(turn, {case_id} if case_id else set()):
-                _case_event(turn, case, "notice_undelivered", f"微信回执订阅通知未送达（{status}）：请电话联系群众")
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -362,10 +276,8 @@ class Actor:
         )
         self._open_case(turn, case_type, summary=filed.summary)
         if filed.acknowledge:
-            turn.reply_key = "review_ack" if turn.triage.needs_human else _FORM_ACKS.get(case_type, "complaint_ack")
-            if turn.reply_key == "complaint_ack":
-                # Filed outside the chat: "reply to this account" means nothing to a city app's user.
-                turn.reply_key, turn.unpublished_key = "complaint_ack_form", "complaint_ack"
+            turn.reply_key = "review_ack" if turn.triage.needs_human else _FORM_ACKS[case_type]
+            turn.unpublished_key = _FORM_FALLBACKS.get(turn.reply_key)
 
     def _by_intent(self, turn: Turn, triage: Triage, text: str) -> None:
         conversing = turn.redis is not None
@@ -465,71 +377,3 @@ class Actor:
         turn.variables.update(case_number=number, deadline=deadline.due_at, department=department)
         turn.deadline_with_time = deadline.unit == "hours"
 
-
-# -- 订阅通知 pushes ---------------------------------------------------------------------------------
-
-# PopupScene of subscribe_msg_popup_event: where the citizen saw the prompt.
-_POPUP_SCENES = {1: "网页", 2: "图文消息"}
-_OPEN_STATUSES = sorted(OPEN, key=lambda s: s.value)
-
-
-def _notice_items(turn: Turn) -> list[dict[str, str]]:
-    """The ``<List>`` entries of a 订阅通知 push (one per template), each as tag → text.
-
-    wechatpy does not know these events; the edge keeps the cleaned XML, whose DTD it has already refused. The
-    lists are found wherever they sit: WeChat's own sample of the change event wraps them in the popup's tag.
-    """
-    try:
-        root = ElementTree.fromstring(turn.msg.raw_xml)  # noqa: S314 (no DTD reaches here: bot/wechat/codec.py)
-    except ElementTree.ParseError:
-        return []
-    return [{child.tag: (child.text or "").strip() for child in item} for item in root.iter("List")]
-
-
-def _citizen_of(turn: Turn) -> int | None:
-    # On PostgreSQL the store writes the citizen after the stages: someone who answers a prompt has written before.
-    if turn.citizen_id is not None:
-        return turn.citizen_id
-    found: int | None = turn.session.scalar(select(Citizen.id).where(Citizen.openid == turn.msg.openid))
-    return found
-
-
-def _latest_open_case(turn: Turn, citizen_id: int) -> Case | None:
-    return turn.session.scalars(
-        select(Case)
-        .where(Case.citizen_id == citizen_id, Case.status.in_(_OPEN_STATUSES))
-        .order_by(Case.opened_at.desc(), Case.id.desc())
-        .limit(1)
-    ).first()
-
-
-def _cases_of(turn: Turn, ids: set[int]) -> list[Case]:
-    return list(turn.session.scalars(select(Case).where(Case.id.in_(sorted(ids))))) if ids else []
-
-
-def _seen_consent(turn: Turn, citizen_id: int, template_id: str) -> bool:
-    """True if this very push was recorded before (a retry the database caught after the stages ran)."""
-    found = turn.session.scalar(
-        select(NoticeConsent.id).where(
-            NoticeConsent.citizen_id == citizen_id,
-            NoticeConsent.template_id == template_id,
-            NoticeConsent.source == "popup",
-            NoticeConsent.granted_at == turn.msg.create_time,
-        )
-    )
-    return found is not None
-
-
-def _case_event(turn: Turn, case: Case, action: str, detail: str) -> None:
-    case.updated_at = turn.now
-    turn.session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=turn.now,
-            actor="citizen",
-            action=action,
-            from_status=case.status.value,
-            to_status=case.status.value,
-            detail=detail,
-        )
-    )

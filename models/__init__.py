@@ -10,7 +10,14 @@ from models.campaign import Campaign, CampaignStatus, CampaignTheme
 from models.case import Case, CaseEvent, CaseStatus, CaseType
 from models.chain import ChainHead
 from models.channel import ApiKey, Attachment, NoticeConsent
-from models.citizen import CHANNELS, TRY_OPENID_PREFIX, Citizen, channel_identity, reachable_by_wechat
+from models.citizen import (
+    CHANNELS,
+    TRY_OPENID_PREFIX,
+    Citizen,
+    channel_identity,
+    channel_of,
+    reachable_by_wechat,
+)
 from models.message import Direction, Message
 from models.opinion import OpinionIncident
 from models.template import (
@@ -56,6 +63,7 @@ __all__ = [
     "ThreadState",
     "User",
     "channel_identity",
+    "channel_of",
     "reachable_by_wechat",
     "utcnow",
 ]

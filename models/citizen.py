@@ -26,6 +26,11 @@ def channel_identity(channel: str, ident: str) -> str:
     return f"{channel}:{ident}"[:64]
 
 
+def channel_of(openid: str) -> str:
+    """The door a citizen came through, read from their key ("wechat" for a WeChat OpenID)."""
+    return openid.split(":", 1)[0] if ":" in openid else "wechat"
+
+
 def reachable_by_wechat(openid: str) -> bool:
     """True if ``openid`` is WeChat's (messages can be sent to it), false for another channel's citizen."""
     return ":" not in openid

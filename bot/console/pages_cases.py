@@ -30,7 +30,7 @@ from bot.extensions import console_session, services
 from bot.media import derived_type, pending_storage
 from bot.media.links import KIND_NAMES, LinkRefused, Shown, shown, sign, storage_key, verify
 from bot.media.storage import StorageUnavailable, storage_for
-from cases import loop
+from cases import loop, reach
 from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
 from cases.threads import readable_messages, thread_readable
 from models import Attachment, Case, CaseEvent, Message, User
@@ -175,7 +175,7 @@ def _render_case(item: Case, preview: dict[str, str] | None = None) -> str:
     messages = db.scalars(
         select(Message).where(Message.citizen_id == item.citizen_id).order_by(Message.id.desc()).limit(30)
     ).all()
-    window_ok, window_why = loop.service_window(
+    window_ok, window_why = reach.service_window(
         db, item, now, notice_template=current_app.config["SUBSCRIBE_TEMPLATE_ID"]
     )
     answer_templates = sorted(
