@@ -398,6 +398,8 @@ def test_a_letter_from_inside_wechat_joins_the_thread_and_the_number_reaches_wec
     queued = db.scalars(select(Message).where(Message.delivery_status == "queued")).one()
     assert queued.citizen_id == citizen.id and queued.case_id == case.id and number in queued.content
     assert queued.responder == "bot" and queued.template_key == "complaint_ack_form"
+    # The acknowledgement the page showed is the one queued: one outbound row, not a copy.
+    assert count(db, Message, Message.direction == Direction.OUT, Message.in_reply_to_id == queued.in_reply_to_id) == 1
     assert jobs.delivery_queue(wechat_app).count == 1
     # The delivery job (run here as a worker would) sends it to the fake.
     with wechat_app.app_context():

@@ -23,16 +23,15 @@ import logging
 
 import redis
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bot.jobs import enqueue_delivery
 from bot.media import MediaRejected, StorageUnavailable, keep
 from bot.services import services
 from bot.webform.letter import Letter, Photo, dedup_key, message_text, summary
-from cases.outbound import queued_message
-from handlers.types import Filed, InboundMessage, OutboundReply
-from models import Case, CaseType, Message, reachable_by_wechat, utcnow
+from handlers.types import Filed, InboundMessage
+from models import Case, CaseType, Direction, Message, reachable_by_wechat, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -105,28 +104,23 @@ class RateLimit:
 
 
 def _after_filing(
-    app: Flask, photos: list[Photo], message_id: int, case_id: int | None, reply: OutboundReply | None
+    app: Flask, photos: list[Photo], message_id: int, case_id: int | None, to_wechat: bool
 ) -> tuple[int, list[str], int | None]:
-    """Keep the photos and queue the acknowledgement to WeChat (``reply``), in one commit after the filing's."""
+    """Keep the photos and, ``to_wechat``, queue the acknowledgement, in one commit after the filing's.
+
+    The pipeline stored the acknowledgement as the letter's reply: that row is queued for delivery (the citizen
+    reads it once, in the page and in the chat), not copied.
+    """
     with services(app).sessions() as session:
         kept, lost = _keep_photos(app, session, photos, message_id, case_id)
         queued_id: int | None = None
-        if reply is not None:
-            citizen_id = session.scalar(select(Message.citizen_id).where(Message.id == message_id))
-            assert citizen_id is not None  # the letter was just stored
-            queued = queued_message(
-                citizen_id,
-                reply.text,
-                reply.template_key,
-                reply.template_version,
-                "bot",
-                utcnow(),
-                case_id=case_id,
-                in_reply_to_id=message_id,
+        if to_wechat:
+            queued_id = session.scalar(
+                update(Message)
+                .where(Message.in_reply_to_id == message_id, Message.direction == Direction.OUT)
+                .values(delivery_status="queued")
+                .returning(Message.id)
             )
-            session.add(queued)
-            session.flush()
-            queued_id = queued.id
         session.commit()
     return kept, lost, queued_id
 
@@ -156,7 +150,7 @@ def file_letter(app: Flask, letter: Letter, photos: list[Photo], citizen: str) -
     queued_id: int | None = None
     if not filing.duplicate:
         try:
-            kept, lost, queued_id = _after_filing(app, photos, filing.message_id, case_id, reply if wechat else None)
+            kept, lost, queued_id = _after_filing(app, photos, filing.message_id, case_id, wechat)
         except Exception:
             # The letter and its case are committed: the citizen must see their number, not "not filed" (a
             # resubmission would be a repeat and keep nothing). Staff see the log; the photos are named lost.
