@@ -51,7 +51,9 @@ from wechatpy.exceptions import WeChatClientException
 from bot.notice import SUMMARY_TEMPLATE, answer_link, notice_data
 from bot.services import services
 from bot.wechat.api import MissingSecret, SharedTokenClient, TokenUnavailable, client_for
+from cases.outbound import NOT_A_PERSON
 from cases.reach import NO_WECHAT, SERVICE_WINDOW, usable_consent
+from handlers.rating import PROMPT_KEY
 from models import (
     Case,
     CaseEvent,
@@ -109,13 +111,10 @@ CONSENT_GONE = frozenset({43101})
 NO_CONSENT = "45015 超出48小时客服消息时限，群众也没有可用的订阅通知授权：请电话联系群众，或待其再次留言后发送"
 NO_PAGE = "未配置PUBLIC_BASE_URL，订阅通知无法链接到答复全文：请管理员配置后重新发送，或电话联系群众"
 NO_SUMMARY = "订阅通知摘要模板未发布或已关闭，无法发送订阅通知：请发布后重新发送，或电话联系群众"
-SURVEY_KEY = "satisfaction_prompt"
 # WeChat's "系统繁忙，请稍候再试".
 BUSY = -1
 # A case in one of these states is answered once a person's message reaches the citizen.
 ANSWERABLE = frozenset({CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS})
-# Automatic replies never count as an answer (models.case.Case.answered_at).
-NOT_A_PERSON = frozenset({"", "bot"})
 
 
 def queue_name(namespace: str) -> str:
@@ -330,7 +329,7 @@ def _notice_wanted(config: Mapping[str, Any], message: Message) -> bool:
         and message.case_id is not None
         and (message.responder or "") not in NOT_A_PERSON
         # The citizen's one-time consent is for the answer: a survey must not use it up.
-        and message.template_key != SURVEY_KEY
+        and message.template_key != PROMPT_KEY
     )
 
 
@@ -476,7 +475,7 @@ def _record(session: Session, message: Message, outcome: Outcome) -> None:
     before = case.status
     actor = message.responder or "system"
     # The satisfaction prompt is not an answer: it neither answers the case nor reads as one in its history.
-    survey = message.template_key == "satisfaction_prompt"
+    survey = message.template_key == PROMPT_KEY
     if outcome.status == "sent":
         if (message.responder or "") not in NOT_A_PERSON and not survey:
             if case.answered_at is None:

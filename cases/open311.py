@@ -35,15 +35,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import ApiKey, Case, CaseStatus, Direction, Message, utcnow
+from cases.loop import OPEN, OPEN_ORDERED
+from cases.outbound import NOT_A_PERSON
+from models import ApiKey, Case, Direction, Message, utcnow
 from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
 from text.pii import mask_text
 
 CHANNEL = "open311"
-# Answers that are not a person's (jobs.NOT_A_PERSON), and the satisfaction prompt, never count as status notes.
-_NOT_A_PERSON = ("", "bot")
+# Answers that are not a person's, and the satisfaction prompt, never count as status notes.
 _NOT_AN_ANSWER = "satisfaction_prompt"
-CLOSED = frozenset({CaseStatus.CLOSED, CaseStatus.MERGED, CaseStatus.HANDED_OVER})
 KEY_PREFIX = "o311_"
 # What an issued key can look like (token_urlsafe's alphabet): anything else is refused before any lookup.
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -225,9 +225,9 @@ def find_requests(session: Session, filters: Filters) -> list[PublicRequest]:
         if filters.end is not None:
             query = query.where(Case.opened_at <= filters.end)
         if filters.statuses == {"open"}:
-            query = query.where(Case.status.not_in(sorted(CLOSED, key=lambda s: s.value)))
+            query = query.where(Case.status.in_(OPEN_ORDERED))
         elif filters.statuses == {"closed"}:
-            query = query.where(Case.status.in_(sorted(CLOSED, key=lambda s: s.value)))
+            query = query.where(Case.status.not_in(OPEN_ORDERED))
     rows = session.execute(query.order_by(Case.opened_at.desc(), Case.id.desc()).limit(filters.limit)).all()
     notes = _status_notes(session, [case.id for case, _, _ in rows])
     notices = _notices(session, [case.opening_message_id for case, _, _ in rows])
@@ -248,7 +248,7 @@ def _status_notes(session: Session, case_ids: list[int]) -> dict[int, str]:
             Message.direction == Direction.OUT,
             Message.delivery_status == "sent",
             Message.responder.is_not(None),
-            Message.responder.not_in(_NOT_A_PERSON),
+            Message.responder.not_in(NOT_A_PERSON),
             (Message.template_key.is_(None)) | (Message.template_key != _NOT_AN_ANSWER),
         )
         .order_by(Message.id)
@@ -275,7 +275,7 @@ def _public(case: Case, content: str, raw: str | None, notes: str, notice: str) 
     lat, long = _coordinate(record.get("lat"), 90), _coordinate(record.get("long"), 180)
     return PublicRequest(
         service_request_id=case.number,
-        status="closed" if case.status in CLOSED else "open",
+        status="open" if case.status in OPEN else "closed",
         status_notes=notes,
         service_name=service_name(case.department),
         service_code=case.department if case.department in SERVICES_BY_CODE else "other",
@@ -296,7 +296,6 @@ def _public(case: Case, content: str, raw: str | None, notes: str, notice: str) 
 # Fields of a submission that identify the citizen: kept in the case summary and the raw record for staff,
 # never returned by a GET, and cut out of the description and address wherever a client repeated them.
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "account_id", "device_id")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Building, unit, floor and room numbers of an address (幸福小区3栋2单元201室): the street and estate stay.
 _DWELLING = re.compile(r"[0-9０-９A-Za-z]+(?:-[0-9]+)?(?=\s*(?:号楼|栋|幢|座|单元|层|楼|室|户))")
 
@@ -325,7 +324,7 @@ def public_text(text: str, contact: Iterable[str] = ()) -> str:
     """``text`` fit for anyone: contact details cut out, then mobiles, ID and card numbers, e-mail addresses masked."""
     for value in sorted({c.strip() for c in contact if len(c.strip()) >= 2}, key=len, reverse=True):
         text = text.replace(value, "***")
-    return _EMAIL.sub("***@***", mask_text(text))
+    return mask_text(text)
 
 
 def mask_address(address: str) -> str:

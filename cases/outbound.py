@@ -11,6 +11,9 @@ import datetime as dt
 
 from models import Direction, Message
 
+# Responders that are not a person: their messages never answer a case (models.case.Case.answered_at).
+NOT_A_PERSON = ("", "bot")
+
 
 def queued_message(
     citizen_id: int,

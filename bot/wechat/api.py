@@ -176,14 +176,8 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
         ``data`` maps the template's keys (thing3, time4 …) to their values; ``page`` is the web page the
         notice opens. Each send uses up one of the citizen's one-time consents to that template.
         """
-        body: dict[str, Any] = {
-            "touser": openid,
-            "template_id": template_id,
-            "data": {key: {"value": value} for key, value in data.items()},
-        }
-        if page:
-            body["page"] = page
-        result: dict[str, Any] = self.post("message/subscribe/bizsend", data=body)
+        values = {key: {"value": value} for key, value in data.items()}
+        result: dict[str, Any] = self.message.send_subscribe_message(openid, template_id, values, page=page or None)
         return result
 
     def jsapi_ticket(self) -> str:
@@ -191,6 +185,8 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
 
         Fetched without the token's lock: only the consent page needs it, about once in two hours, and a page
         signed with a ticket fetched over at that moment fails only its own ``wx.config`` (a reload fixes it).
+        Not wechatpy's ``jsapi.get_jsapi_ticket``: that keeps the ticket with no TTL and to the last second, so a
+        page signed just before expiry fails; this one stores it with a TTL that ends EXPIRY_MARGIN early.
         """
         key = f"{self.appid}_jsapi_ticket"
         ticket = self.session.get(key)
