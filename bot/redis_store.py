@@ -180,3 +180,20 @@ def client_for(url: str) -> redis.Redis:
         health_check_interval=30,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+def count_in_window(client: redis.Redis, key: str, ttl: int) -> int:
+    """Count one more in the fixed-window counter ``key`` (kept ``ttl`` seconds); the count so far.
+
+    The rate limits' one shape (Open311 per key, the web form per address): the window is in the key's name.
+    Raises RedisError: each caller decides what an outage means (they let the request through).
+    """
+    pipe = client.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, ttl)
+    return int(pipe.execute()[0])
+
+
+def first_in_window(client: redis.Redis, key: str, ttl: int) -> bool:
+    """True the first time ``key`` is marked within ``ttl`` seconds (SET NX EX): once-per-window audit entries."""
+    return bool(client.set(key, 1, nx=True, ex=ttl))

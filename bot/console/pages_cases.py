@@ -30,6 +30,7 @@ from bot.extensions import console_session, services
 from bot.media import derived_type, pending_storage
 from bot.media.links import KIND_NAMES, LinkRefused, Shown, shown, sign, storage_key, verify
 from bot.media.storage import StorageUnavailable, storage_for
+from bot.redis_store import first_in_window
 from cases import loop, reach
 from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
 from cases.threads import readable_messages, thread_readable
@@ -298,7 +299,7 @@ def _first_view(app: Any, attachment_id: int) -> bool:
     """True unless this user was served this original in the last few minutes (then the entry exists already)."""
     key = f"{app.config['REDIS_NAMESPACE']}:media-viewed:{g.user.username}:{attachment_id}"
     try:
-        return bool(services(app).redis.set(key, 1, nx=True, ex=ORIGINAL_VIEW_SECONDS))
+        return first_in_window(services(app).redis, key, ORIGINAL_VIEW_SECONDS)
     except redis.RedisError:
         return True  # Redis away: an entry per request rather than none
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.console.audit import record
 from bot.open311.blueprint import ApiError
+from bot.redis_store import count_in_window, first_in_window
 from bot.services import services
 from cases.open311 import find_key
 from models import ApiKey, utcnow
@@ -98,7 +99,7 @@ def _first_in_window(what: str) -> bool:
     """True the first time ``what`` happens in this minute (then it is audited); True if Redis is away."""
     name = f"{current_app.config['REDIS_NAMESPACE']}:open311:seen:{what}:{int(time.time() // WINDOW_SECONDS)}"
     try:
-        return bool(services().redis.set(name, 1, nx=True, ex=2 * WINDOW_SECONDS))
+        return first_in_window(services().redis, name, 2 * WINDOW_SECONDS)
     except redis_lib.RedisError:
         return True
 
@@ -111,10 +112,7 @@ def throttle(db: Session, key: ApiKey | None) -> None:
     bucket = f"key:{key.id}" if key is not None else f"addr:{source()}"
     name = f"{current_app.config['REDIS_NAMESPACE']}:open311:rate:{bucket}:{window}"
     try:
-        pipe = services().redis.pipeline(transaction=False)
-        pipe.incr(name)
-        pipe.expire(name, 2 * WINDOW_SECONDS)
-        count = int(pipe.execute()[0])
+        count = count_in_window(services().redis, name, 2 * WINDOW_SECONDS)
     except redis_lib.RedisError as exc:
         log.warning("Open311 rate limit not checked (Redis unavailable): %s", exc)
         return

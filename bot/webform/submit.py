@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from bot.jobs import enqueue_delivery
 from bot.media import MediaRejected, StorageUnavailable, keep
+from bot.redis_store import count_in_window
 from bot.services import services
 from bot.webform.letter import Letter, Photo, dedup_key, message_text, summary
 from handlers.types import Filed, InboundMessage
@@ -73,10 +74,7 @@ class RateLimit:
         return services(self.app).redis
 
     def _count(self, key: str) -> int:
-        pipe = self._redis().pipeline(transaction=True)
-        pipe.incr(key)
-        pipe.expire(key, HOUR + 60)
-        return int(pipe.execute()[0])
+        return count_in_window(self._redis(), key, HOUR + 60)
 
     def post_allowed(self) -> bool:
         """Count one post; False once this address has posted far more than a citizen would."""
