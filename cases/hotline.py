@@ -151,12 +151,10 @@ class Rejected:
 
 @dataclasses.dataclass
 class Sheet:
-    """What :func:`read_tickets` found: the good rows, the rejected ones, and where the header was."""
+    """What :func:`read_tickets` found: the good rows and the rejected ones."""
 
     tickets: list[Ticket]
     rejected: list[Rejected]
-    header_row: int
-    columns: list[str]  # the fields found, in file order
 
     @property
     def rows(self) -> int:
@@ -341,7 +339,7 @@ def _check(rows: Iterator[tuple[int, Sequence[Any]]], tz: ZoneInfo, now: dt.date
     missing = [FIELD_NAMES[f] for f in REQUIRED if f not in columns]
     if missing:
         raise HotlineFileError(f"缺少必需的列：{'、'.join(missing)}（表头在第{header_row}行）")
-    sheet = Sheet([], [], header_row, [f for f, _ in sorted(columns.items(), key=lambda item: item[1])])
+    sheet = Sheet([], [])
     seen: dict[str, int] = {}
     for number, cells in itertools.chain(first[best + 1 :], rows):
         if _blank(cells):

@@ -29,6 +29,7 @@ from bot.console.common import local_tz
 from bot.console.names import INTENTS, message_label, reason_text
 from bot.console.pages_cases import as_worker, media_shown, worker
 from bot.extensions import console_session
+from bot.media import KINDS as MEDIA_KINDS
 from bot.media.links import Shown
 from cases.loop import is_overdue
 from cases.threads import (
@@ -59,7 +60,6 @@ from text.pii import mask_openid, mask_text
 # Department names for display; "none" is what triage says about chit-chat.
 DEPARTMENTS = {**DEPARTMENT_NAMES, "none": "无"}
 SAMPLE_SIZE = 20
-MEDIA_KINDS = frozenset({"image", "voice", "video", "shortvideo"})
 # A thread page shows at most this many messages, the newest.
 THREAD_LIMIT = 1000
 INTENT_NAMES = INTENTS

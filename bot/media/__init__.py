@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -293,14 +292,3 @@ def delete_purged(app: Flask, session: Session, limit: int = 200) -> int:
     session.commit()
     return deleted
 
-
-def describe(row: Attachment) -> dict[str, Any]:
-    """A row as plain values (exports, logs): never the EXIF location."""
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "status": row.status,
-        "sha256": row.content_hash,
-        "content_type": row.content_type,
-        "size_bytes": row.size_bytes,
-    }

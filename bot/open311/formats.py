@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Response
 
-FORMATS = ("json", "xml")
 _MIMETYPES = {"json": "application/json", "xml": "text/xml"}
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # A list's element name in XML, by the name of the list.

@@ -23,6 +23,8 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from bot.errors import Forbidden, MinshengError, PayloadTooLarge, Unparseable
 from bot.maintenance import start_upkeep
+from bot.media import KINDS as MEDIA_KINDS
+from bot.media.fetch import enqueue_fetch
 from bot.services import Services, services
 from bot.wechat.edge import SUCCESS, Edge
 from handlers.dedupe import loggable
@@ -34,8 +36,6 @@ from text.pii import mask_openid
 log = logging.getLogger(__name__)
 
 PATH = "/wechat"
-# Messages whose file is fetched from WeChat after the reply (bot/media/fetch.py).
-MEDIA_KINDS = frozenset({"image", "voice", "video", "shortvideo"})
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -184,7 +184,7 @@ def handle(
     else:
         if client is not None:
             svc.pipeline.settle(client, svc.deduper, claim, turn)
-            if msg.kind in MEDIA_KINDS and turn.inbound_id is not None:
+            if msg.kind in MEDIA_KINDS and turn.inbound_id is not None:  # fetched after the reply
                 _queue_media(app, turn.inbound_id, client)
     finally:
         session.close()
@@ -196,8 +196,6 @@ def handle(
 
 def _queue_media(app: Flask, message_id: int, client: Any) -> None:
     """Queue the fetch of a photo, voice or video (after the commit; the upkeep's sweep covers a failure)."""
-    from bot.media.fetch import enqueue_fetch
-
     try:
         enqueue_fetch(app, message_id, client)
     except Exception:  # the citizen's reply must not depend on it: the sweep queues it within a minute or two
