@@ -66,10 +66,8 @@ _LIMITS = {"case_number": 32, "status": 5, "summary": 20}
 SUMMARY_TEMPLATE = "notice_answer_ready"
 OFFER_TEMPLATE = "notice_offer"
 
-# How long a link stays valid: the consent page while a case is being handled, the answer for half a year.
-OFFER_DAYS = 30
+# How long the link to an answer stays valid.
 ANSWER_DAYS = 183
-_OFFER_SALT = "minsheng.notice.offer"
 _ANSWER_SALT = "minsheng.notice.answer"
 # WeChat's JS-SDK: the open tag exists only with it, and only inside WeChat (no copy of ours can replace it).
 JSSDK_URL = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"
@@ -103,13 +101,21 @@ def answer_link(config: Mapping[str, Any], case_number: str, message_id: int) ->
     return _link(config, "answer", _ANSWER_SALT, case_number, message_id)
 
 
-def offer_link(config: Mapping[str, Any], case_number: str, citizen_id: int) -> str | None:
-    """The consent page for case ``case_number`` (signed), or None without ``PUBLIC_BASE_URL``."""
-    return _link(config, "subscribe", _OFFER_SALT, case_number, citizen_id)
+def consent_page(config: Mapping[str, Any]) -> str | None:
+    """The consent page acknowledgements offer, or None while subscriptions are off (or PUBLIC_BASE_URL unset).
+
+    Not bound to a case: the consent arrives as WeChat's push and is counted per citizen and template.
+    """
+    base = _base(config)
+    return f"{base}/notice/subscribe" if base and config.get("SUBSCRIBE_TEMPLATE_ID") else None
+
+
+def _base(config: Mapping[str, Any]) -> str:
+    return str(config.get("PUBLIC_BASE_URL") or "").rstrip("/")
 
 
 def _link(config: Mapping[str, Any], page: str, salt: str, case_number: str, ident: int) -> str | None:
-    base = str(config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    base = _base(config)
     if not base:
         return None
     token = _serializer(config, salt).dumps([case_number, int(ident)])
@@ -146,24 +152,17 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 def subscribe() -> Response:
     """The consent page: WeChat's subscription prompt for the answer notice (recorded from WeChat's push)."""
     config = current_app.config
-    case_number = None
-    if request.args.get("t") or request.args.get("case"):
-        found = _verified(config, _OFFER_SALT, OFFER_DAYS, request.args.get("case", ""), request.args.get("t", ""))
-        if found is None:
-            return _page("notice/invalid.html", 404)
-        case_number = found[0]
     template_id = str(config.get("SUBSCRIBE_TEMPLATE_ID") or "")
     if not template_id:
-        return _page("notice/subscribe.html", 404, case_number=case_number, unavailable="off")
+        return _page("notice/subscribe.html", 404, unavailable="off")
     offer = _offer_text()
     try:
         wx_config = _wx_config(config)
     except (WeChatClientException, MissingSecret, TokenUnavailable, requests.RequestException, KeyError) as exc:
         log.warning("consent page without the JS-SDK ticket: %s", type(exc).__name__)
-        return _page("notice/subscribe.html", 503, case_number=case_number, offer=offer, unavailable="ticket")
+        return _page("notice/subscribe.html", 503, offer=offer, unavailable="ticket")
     return _page(
         "notice/subscribe.html",
-        case_number=case_number,
         offer=offer,
         template_id=template_id,
         wx_config=wx_config,
@@ -183,7 +182,7 @@ def _offer_text() -> str | None:
 
 def _wx_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``wx.config`` for this page: signed over the address the citizen's WeChat shows (no #fragment)."""
-    base = str(config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    base = _base(config)
     url = f"{base}{request.full_path.rstrip('?')}" if base else request.url
     noncestr, timestamp = secrets.token_hex(8), int(time.time())
     client = client_for(config, services().redis)

@@ -62,13 +62,15 @@ class Services:
         )
         self.library = Library(config["TIMEZONE"])
         self.deduper = Deduper(config["REDIS_NAMESPACE"], replay_window=2 * config["WECHAT_TIMESTAMP_WINDOW"])
+        from bot.notice import consent_page  # the notice pages use these services: imported when built
+
         self.pipeline = Pipeline(
             self.library,
             dialect=self.engine.dialect.name,
             timezone=config["TIMEZONE"],
             namespace=config["REDIS_NAMESPACE"],
             working_days=parse_working_days(config["CASE_DEADLINE_DAYS"]),
-            notice_link=notice_link(config),
+            notice_link=consent_page(config),
         )
 
     @property
@@ -101,14 +103,6 @@ class Services:
         self.engine.dispose()
         if self.message_engine is not None:
             self.message_engine.dispose()
-
-
-def notice_link(config: dict[str, Any]) -> str | None:
-    """The 订阅通知 consent page (bot/notice.py) offered with acknowledgements, when subscriptions are on."""
-    base = str(config.get("PUBLIC_BASE_URL") or "").rstrip("/")
-    if not base or not config.get("SUBSCRIBE_TEMPLATE_ID"):
-        return None
-    return f"{base}/notice/subscribe"
 
 
 def services(app: Flask | None = None) -> Services:

@@ -300,7 +300,7 @@ class Conversations:
         if opening_counts:
             for field in form.fields:
                 if field.prefill == "phone":
-                    if _phone(turn.msg.text):
+                    if phone_number(turn.msg.text):
                         self._take(form, field, state, turn.msg.text)
                     continue
                 value = self._prefill(form, field, turn.msg.text, norm.text)
@@ -406,7 +406,7 @@ class Conversations:
         answers = state["answers"]
         bare = _bare(text)
         if field.datatype == "consent":
-            phone = _phone(text)
+            phone = phone_number(text)
             if phone:
                 answers[field.code] = "是"
                 for dependant in form.fields:
@@ -419,7 +419,7 @@ class Conversations:
             answers[field.code] = "是" if consent else "否"
             return True
         if field.datatype == "phone":
-            phone = _phone(text)
+            phone = phone_number(text)
             if phone:
                 answers[field.code] = phone
                 return True
@@ -495,7 +495,7 @@ def _consent(bare: str) -> bool | None:
     return None
 
 
-def _phone(text: str) -> str | None:
+def phone_number(text: str) -> str | None:
     """The first mobile (or landline with area code) in ``text``, digits only."""
     for found in find_personal_data(text):
         if found.kind == "mobile":

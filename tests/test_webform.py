@@ -347,7 +347,8 @@ def wechat_app(clean_app: Flask, fake_api: Any, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(clean_app.config, "WECHAT_API_BASE", fake_api.url)
     monkeypatch.setitem(clean_app.config, "WECHAT_APP_SECRET", APP_SECRET)
     monkeypatch.setitem(clean_app.config, "PUBLIC_BASE_URL", "https://minsheng.example.gov.cn")
-    monkeypatch.setitem(clean_app.config, "SUBSCRIBE_TEMPLATE_ID", "")
+    # Subscriptions on (the pipeline holds the consent page it offers, built from the configuration at start).
+    monkeypatch.setattr(services(clean_app).pipeline, "notice_link", "https://minsheng.example.gov.cn/notice/subscribe")
     _empty_delivery_queue(clean_app)  # jobs another test queued (its answers) must not count here
     yield clean_app
     _empty_delivery_queue(clean_app)
@@ -385,7 +386,6 @@ def test_a_letter_from_inside_wechat_joins_the_thread_and_the_number_reaches_wec
     sign_in_with_wechat(client, fake_api, openid, "code-" + uuid.uuid4().hex[:8])
     html, hidden = form_page(client)
     assert "已关联您的微信" in html
-    wechat_app.config["SUBSCRIBE_TEMPLATE_ID"] = "tpl-answer"  # restored by the fixture's monkeypatch below
     status, html = post(client, letter(hidden))
     assert status == 200 and "已同时发送到本公众号的对话中" in html
     # The 订阅通知 is offered to a citizen WeChat identified, so the answer can reach them after 48 hours.

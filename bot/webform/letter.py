@@ -22,8 +22,10 @@ from collections.abc import Iterable, Mapping
 from werkzeug.datastructures import FileStorage
 
 from bot.media.images import MediaRejected, opened
-from handlers.converse import _phone as phone_number  # the chat form's phone rule, so both doors agree
-from handlers.converse import shipped_forms
+from handlers.converse import (
+    phone_number,  # the chat form's phone rule, so both doors agree
+    shipped_forms,
+)
 
 # The request types a citizen chooses from (CaseType values), in the order shown; the first is the default.
 KINDS: tuple[tuple[str, str], ...] = (

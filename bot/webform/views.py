@@ -16,7 +16,7 @@ from flask import current_app, redirect, render_template, request, session, url_
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
-from bot.services import notice_link
+from bot.services import services
 from bot.webform.blueprint import bp, client_address
 from bot.webform.letter import (
     KINDS,
@@ -152,7 +152,7 @@ def submit() -> ResponseReturnValue:
     if not result.duplicate:
         limit.letter_filed()
     # The 订阅通知 consent page, for a citizen WeChat identified (bot/notice.py records the consent WeChat pushes).
-    offer = notice_link(current_app.config) if result.wechat else None
+    offer = services().pipeline.notice_link if result.wechat else None
     return render_template("webform/result.html", result=result, letter=letter, notice_link=offer)
 
 
