@@ -142,7 +142,8 @@ class FakeState:
             self.jsapi_ticket = ""
 
     def keep(self, entry: dict[str, Any]) -> None:
-        """Remember what WeChat would have delivered (and append it to the record file); call under the lock."""
+        """Remember what WeChat would have delivered, stamped (and append it to the record file); under the lock."""
+        entry["at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.sent.append(entry)
         if self.record is not None:
             with self.record.open("a", encoding="utf-8") as out:
@@ -199,6 +200,13 @@ def invalid_field(data: Any) -> str | None:
         if not isinstance(value, str) or not value.strip() or rule is None or not rule(value):
             return str(key)
     return None
+
+
+def _accepted(rule: Rule | None) -> ResponseReturnValue:
+    """WeChat's ok for a send already kept, after a programmed delay (a read timeout the client cannot tell)."""
+    if rule and rule.delay:
+        time.sleep(rule.delay)
+    return jsonify({"errcode": 0, "errmsg": "ok"})
 
 
 def _json_object() -> tuple[dict[str, Any] | None, int | None]:
@@ -260,15 +268,9 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             refused = refused_token()
             if refused is not None:
                 return _error(refused)
-        raw = request.get_data()
-        if not raw:
-            return _error(44002)
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return _error(47001)
-        if not isinstance(body, dict):
-            return _error(47001)
+        body, problem = _json_object()
+        if body is None:
+            return _error(problem or 47001)
         touser, msgtype = body.get("touser"), body.get("msgtype")
         if not isinstance(touser, str) or not touser:
             return _error(40003)
@@ -288,12 +290,9 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
                 "msgtype": msgtype,
                 "content": content,
                 "body": body,
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             state.keep(entry)
-        if rule and rule.delay:
-            time.sleep(rule.delay)
-        return jsonify({"errcode": 0, "errmsg": "ok"})
+        return _accepted(rule)
 
     @app.post("/cgi-bin/message/subscribe/bizsend")
     def bizsend() -> ResponseReturnValue:
@@ -335,12 +334,9 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
                 "page": page,
                 "content": None,
                 "body": body,
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             state.keep(entry)
-        if rule and rule.delay:
-            time.sleep(rule.delay)
-        return jsonify({"errcode": 0, "errmsg": "ok"})
+        return _accepted(rule)
 
     @app.get("/cgi-bin/ticket/getticket")
     def getticket() -> ResponseReturnValue:
