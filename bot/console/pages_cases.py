@@ -33,7 +33,7 @@ from bot.media.storage import StorageUnavailable, storage_for
 from bot.redis_store import first_in_window
 from cases import loop, reach
 from cases.loop import ANSWER_PURPOSES, PROGRESS_CHOICES, CaseError, Worker
-from cases.threads import readable_messages, thread_readable
+from cases.threads import readable_messages
 from models import Attachment, Case, CaseEvent, Message, User
 from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
 from text.normalize import normalize
@@ -255,10 +255,8 @@ def _may_see(row: Attachment) -> bool:
     db, w = console_session(), worker()
     if row.case_id is not None and loop.visible(db, w, row.case_id) is not None:
         return True
-    message = db.get(Message, row.message_id)
-    if message is None or not thread_readable(db, w, message.citizen_id):
-        return False
-    return db.scalar(readable_messages(select(Message.id).where(Message.id == message.id), w)) is not None
+    # The message's own rule (its thread is ours, and it opened no other department's case) covers the thread's.
+    return db.scalar(readable_messages(select(Message.id).where(Message.id == row.message_id), w)) is not None
 
 
 @bp.get("/media")
