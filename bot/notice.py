@@ -40,6 +40,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from wechatpy.exceptions import WeChatClientException
 
+from bot.public import base_url
 from bot.services import services
 from bot.wechat.api import MissingSecret, TokenUnavailable, client_for
 from models import Case, Direction, Message
@@ -101,21 +102,8 @@ def answer_link(config: Mapping[str, Any], case_number: str, message_id: int) ->
     return _link(config, "answer", _ANSWER_SALT, case_number, message_id)
 
 
-def consent_page(config: Mapping[str, Any]) -> str | None:
-    """The consent page acknowledgements offer, or None while subscriptions are off (or PUBLIC_BASE_URL unset).
-
-    Not bound to a case: the consent arrives as WeChat's push and is counted per citizen and template.
-    """
-    base = _base(config)
-    return f"{base}/notice/subscribe" if base and config.get("SUBSCRIBE_TEMPLATE_ID") else None
-
-
-def _base(config: Mapping[str, Any]) -> str:
-    return str(config.get("PUBLIC_BASE_URL") or "").rstrip("/")
-
-
 def _link(config: Mapping[str, Any], page: str, salt: str, case_number: str, ident: int) -> str | None:
-    base = _base(config)
+    base = base_url(config)
     if not base:
         return None
     token = _serializer(config, salt).dumps([case_number, int(ident)])
@@ -182,7 +170,7 @@ def _offer_text() -> str | None:
 
 def _wx_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``wx.config`` for this page: signed over the address the citizen's WeChat shows (no #fragment)."""
-    base = _base(config)
+    base = base_url(config)
     url = f"{base}{request.full_path.rstrip('?')}" if base else request.url
     noncestr, timestamp = secrets.token_hex(8), int(time.time())
     client = client_for(config, services().redis)

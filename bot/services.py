@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import MESSAGE_CONNECT_TIMEOUT_S, make_autocommit_engine, make_engine, make_sessionmaker
+from bot.public import consent_page
 from bot.redis_store import EmbeddedRedis, client_for
 from bot.spool import Spool
 from bot.wechat.crypto import MessageCrypto
@@ -62,8 +63,6 @@ class Services:
         )
         self.library = Library(config["TIMEZONE"])
         self.deduper = Deduper(config["REDIS_NAMESPACE"], replay_window=2 * config["WECHAT_TIMESTAMP_WINDOW"])
-        from bot.notice import consent_page  # the notice pages use these services: imported when built
-
         self.pipeline = Pipeline(
             self.library,
             dialect=self.engine.dialect.name,

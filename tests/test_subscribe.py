@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 from bot import jobs
 from bot.extensions import services
-from bot.notice import answer_link, consent_page
+from bot.notice import answer_link
+from bot.public import consent_page
 from cases import loop
 from cases.outbound import queued_message
 from models import Case, CaseEvent, CaseStatus, CaseType, Citizen, Direction, Message, NoticeConsent, utcnow
