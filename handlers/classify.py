@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from handlers import urgency
-from handlers.emergency import NOT_NOW_MODEL_THRESHOLD, emergency_rule, not_now
+from handlers.emergency import NOT_NOW_MODEL_THRESHOLD, emergency_rule, not_now, who_first
 from handlers.triage import MIN_CONFIDENCE, Triage
 from text.linear import LinearTextModel, Prediction
 from text.normalize import normalize
@@ -94,9 +94,20 @@ _ACKNOWLEDGEMENT_PIECE = re.compile(
     r"辛苦了?|唔该|晒|你们?|您|大家|各位|早安|晚安|早上好|晚上好|早点休息|啊|呀|哈+|啦|了|哒|咯|啰|嘛|呢|哟|"
     # Greetings, "is anyone there?" and tests: small talk, answered with the welcome or help reply, never a case.
     r"你好|您好|hello|hi|hey|哈喽|哈啰|嗨|喂+|在吗|在么|在不在|在嘛|有人吗|有人在吗|有人么|有没有人|有人没有?|人呢|"
-    r"请问|在线吗|客服|人工|小编|管理员|下午好|中午好|午安|测试|test|试试|试一下"
+    r"请问|在线吗|客服|人工|小编|管理员|下午好|中午好|午安|测试|test|试试|试一下|一下|"
+    # "Does this get through?", praise with no object, "never mind", Cantonese "are you there?", and
+    # Taiwanese bopomofo particles (謝謝ㄋ).
+    r"看(看)?能不能(发出去|收到|发送)|能不能(发出去|收到)|发(得)?出去了?吗?|能收到吗?|收得到吗?|收到吗|"
+    r"赞+|点赞|好评|棒+|给力|厉害了?|没事了?|没问题了?|不用了|"
+    r"喺度吗|喺唔喺度|喺度|有冇人|有无人|[\u3105-\u3129]+"
 )
 ACKNOWLEDGEMENT_MAX = 40
+# Small talk about the bot itself ("你是机器人吗", "你用的是什么AI"): a short message naming it, and nothing
+# that could be an event or a request.
+# Latin names only as whole words: "kuailai" (快来, typed in pinyin) has "ai" in it.
+_ABOUT_BOT = re.compile(r"机器人|人工智能|自动回复|真人|智能客服|(?<![a-z])(ai|chatgpt|gpt|bot|robot)(?![a-z])")
+_ABOUT_BOT_MAX = 20
+_REQUEST_WORDS = re.compile(r"投诉|举报|反映|办理|申请|咨询|报警|求助|帮我|帮忙|处理|怎么办")
 
 
 def _tiled(piece: re.Pattern[str], text: str, starts: tuple[int, ...] = (0,)) -> set[int]:
@@ -199,7 +210,7 @@ class ModelClassifier:
                 reasons.append(f"rule:emergency:{rule[0]}:{rule[1]}")
             else:
                 guess = self.kind.predict(features)
-                emergency_kind = guess.label
+                emergency_kind = who_first(guess.label, "", t)[0]
                 reasons.append(f"model:emergency:{p_emergency:.2f}:{guess.label}:{'/'.join(guess.evidence)}")
             reasons.append(f"emergency:{tier}")
         if tier == urgency.CERTAIN:
@@ -300,12 +311,14 @@ def time_only(text: str) -> bool:
 
 
 def is_acknowledgement(features: str, stickers: tuple[str, ...] = ()) -> bool:
-    """True for bare thanks, an acknowledgement, a greeting or a test, emoji and stickers aside ("收到了 謝謝👍",
-    "您好，请问有人吗")."""
+    """True for bare thanks, an acknowledgement, a greeting, a test or a question about the bot itself, emoji and
+    stickers aside ("收到了 謝謝👍", "您好，请问有人吗", "你是机器人吗")."""
     bare = features.lower()
     for sticker in stickers:
         bare = bare.replace(sticker.lower(), "")
     bare = _NON_WORD.sub("", bare)
+    if 0 < len(bare) <= _ABOUT_BOT_MAX and _ABOUT_BOT.search(bare):
+        return not (_EVENT_CHARS.search(bare) or _REQUEST_WORDS.search(bare))
     return 0 < len(bare) <= ACKNOWLEDGEMENT_MAX and _pieces_only(_ACKNOWLEDGEMENT_PIECE, bare)
 
 

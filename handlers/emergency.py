@@ -216,7 +216,8 @@ _EMERGENCY_PATTERNS: dict[str, re.Pattern[str]] = {
 # Each rule behind a guard on the characters its matches start with: the same matches, a fifth of the time.
 _EMERGENCY_RULES = {kind: guarded(rule) for kind, rule in _EMERGENCY_PATTERNS.items()}
 _NOT_NOW = re.compile(
-    r"上个?月|去年|前年|昨天|昨晚|昨夜|前晚|前天|前几天|上个?(周|礼拜|星期)|以前|之前|曾经|过去(的|[一二两三四五六七八九十几半好多]|那|曾)|(事情|事|都)过去了|上次|那次|预防|演练|宣传|消防通道|"
+    r"上个?月|去年|前年|昨天|昨晚|昨夜|前晚|前天|前几天|前[一两三四五]天|前些(天|日子)|几天前|早前|上回|"
+    r"[一两三四五六七八九十几半]+(天|周|个?星期|个?礼拜|个?月|年)(以)?前|上个?(周|礼拜|星期)|以前|之前|曾经|过去(的|[一二两三四五六七八九十几半好多]|那|曾)|(事情|事|都)过去了|上次|那次|预防|演练|宣传|消防通道|"
     r"消防栓|灭火器(?!.{0,2}(喷完|用完|喷光|用光|不管用|没用|灭不了|扑不灭))|防火|车祸多发|事故多发|以免|免得|防止|避免|怎么(预防|办理|申请)|如何(预防|办理)|培训|知识|保险理赔|理赔|赔偿|鉴定|"
     # Recurring nuisances and what-ifs ("烧烤摊每晚冒烟", "万一起火") are complaints, not events now.
     r"每天|每晚|每次|天天|经常|老是|总是|三天两头|隔三差五|万一|一旦|假如|年初|年前|出过|发生过|(撞|困|伤|咬|抢|打|偷|摔)过(以后|之后|后|一次|两次|几次|好几次)|一下雨|一到(晚上|夜里|半夜|周末|下雨|冬天|夏天|天黑)|每逢|每到|成日|成晚|日日|晚晚|那天|那晚|当时|"
@@ -250,6 +251,18 @@ _CRASH = re.compile(
     r"(车|摩托|电瓶|自行|单车|三轮|货车|卡车|公交|大巴|渣土|的士|巴士).{0,8}撞|撞(到|上|了).{0,6}(车|护栏|树|墙|电线杆|桥墩|隔离带)|"
     r"车祸|追尾|翻车|车.{0,6}冲(到|进|上)"
 )
+# A stated intent of suicide with a plan, a time or a goodbye (110 first).
+_SUICIDE_WORDS = (
+    r"(不想活|活不下去|想死|去死|自杀|轻生|寻短见|了结自己|了解自己|结束自己|结束生命|唔想再生存|唔想活|不想再活|活够了|"
+    r"解脱|姐脱|解托)"
+    r".{0,30}(今晚|今天|现在|马上|准备好|准备了|吞了|吃了|药|天台|楼顶|跳|再见|别找我|永别|遗书|最后|告别|拜拜)|"
+    # The plan told first ("我已经吞了一整盒药，不想活了", "买好木炭了 今晚就解脱 不要找我").
+    r"(吞了|吃了|喝了|食咗|饮咗|吞咗|买好|准备好|备好|烧)(了)?.{0,8}(药|安眠药|农药|百草枯|木炭|炭|绳子?|刀片)"
+    r".{0,30}(不想活|活不下去|想死|解脱|姐脱|(别|不要|唔好)找我|永别|再见|遗书|最后|拜拜|今晚|今天晚上|走了)|"
+    r"(把|将).{0,4}(药|安眠药|农药|百草枯)(都|全|全部|一起)?(吃|吞|喝|食)(了|光|完|咗|晒)"
+    r".{0,30}(不想活|活不下去|想死|解脱|(别|不要|唔好)找我|永别|再见|遗书|最后|拜拜)|"
+    r"(天台|楼顶|桥上|河边|江边|窗台).{0,20}(不想活|想死|跳下去|自杀)"
+)
 # Reports the per-kind rules above miss, by category (issue 17's list of what people really report):
 # chemical and gas leaks and explosions, collapses with people under them (119); electric shock (120);
 # a stated intent of suicide with a plan or a goodbye, a small child taken or lost (110).
@@ -257,32 +270,43 @@ _CATEGORY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "medical",
         re.compile(
-            r"触电|电到人|(被|俾)电(到|亲|咗|倒|晕)|漏电.{0,12}(人|倒)|(电线|高压线|电缆).{0,10}(掉|断|垂|落).{0,16}(人|倒|碰|电)"
+            r"触电|电到人|(被|俾)电(到|亲|咗|倒|晕)|漏电.{0,12}(人|倒)|(电线|高压线|电缆).{0,10}(掉|断|垂|落).{0,16}(人|倒|碰|电)|"
+            # Typed by ear: 出电 / 处电 for 触电.
+            r"(出|处|畜)电(了|咗)"
         ),
     ),
     (
         "fire",
         re.compile(
             r"(化学品|化工|危化品|危险品|罐车|槽罐车|氯气|氨气|液氨|硫化氢|毒气|有毒气体|有毒物质|实验室|工厂|厂房|仓库)"
-            r".{0,12}(泄漏|泄露|外泄|漏了|漏咗|漏出|漏东西|爆炸|炸了|着火|起火)|爆炸了|"
-            r"(闻到|好大|很大|好重|很重|好臭|很臭|超臭|好浓)的?.{0,2}(煤气|燃气|天然气|瓦斯)|"
-            r"(煤气|燃气|天然气|瓦斯)(味|气味)?(好|很|超|特别|非常)(大|重|臭|浓|冲|呛)|"
-            r"(塌|倒塌|垮|塌下来|塌下嚟|塌落|塌咗|掉下来).{0,12}(压住|压着|被压|压在|埋住|埋了|困住|砸中|砸到|砸伤|压咗)|"
+            r".{0,12}(泄漏|泄露|泄楼|泄搂|外泄|漏了|漏咗|漏出|漏东西|流出|爆炸|炸了|着火|起火)|爆炸了|"
+            # Smoke or fumes, and people already sick from them (a leak or a fire nobody has named yet).
+            r"(烟|雾|气体|毒气|气味|味道|臭味).{0,24}(好几个|几个|很多|好多|一群|不少|大家|所有|全部|我们|工人|同事|学生|人)"
+            r".{0,12}(头晕|晕倒|晕了|晕低|昏倒|昏迷|喘不|透不过气|呼吸困难|睁不开|呕吐|吐了|想吐|倒下|倒地)|"
+            # Fire typed by ear: 着伙 / 失伙 for 着火 / 失火.
+            r"(着|著|失)伙|"
+            # 瓦丝 is 瓦斯 typed by ear.
+            r"(闻到|好大|很大|好重|很重|好臭|很臭|超臭|好浓)的?.{0,2}(煤气|燃气|天然气|瓦斯|瓦丝)|"
+            r"(煤气|燃气|天然气|瓦斯|瓦丝)(味|气味)?(好|很|超|特别|非常)(大|重|臭|浓|冲|呛)|"
+            r"(塌|倒塌|垮|塌下来|塌下嚟|塌落|塌咗|掉下来|踏了|蹋了|倒踏|倒蹋|踏下来|蹋下来).{0,12}"
+            r"(压住|压着|被压|压在|埋住|埋了|困住|砸中|砸到|砸伤|压咗)|"
             r"(被|俾)(压|埋|砸)(住|在|中|伤|咗)"
         ),
     ),
     (
         "police",
         re.compile(
-            r"(不想活|活不下去|想死|去死|自杀|轻生|寻短见|了结自己|了解自己|结束自己|结束生命|唔想再生存|唔想活|不想再活|活够了)"
-            r".{0,30}(今晚|今天|现在|马上|准备好|准备了|吞了|吃了|药|天台|楼顶|跳|再见|别找我|永别|遗书|最后|告别|拜拜)|"
-            r"(天台|楼顶|桥上|河边|江边|窗台).{0,20}(不想活|想死|跳下去|自杀)|"
+            _SUICIDE_WORDS + r"|"
+            # A beating going on at home ("我爸又喝酒在打我妈 她头流血了"), told with the harm or a plea.
+            r"(爸|老公|丈夫|男朋友|男友|老婆|继父|后爸|他|她|佢|儿子|哥|弟)(又|在|正在|一直|还在|往死里)+.{0,6}打(我|人|他|她|佢|孩子|小孩|妈|爸)?"
+            r".{0,16}(血|晕|救|快来|报警|怎么办|拜托|不行了|没气|不动|喊|叫)|往死里打|"
             r"(孩子|小孩|儿子|女儿|宝宝|娃|细路|囡囡|小朋友|孙子|孙女)(.{0,4})(丢了|丢咗|被.{0,8}(抱走|带走|接走|拐走|拐了|抢走))|"
             r"([\d一二两三四五六七八九十]+|几)岁半?.{0,10}(不见了|丢了|走丢|找不到|唔见)"
         ),
     ),
 )
 _CATEGORY_RULES = tuple((kind, guarded(rule)) for kind, rule in _CATEGORY_PATTERNS)  # behind the same guard
+_SUICIDE = guarded(re.compile(_SUICIDE_WORDS))
 # Voice input sometimes arrives as pinyin ("wo jia zhao huo le"): the unmistakable events only.
 _PINYIN_RULES: dict[str, re.Pattern[str]] = {
     "traffic": re.compile(r"zhuangche|chehuo|beichezhuang|zhuangren|zhuangdaoren|fanche|beizhuang"),
@@ -294,7 +318,8 @@ _PINYIN_RULES: dict[str, re.Pattern[str]] = {
     "medical": re.compile(
         r"yundao|hundao|hunmi|jiaobuxing|meihuxi|meiqile|chuanbushangqi|chuanbuguoqi|xiongkou[a-z]{0,6}(teng|tong)|"
         r"xinzangbing|xinzang[a-z]{0,6}(ting|fa)|huxikunnan|buxingren|chudian|nishui|luoshui|"
-        r"diao(jin|dao)[a-z]{0,4}(heli|shuili|jiangli|haili|huli|he|shui)|zhongdu|tunle[a-z]{0,8}yao|anmianyao|"
+        r"diao(jin|dao)[a-z]{0,4}(heli|shuili|jiangli|haili|huli|he|shui|chi|tang|ku|jing|qu|hu|hai|jiang)|"
+        r"meishanglai|shangbulai|chenxiaqu|yanmo|zhongdu|tunle[a-z]{0,8}yao|anmianyao|"
         r"kuaijiaojiuhuche|kuaijiao120|jiao120"
     ),
     "police": re.compile(
@@ -325,11 +350,37 @@ def not_now(text: str) -> bool:
     return _present_part(text, _NOT_NOW, _LONG_STANDING) is None
 
 
+# Who comes first when the injury is the symptom of something else: a leak of gas or chemicals, even after a
+# crash or with someone down, is 119's (they contain it; 120 and 122 follow); a beating that draws blood is
+# 110's; a person struck by a live wire is 120's unless a vehicle crashed into it (then 122, as above).
+_HAZMAT = re.compile(
+    r"化学品|化学药剂|化工|危化品|危险品|罐车|槽罐车|槽车|氯气|氨气|液氨|硫化氢|毒气|有毒气体|煤气|燃气|天然气|瓦斯|瓦丝|泄漏|外泄"
+)
+_ASSAULT = re.compile(
+    r"(在|又|正在|一直)打(我|人|他|她|佢)|打(我|他|她|佢)(妈|爸|老婆|老公|姐|妹|哥|弟)|家暴|砍|捅|行凶|抢劫|打劫|持刀"
+)
+_LIVE_WIRE = re.compile(r"电线|高压线|电缆|触电|漏电|电到|火花")
+
+
+def who_first(kind: str, words: str, text: str) -> tuple[str, str]:
+    """The service whose number leads, for an emergency of ``kind`` found by ``words`` in ``text``."""
+    if kind in ("medical", "traffic") and (m := _HAZMAT.search(text)):
+        return "fire", f"{m.group(0)}+{words}"
+    if kind == "medical" and (m := _ASSAULT.search(text)):
+        return "police", f"{m.group(0)}+{words}"
+    if kind == "traffic" and not _CRASH.search(text) and (m := _LIVE_WIRE.search(text)):
+        return "medical", f"{m.group(0)}+{words}"
+    return kind, words
+
+
 def emergency_rule(text: str) -> tuple[str, str] | None:
     """The emergency kind and the words that show it is happening now, or None."""
     present = _present_part(text, _NOT_NOW)
     if present is None:
-        return None
+        # A stated plan to die is read whatever else the message looks back on ("吞了一整盒药，不想活了，谢谢你们
+        # 以前的帮忙"); told in the past it is still only possible (handlers/urgency.py reads not_now).
+        m = _SUICIDE.search(text)
+        return ("police", m.group(0)) if m else None
     text = present
     # The per-kind rules first: their order (a crash with injuries is 122) and the crash check decide the
     # number; the category rules catch what they miss, as their comment says.
@@ -338,8 +389,10 @@ def emergency_rule(text: str) -> tuple[str, str] | None:
         if m:
             crash = _CRASH.search(text) if kind == "medical" else None
             if crash:
-                return "traffic", f"{crash.group(0)}+{m.group(0)}"
-            return kind, m.group(0)
+                kind, words = "traffic", f"{crash.group(0)}+{m.group(0)}"
+            else:
+                words = m.group(0)
+            return who_first(kind, words, text)
     for kind, rule in _CATEGORY_RULES:
         m = rule.search(text)
         if m:

@@ -2,6 +2,7 @@
 
 And small talk ("您好，请问有人吗") never opens a case.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -12,9 +13,11 @@ from models import Case, CaseType, Direction, Message
 from tests.conftest import WeChat, count
 
 # A real-looking letter about a standing hazard, with the words a fire rule reads ("浓烟滚滚").
-LETTER = ("尊敬的领导：您好！我们小区东门外的废品站今天下午又冒出浓烟，气味刺鼻，小区里的老人孩子都不敢开窗。"
-          "这个废品站没有任何消防设施，堆满了纸箱和塑料，居民们非常担心。恳请相关部门调查处理，依法取缔这个废品站，"
-          "还居民一个安全的居住环境。")
+LETTER = (
+    "尊敬的领导：您好！我们小区东门外的废品站今天下午又冒出浓烟，气味刺鼻，小区里的老人孩子都不敢开窗。"
+    "这个废品站没有任何消防设施，堆满了纸箱和塑料，居民们非常担心。恳请相关部门调查处理，依法取缔这个废品站，"
+    "还居民一个安全的居住环境。"
+)
 
 
 def test_the_decision_reads_evidence_not_words_alone() -> None:
@@ -34,6 +37,36 @@ def test_a_crash_is_122_even_when_someone_is_trapped_burnt_or_shocked() -> None:
         assert found is not None and found[0] == "traffic", (text, found)
     # Without a crash, the category rules still answer.
     assert emergency_rule("工地塌方 有人被压住了") is not None
+
+
+def test_a_worry_thanks_or_request_to_inspect_is_never_the_emergency_reply() -> None:
+    """The rules' words are there, but nothing is happening to anyone now: taken in, not the emergency reply."""
+    for text in (
+        "单元门口的雨棚裂了一条缝 风一吹就晃 怕会掉下来砸伤路过的人",
+        "樓梯間堆滿紙箱 真要着火了大家都逃不出去",
+        "感谢上周帮我们扑灭厨房着火的消防队员",
+        "变压器旁边的电线老化冒火花了 麻烦供电所尽快派人来检查一下",
+        "wan yi lou dao zhao huo le zen me ban",
+    ):
+        assert tier(text, rule_matched=True, model_fired=True, not_now=False) == POSSIBLE, text
+    # Fear with a cry for help is still a report, and a goodbye that thanks is still a goodbye.
+    for text in ("我好怕他会打死我妈 快来救命", "吞了半瓶安眠药 不想活了 谢谢你们一直帮我"):
+        assert tier(text, rule_matched=True, model_fired=True, not_now=False) == CERTAIN, text
+
+
+def test_the_number_is_the_service_that_deals_with_the_cause() -> None:
+    """A leak that made someone faint is 119's, a beating that drew blood 110's, a live wire without a crash 120's."""
+    assert emergency_rule("燃气味好重 我老公在厨房晕倒了")[0] == "fire"  # type: ignore[index]
+    assert emergency_rule("化工厂的罐子泄漏了 好几个工人晕倒了")[0] == "fire"  # type: ignore[index]
+    assert emergency_rule("我爸喝醉了又在打我妈 她头流血了 快来")[0] == "police"  # type: ignore[index]
+    assert emergency_rule("电线断了掉在路上 骑车的人碰到 倒在地上不动")[0] == "medical"  # type: ignore[index]
+
+
+def test_a_plan_to_die_is_read_whatever_else_the_message_looks_back_on() -> None:
+    found = emergency_rule("我把安眠药都吃了 不想活了 谢谢你们以前对我的照顾")
+    assert found is not None and found[0] == "police"
+    assert tier("我把安眠药都吃了 不想活了 谢谢你们以前对我的照顾", rule_matched=True, model_fired=False,
+                not_now=True) == POSSIBLE  # fmt: skip
 
 
 def test_a_certain_emergency_gets_the_number_first_and_no_intake(wechat: WeChat, db) -> None:
@@ -64,7 +97,20 @@ def test_a_possible_emergency_in_traditional_is_answered_in_traditional(wechat: 
 
 
 def test_small_talk_never_opens_a_case(wechat: WeChat, db) -> None:
-    for i, text in enumerate(["您好，请问有人吗", "你好在吗", "测试", "有人在吗？？", "[微笑]", "哈哈哈"]):
+    for i, text in enumerate(
+        [
+            "您好，请问有人吗",
+            "你好在吗",
+            "测试",
+            "有人在吗？？",
+            "[微笑]",
+            "哈哈哈",
+            "你是机器人吗",
+            "讚讚",
+            "喺度嗎",
+            "测试一下能不能收到",
+        ]
+    ):
         sent = wechat.text(text, openid=f"oSmallTalk{i:017d}")
         assert sent.reply is not None, text
     assert count(db, Case) == 0
@@ -78,8 +124,11 @@ def test_evaluate_emergency_scores_a_held_out_file(tmp_path) -> None:
     from bot.cli.core import cli
 
     sheet = tmp_path / "set.csv"
-    sheet.write_text("text,label,kind\n救命！楼道里着火了好多烟,emergency,fire\n"
-                     "您好，请问有人吗,chitchat,\n小区门口路灯坏了三个月没人修,ordinary,\n", encoding="utf-8")
+    sheet.write_text(
+        "text,label,kind\n救命！楼道里着火了好多烟,emergency,fire\n"
+        "您好，请问有人吗,chitchat,\n小区门口路灯坏了三个月没人修,ordinary,\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(cli, ["evaluate-emergency", "--data", str(tmp_path), "--heldout", str(sheet)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)["heldout"]
