@@ -48,8 +48,10 @@ _GENERIC_SAMPLE = "示例内容"
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _VAGUE = re.compile(
-    r"尽快|尽早|近期|即将|择期|择机|适时|抓紧时间|早日|稍后|过段时间|过一段时间|过几天|改天|"
-    r"耐心等待|等通知|另行通知|研究研究|会有人(?:处理|联系|回复|跟进)"
+    # 近期免冠照片 describes a photo, not a time.
+    r"尽快|尽早|近期(?!(?:免冠|半身|正面|彩色|照片|相片|证件照|体检))|即将|择期|择机|适时|抓紧时间|早日|稍后|过段时间|"
+    r"过一段时间|过几天|改天|耐心等待|等通知|另行通知|研究研究|会有人(?:处理|联系|回复|跟进)|"
+    r"近日内|不久的?将来|后续(?:会|将)?(?:及时)?(?:反馈|处理|答复|跟进)|(?:会|将)及时(?:反馈|处理|答复|跟进)"
 )
 # 暂无近期调整计划 promises nothing; 请您尽快携带材料 asks the citizen, it promises nothing either.
 _NOT_A_PROMISE = re.compile(r"(?:暂无|没有|并无|尚无|不会|无|未)$")
@@ -144,6 +146,13 @@ def _occurrences(value: str, text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# The account disowning a word ("我们不会要求您闭嘴", "严禁工作人员说'找茬'") is not saying it: an insult right
+# after such a negation, in the same clause, is discussed, not used. ("你不要…" is an order, not a disowning.)
+_DISOWNED = re.compile(
+    r"(?:不会|绝不会|决不会|绝不|决不|从不|从来不|不应|不应该|不得|严禁|禁止|杜绝)(?:要求|让|叫|对|说|用)?[^,，。!?；;]{0,6}$"
+)
+
+
 def _lexicon(text: str, folded: str, exempt: list[tuple[int, int]]) -> list[Violation]:
     squeezed, origin = compact(folded)
     out: list[Violation] = []
@@ -152,6 +161,8 @@ def _lexicon(text: str, folded: str, exempt: list[tuple[int, int]]) -> list[Viol
             if m.end() == m.start():
                 continue
             start, end = origin[m.start()], origin[m.end() - 1] + 1
+            if category.rule == "offensive" and _DISOWNED.search(folded[max(0, start - 12) : start]):
+                continue
             if not inside(exempt, start, end):
                 out.append(Violation(category.rule, (start, end), category.message.format(text[start:end])))
     return out
@@ -189,9 +200,28 @@ def model_findings(text: str) -> list[Violation]:
     return _model(text, folded, exempt, _lexicon(text, folded, exempt))
 
 
+# A reply that points the citizen to help ("如您正遭受家庭暴力，请立即拨打110报警", "遇到抢劫…请立即拨打110") names
+# violence, and often quotes the abuser, because it is advice about it: the sentence model, which reads such
+# words as abuse, does not judge it. The word list, the structure checks and the whole-reply model still do.
+_HELP_LINE = re.compile(r"110|119|120|122|12338|12355|12345|12388|96110|报警|妇联|保护令|求助|热线")
+_ADVISES = re.compile(r"请|可以?|如|若|建议|应当?|务必|立即")
+_SENTENCE_SPAN = re.compile(r"[^。!?；;\n]+[。!?；;\n]?")
+
+
+def _advice(folded: str) -> list[tuple[int, int]]:
+    return [
+        m.span()
+        for m in _SENTENCE_SPAN.finditer(folded)
+        if _HELP_LINE.search(m.group(0)) and _ADVISES.search(m.group(0))
+    ]
+
+
 def _model(text: str, folded: str, exempt: list[tuple[int, int]], tone: list[Violation]) -> list[Violation]:
     out: list[Violation] = []
+    advice = _advice(folded)
     for f in offensive.shipped().flag(folded, exempt):
+        if advice:
+            break
         # One finding per sentence: a word-list hit already says why.
         if not any(f.start <= v.span[0] and v.span[1] <= f.end for v in tone):
             out.append(
