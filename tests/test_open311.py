@@ -5,8 +5,10 @@ The spec's fields in JSON and XML (services, a service definition, posting, one 
 case of channel open311 in the same loop, whose answer shows as status_notes; no personal data in any GET; the
 ``api-key`` commands and the console page.
 """
+
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 from xml.etree import ElementTree
@@ -65,8 +67,9 @@ def audited(clean_app: Flask) -> Any:
     return entries
 
 
-def post(client: FlaskClient, key: str | None, fmt: str = "json", headers: dict[str, str] | None = None,
-         **fields: Any) -> Any:
+def post(
+    client: FlaskClient, key: str | None, fmt: str = "json", headers: dict[str, str] | None = None, **fields: Any
+) -> Any:
     data = {"service_code": "transport", "description": "公交站台的遮雨棚破了，下雨天没法候车",
             "address_string": "人民路公交站", **fields}  # fmt: skip
     if key is not None:
@@ -134,10 +137,20 @@ def test_services_and_a_service_definition_in_json_and_xml(client: FlaskClient) 
 # -- posting -------------------------------------------------------------------------------------
 
 
-def test_a_posted_request_is_a_case_of_channel_open311_in_the_loop(client: FlaskClient, key: str, db: Session,
-                                                                   audited: Any) -> None:
-    resp = post(client, key, **CONTACT, **{"attribute[request_type]": "complaint", "lat": "31.2304",
-                                           "long": "121.4737", "media_url": "https://app.example/p/1.jpg"})
+def test_a_posted_request_is_a_case_of_channel_open311_in_the_loop(
+    client: FlaskClient, key: str, db: Session, audited: Any
+) -> None:
+    resp = post(
+        client,
+        key,
+        **CONTACT,
+        **{
+            "attribute[request_type]": "complaint",
+            "lat": "31.2304",
+            "long": "121.4737",
+            "media_url": "https://app.example/p/1.jpg",
+        },
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)
     (answer,) = resp.get_json()
     assert set(answer) == {"service_request_id", "service_notice", "account_id"}
@@ -147,8 +160,14 @@ def test_a_posted_request_is_a_case_of_channel_open311_in_the_loop(client: Flask
     assert case.channel == "open311" and case.department == "transport" and case.case_type is CaseType.COMPLAINT
     assert case.status is CaseStatus.ACCEPTED and not case.needs_triage
     # Contact data lives where the chat form keeps it: labelled lines of the summary, and the raw record.
-    for line in ("问题描述：公交站台的遮雨棚破了", "发生地点：人民路公交站", "联系人：张三", "回访电话：13812345678",
-                 "电子邮箱：zhangsan@example.com", "来源应用：城市服务App"):
+    for line in (
+        "问题描述：公交站台的遮雨棚破了",
+        "发生地点：人民路公交站",
+        "联系人：张三",
+        "回访电话：13812345678",
+        "电子邮箱：zhangsan@example.com",
+        "来源应用：城市服务App",
+    ):
         assert line in case.summary
     opening = db.get(Message, case.opening_message_id)
     assert opening is not None and opening.channel == "open311" and opening.msg_type == "form"
@@ -187,8 +206,31 @@ def test_retries_are_answered_with_the_first_filing(client: FlaskClient, key: st
     assert audited("open311.create") == 5
 
 
-def test_keys_missing_unknown_or_revoked_are_refused(clean_app: Flask, client: FlaskClient, key: str,
-                                                     audited: Any) -> None:
+def test_a_retry_across_midnight_utc_is_still_the_first_filing(
+    clean_app: Flask, client: FlaskClient, key: str, db: Session
+) -> None:
+    """08:00 in Beijing is midnight UTC: a client retrying a request filed at 07:59 gets the first case back."""
+    from bot.extensions import services
+    from bot.open311 import access, intake
+
+    fields = {"service_code": "transport", "description": "幸福路88号门口的井盖缺了一块",
+              "address_string": "幸福路88号", "phone": "13900002222"}  # fmt: skip
+    sub = intake.parse(fields)
+    api_key = access.authenticate(db, key, required=True)
+    assert api_key is not None
+    last_night = dt.datetime.combine(utcnow().date() - dt.timedelta(days=1), dt.time(23, 59), tzinfo=dt.UTC)
+    svc = services(clean_app)
+    with svc.message_sessions() as session:
+        first = svc.pipeline.file(intake.inbound(sub, api_key, clean_app.config["SECRET_KEY"], last_night), session)
+        session.commit()
+    again = post(client, key, **fields).get_json()[0]
+    assert first.case is not None and again["service_request_id"] == first.case.number
+    assert count(db, Case) == 1
+
+
+def test_keys_missing_unknown_or_revoked_are_refused(
+    clean_app: Flask, client: FlaskClient, key: str, audited: Any
+) -> None:
     assert "api_key" in assert_error(post(client, None), 403)
     assert_error(post(client, None, fmt="xml"), 403, "xml")
     assert_error(post(client, "o311_not-a-key-we-issued"), 403)
@@ -215,8 +257,9 @@ def test_a_client_flooding_with_a_refused_key_meets_the_rate_limit(
     assert audited("open311.revoked") <= 2
 
 
-def test_bad_input_is_a_4xx_in_the_spec_format_never_a_500(client: FlaskClient, key: str, db: Session,
-                                                            audited: Any) -> None:
+def test_bad_input_is_a_4xx_in_the_spec_format_never_a_500(
+    client: FlaskClient, key: str, db: Session, audited: Any
+) -> None:
     assert_error(post(client, key, service_code=""), 400)
     assert_error(post(client, key, service_code="potholes"), 404)
     assert_error(post(client, key, fmt="xml", description="  "), 400, "xml")
@@ -234,8 +277,13 @@ def test_bad_input_is_a_4xx_in_the_spec_format_never_a_500(client: FlaskClient, 
     assert_error(client.post(f"{BASE}/requests.json", data="{broken", content_type="application/json"), 400)
     assert_error(client.post(f"{BASE}/requests.xml", data={"api_key": key, "description": "x" * 1_100_000}), 413,
                  "xml")  # fmt: skip
-    for query in ("start_date=yesterday", "start_date=2026-01-01&end_date=2026-12-01", "status=pending",
-                  "start_date=2026-12-01&end_date=2026-11-01", "service_request_id=1;DROP"):
+    for query in (
+        "start_date=yesterday",
+        "start_date=2026-01-01&end_date=2026-12-01",
+        "status=pending",
+        "start_date=2026-12-01&end_date=2026-11-01",
+        "service_request_id=1;DROP",
+    ):
         assert_error(client.get(f"{BASE}/requests.json?{query}"), 400)
     assert_error(client.get(f"{BASE}/requests.json?service_code=potholes"), 404)
     # Hostile bytes never reach the database as they are (PostgreSQL refuses NUL in text).
@@ -250,8 +298,9 @@ def test_bad_input_is_a_4xx_in_the_spec_format_never_a_500(client: FlaskClient, 
     assert audited("open311.invalid") == 12
 
 
-def test_each_key_is_rate_limited(clean_app: Flask, client: FlaskClient, key: str, audited: Any,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_key_is_rate_limited(
+    clean_app: Flask, client: FlaskClient, key: str, audited: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(clean_app.config, "OPEN311_RATE_PER_MINUTE", 3)
     # 8 requests: even if a minute ends among them, one window holds at least 4.
     answers = [client.get(f"{BASE}/services.json?api_key={key}") for _ in range(8)]
@@ -267,8 +316,9 @@ def test_each_key_is_rate_limited(clean_app: Flask, client: FlaskClient, key: st
 # -- reading -------------------------------------------------------------------------------------
 
 
-def test_an_answer_given_on_the_case_page_is_the_status_notes_then_closed(clean_app: Flask, client: FlaskClient,
-                                                                        key: str, db: Session) -> None:
+def test_an_answer_given_on_the_case_page_is_the_status_notes_then_closed(
+    clean_app: Flask, client: FlaskClient, key: str, db: Session
+) -> None:
     number = post(client, key, **{"attribute[request_type]": "complaint"}).get_json()[0]["service_request_id"]
     (opened,) = client.get(f"{BASE}/requests/{number}.json").get_json()
     assert set(opened) == REQUEST_FIELDS and opened["status"] == "open" and opened["status_notes"] == ""
@@ -379,8 +429,12 @@ def test_cli_prints_the_key_once_on_its_last_line_and_stores_its_hash(clean_app:
     assert runner.invoke(cli, ["api-key", "create", "--name", " "], obj=obj).exit_code != 0
 
 
-def test_admins_list_and_revoke_keys_in_the_console(clean_app: Flask, accounts: dict[str, str],  # noqa: F811
-                                                    key: str, audited: Any) -> None:
+def test_admins_list_and_revoke_keys_in_the_console(
+    clean_app: Flask,
+    accounts: dict[str, str],  # noqa: F811
+    key: str,
+    audited: Any,
+) -> None:
     admin = login(clean_app, accounts["admin"])
     page = admin.get("/console/api-keys").get_data(as_text=True)
     assert "城市服务App" in page and key[:12] in page and key not in page and "接口密钥" in page

@@ -11,8 +11,9 @@ retention with the message), never into a log line or a GET answer.
 **Retries.** Clients retry a POST whose answer they did not get. A client that sends an ``Idempotency-Key``
 header (or an ``idempotency_key`` field) gets, for the same key, the first filing back — the same case number and
 notice, whatever the body of the retry. Without one, the dedup key is a keyed hash of the client's key, the
-service, what was written, where, who filed it and the request type, on the same UTC day: a retry of the same
-request that day is answered with the first filing; the same words filed again on another day are a new case.
+service, what was written, where, who filed it and the request type, and the UTC day; a request whose key of the
+day before was filed in the last 24 hours takes that key, so a retry is answered with the first filing across
+midnight UTC (08:00 in Beijing) too. The same words filed again a day later are a new case.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.open311.blueprint import ApiError
@@ -243,23 +244,34 @@ def identity(sub: Submission, key: ApiKey, secret: str) -> str:
     return channel_identity(CHANNEL, _digest(secret, "who", *who)[:32])
 
 
-def dedup_key(sub: Submission, key: ApiKey, secret: str, today: dt.date) -> str:
-    """The message's dedup key: the client's idempotency key, else the request's content on the day (see above)."""
+def dedup_key(
+    sub: Submission, key: ApiKey, secret: str, now: dt.datetime, filed_lately: Callable[[str], bool] = lambda k: False
+) -> str:
+    """The message's dedup key: the client's idempotency key, else the request's content on the day, or on the day
+    before when ``filed_lately`` says that key was filed in the last 24 hours (see above)."""
     if sub.idempotency_key:
         return f"{CHANNEL}:{key.id}:i:{_digest(secret, 'idem', sub.idempotency_key)[:40]}"
+    today = now.astimezone(dt.UTC).date()
+    yesterday = _content_key(sub, key, secret, today - dt.timedelta(days=1))
+    return yesterday if filed_lately(yesterday) else _content_key(sub, key, secret, today)
+
+
+def _content_key(sub: Submission, key: ApiKey, secret: str, day: dt.date) -> str:
     content = (sub.service.code, sub.description, sub.address, sub.lat, sub.long, sub.request_type,
-               *(f"{k}={v}" for k, v in sorted(sub.contact.items())), today.isoformat())  # fmt: skip
+               *(f"{k}={v}" for k, v in sorted(sub.contact.items())), day.isoformat())  # fmt: skip
     return f"{CHANNEL}:{key.id}:c:{_digest(secret, 'content', *content)[:40]}"
 
 
-def inbound(sub: Submission, key: ApiKey, secret: str, now: dt.datetime) -> InboundMessage:
+def inbound(
+    sub: Submission, key: ApiKey, secret: str, now: dt.datetime, filed_lately: Callable[[str], bool] = lambda k: False
+) -> InboundMessage:
     """The filed message (kind ``form``, channel ``open311``) the pipeline turns into a case."""
     return InboundMessage(
         kind="form",
         openid=identity(sub, key, secret),
         account=CHANNEL,
         create_time=now,
-        dedup_key=dedup_key(sub, key, secret, now.astimezone(dt.UTC).date()),
+        dedup_key=dedup_key(sub, key, secret, now, filed_lately),
         text=sub.description,
         raw_xml=raw_record(sub, key),
         parsed_as="Open311Request",

@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.extensions import console_session, message_session, services
 from bot.open311 import access, intake
@@ -21,13 +23,15 @@ from bot.open311.blueprint import METHODS, ApiError, bp
 from bot.open311.formats import iso, render, render_one
 from cases.open311 import SERVICES, SERVICES_BY_CODE, Filters, PublicRequest, find_requests, request_type_values
 from handlers.store import StoreError
-from models import ApiKey, utcnow
+from models import ApiKey, Message, utcnow
 
 log = logging.getLogger(__name__)
 
 FORMAT = "<any(json, xml):fmt>"
 DEFAULT_DAYS = 90
 MAX_SPAN = dt.timedelta(days=90)
+# A request without an idempotency key repeated within this long is a retry (intake.dedup_key).
+RETRY_WINDOW = dt.timedelta(hours=24)
 MAX_RESULTS = 200
 MAX_IDS = 100
 MIN_YEAR, MAX_YEAR = 2000, 2999
@@ -137,7 +141,10 @@ def _create(fmt: str) -> Response:
         access.used(db, key, "open311.invalid", access.target(), why)
         db.commit()
         raise
-    msg = intake.inbound(sub, key, current_app.config["SECRET_KEY"], utcnow())
+    now = utcnow()
+    msg = intake.inbound(
+        sub, key, current_app.config["SECRET_KEY"], now, lambda k: _filed_since(db, k, now - RETRY_WINDOW)
+    )
     try:
         filing = services().pipeline.file(msg, db)
     except StoreError:
@@ -158,6 +165,12 @@ def _create(fmt: str) -> Response:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _filed_since(db: Session, dedup_key: str, since: dt.datetime) -> bool:
+    """Whether a request with this dedup key was received since ``since`` (a retry across midnight UTC)."""
+    found = db.execute(select(Message.id).where(Message.dedup_key == dedup_key, Message.received_at >= since))
+    return found.first() is not None
 
 
 def _reader() -> ApiKey | None:
@@ -233,4 +246,3 @@ def _public(found: PublicRequest) -> dict[str, Any]:
         "lat": found.lat,
         "long": found.long,
     }
-
