@@ -7,6 +7,7 @@ once, the sweep that finds a lost enqueue, a storage outage (the message is answ
 file is uploaded when the store returns), signed links refused to other users and after expiry, the audit of
 originals, exports by hash, and retention deleting the files but keeping the hash.
 """
+
 from __future__ import annotations
 
 import base64
@@ -131,6 +132,10 @@ class Switchable:
     def get(self, key: str) -> bytes:
         self._check()
         return self.inner.get(key)
+
+    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, int]:
+        self._check()
+        return self.inner.get_range(key, start, length)
 
     def delete(self, key: str) -> None:
         self._check()
@@ -267,6 +272,12 @@ def test_photo_and_voice_reach_the_case_after_wechat_forgot_them(
     assert client.get(original, headers={"Range": "bytes=1-"}).status_code == 206
     with services(app).sessions() as db:
         assert len(db.scalars(select(AuditEntry).where(AuditEntry.action == "media.original")).all()) == 3
+    # A player seeking gets exactly the bytes it asked for, and past the end a 416 that says the size.
+    part = client.get(original, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.get_data() == photo()[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(photo())}"
+    beyond = client.get(original, headers={"Range": f"bytes={len(photo()) + 10}-"})
+    assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{len(photo())}"
 
     # The thread shows them too, under their messages.
     with services(app).sessions() as db:

@@ -4,6 +4,7 @@ Then the whole path once more with ``MEDIA_STORAGE=s3``: a photo through /wechat
 bucket, shown on the case page through a signed link; and a store outage during the fetch, after which the held
 files are uploaded to the bucket.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,8 +39,14 @@ def test_objects_in_a_bucket(s3_server: S3Server) -> None:
     assert store.get("original/ab/abcdef") == b"\xff\xd8second"
     stat = store.client.stat_object(store.bucket, "original/ab/abcdef")
     assert stat.content_type == "image/jpeg" and stat.size == len(b"\xff\xd8second")
+    # Part of an object, as a player seeking asks for it: the bytes and the whole size.
+    assert store.get_range("original/ab/abcdef", 2, 3) == (b"sec", 8)
+    assert store.get_range("original/ab/abcdef", 6, 100) == (b"nd", 8)
+    assert store.get_range("original/ab/abcdef", 9, 4) == (b"", 8)
     with pytest.raises(KeyError):
         store.get("original/ab/missing")
+    with pytest.raises(KeyError):
+        store.get_range("original/ab/missing", 0, 10)
     store.delete("original/ab/abcdef")
     store.delete("original/ab/abcdef")  # absent: no error
     with pytest.raises(KeyError):

@@ -47,6 +47,10 @@ class Storage(Protocol):
     def get(self, key: str) -> bytes:
         """The bytes under ``key``; raises KeyError if there are none, StorageUnavailable if unreachable."""
 
+    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, int]:
+        """At most ``length`` bytes from ``start``, and the object's whole size (a player seeking in a long
+        recording asks for one part at a time); raises as ``get``."""
+
     def delete(self, key: str) -> None:
         """Remove ``key`` (nothing happens if it is absent); raises StorageUnavailable."""
 
@@ -92,6 +96,19 @@ class DirectoryStorage:
         path = self._path(key)
         try:
             return path.read_bytes()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot read {key}: {exc.strerror or exc}") from exc
+
+    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, int]:
+        """Part of the file, read from where it starts."""
+        path = self._path(key)
+        try:
+            with path.open("rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                fh.seek(start)
+                return fh.read(max(0, length)), size
         except FileNotFoundError:
             raise KeyError(key) from None
         except OSError as exc:
@@ -200,6 +217,24 @@ class S3Storage:
 
         data: bytes = self._call("get", key, read)
         return data
+
+    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, int]:
+        """Part of the object (an HTTP range request to the store), and its size."""
+        _checked(key)
+
+        def read() -> tuple[bytes, int]:
+            size = int(self.client.stat_object(self.bucket, key).size or 0)
+            if length <= 0 or start >= size:
+                return b"", size
+            response = self.client.get_object(self.bucket, key, offset=start, length=min(length, size - start))
+            try:
+                return bytes(response.read()), size
+            finally:
+                response.close()
+                response.release_conn()
+
+        part: tuple[bytes, int] = self._call("get", key, read)
+        return part
 
     def delete(self, key: str) -> None:
         """Remove the object (S3 answers success for an absent key too)."""
