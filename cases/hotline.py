@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, Message, channel_identity
 from replies.variables import CASE_TYPE_NAMES, DEPARTMENT_NAMES
+from text.controls import without_controls
 from text.pii import mask_text
 
 CHANNEL = "hotline"
@@ -111,7 +112,6 @@ _MOBILE = re.compile(r"1[3-9]\d{9}")
 # With its area code (010…, 0755…) or, within the city, without one.
 _LANDLINE = re.compile(r"0\d{9,11}|[2-9]\d{6,7}")
 _EXTENSION = re.compile(r"(?:转|分机|ext\.?|#).*$", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class HotlineFileError(ValueError):
@@ -367,7 +367,7 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a number typed into a spreadsheet cell: 20261201001.0 is ticket 20261201001
-    return _CONTROL.sub("", str(value)).strip()
+    return without_controls(str(value)).strip()
 
 
 def _row(number: int, values: dict[str, Any], tz: ZoneInfo, now: dt.datetime) -> Ticket | Rejected:

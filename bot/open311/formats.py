@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.etree import ElementTree
@@ -18,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 from flask import Response
 
+from text.controls import without_controls
+
 _MIMETYPES = {"json": "application/json", "xml": "text/xml"}
-_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # A list's element name in XML, by the name of the list.
 _ITEMS = {"attributes": "attribute", "values": "value"}
 
@@ -87,4 +87,4 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _ILLEGAL_XML.sub("", str(value))
+    return without_controls(str(value))

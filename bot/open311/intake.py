@@ -32,6 +32,7 @@ from bot.open311.blueprint import ApiError
 from cases.open311 import CONTACT_FIELDS, SERVICES_BY_CODE, Service, request_type
 from handlers.types import Filed, InboundMessage
 from models import ApiKey, channel_identity
+from text.controls import without_controls
 
 CHANNEL = "open311"
 MAX_DESCRIPTION = 4000
@@ -60,7 +61,6 @@ _LIMITS = {
     "media_url": 1000,
     "idempotency_key": 200,
 }
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^[0-9+\-() ]{3,40}$")
 _URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
@@ -158,7 +158,7 @@ def parse(fields: Mapping[str, str], idempotency_header: str = "") -> Submission
 
 
 def _clean(value: str) -> str:
-    return _ILLEGAL.sub("", value).strip()
+    return without_controls(value).strip()
 
 
 def _position(lat_text: str, long_text: str) -> tuple[float | None, float | None]:

@@ -26,6 +26,7 @@ from handlers.converse import (
     phone_number,  # the chat form's phone rule, so both doors agree
     shipped_forms,
 )
+from text.controls import without_controls
 
 # The request types a citizen chooses from (CaseType values), in the order shown; the first is the default.
 KINDS: tuple[tuple[str, str], ...] = (
@@ -54,7 +55,6 @@ MAX_REQUEST_BYTES = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _PHONE_CHARS = re.compile(r"[\d\s+\-()（）]+")
 # Characters a database or a page should never get from a form: controls (NUL breaks PostgreSQL) but line breaks.
-_CONTROLS = {c for c in map(chr, range(0x20)) if c not in "\n\t"} | {"\x7f"}
 
 
 def _labels() -> dict[str, str]:
@@ -87,7 +87,7 @@ class Letter:
 
 def _clean(value: str | None) -> str:
     text = (value or "").replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(c for c in text if c not in _CONTROLS).strip()
+    return without_controls(text).strip()
 
 
 def _length(text: str) -> int:
