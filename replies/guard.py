@@ -49,7 +49,8 @@ _GENERIC_SAMPLE = "示例内容"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _VAGUE = re.compile(
     # 近期免冠照片 describes a photo, not a time.
-    r"尽快|尽早|近期(?!(?:免冠|半身|正面|彩色|照片|相片|证件照|体检))|即将|择期|择机|适时|抓紧时间|早日|稍后|过段时间|"
+    # 早日康复 is a wish, not a date.
+    r"尽快|尽早|近期(?!(?:免冠|半身|正面|彩色|照片|相片|证件照|体检))|即将|择期|择机|适时|抓紧时间|早日(?!康复|痊愈)|稍后|过段时间|"
     r"过一段时间|过几天|改天|耐心等待|等通知|另行通知|研究研究|会有人(?:处理|联系|回复|跟进)|"
     r"近日内|不久的?将来|后续(?:会|将)?(?:及时)?(?:反馈|处理|答复|跟进)|(?:会|将)及时(?:反馈|处理|答复|跟进)"
 )
@@ -57,6 +58,28 @@ _VAGUE = re.compile(
 _NOT_A_PROMISE = re.compile(r"(?:暂无|没有|并无|尚无|不会|无|未)$")
 _ASKED_OF_CITIZEN = re.compile(r"(?:请|请您|您需|您应|务必|建议您|您可)$")
 _BY_CITIZEN = ("尽快", "尽早")
+# Advice earlier in the same sentence makes a later 尽快 the citizen's too.
+_ADVISED = re.compile(r"请|立即|马上|务必|应当|建议您|如遇")
+_SENTENCE_START = re.compile(r"[。!?；;\n]")
+
+
+# ... unless the account is the subject of its own clause ("请放心，我们会尽快处理").
+_PROMISER = re.compile(r"我|本|会|将")
+_CLAUSE_START = re.compile(r"[,，。!?；;\n]")
+
+
+def _clause_before(folded: str, start: int) -> str:
+    """The text from the start of the clause up to ``start``."""
+    ends = [m.end() for m in _CLAUSE_START.finditer(folded, 0, start)]
+    return folded[ends[-1] if ends else 0 : start]
+
+
+def _sentence_before(folded: str, start: int) -> str:
+    """The text from the start of the sentence up to ``start``."""
+    ends = [m.end() for m in _SENTENCE_START.finditer(folded, 0, start)]
+    return folded[ends[-1] if ends else 0 : start]
+
+
 # A concrete date or deadline anywhere in the text makes a time word concrete (尽快，并于12月18日前…).
 _NUM = r"(?:\d+|[零一二两三四五六七八九十百]+)"
 _DATE = rf"(?:\d{{4}}年)?{_NUM}月(?:{_NUM}[日号]|底|末|[上中下]旬)"
@@ -187,8 +210,13 @@ def _vague_promises(folded: str, exempt: list[tuple[int, int]]) -> list[Violatio
         before = folded[max(0, start - 3) : start]
         if inside(exempt, start, end) or inside(titles, start, end) or _NOT_A_PROMISE.search(before):
             continue
-        if m.group(0) in _BY_CITIZEN and _ASKED_OF_CITIZEN.search(folded[max(0, start - 4) : start]):
-            continue
+        if m.group(0) in _BY_CITIZEN and (
+            _ASKED_OF_CITIZEN.search(folded[max(0, start - 4) : start])
+            or (
+                _ADVISED.search(_sentence_before(folded, start)) and not _PROMISER.search(_clause_before(folded, start))
+            )
+        ):
+            continue  # 请立即拨打119，并尽快撤离: asked of the citizen, not promised
         out.append(Violation("vague_promise", (start, end), f"含有模糊时限用语“{m.group(0)}”，需给出具体日期或期限"))
     return out
 

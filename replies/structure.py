@@ -60,6 +60,7 @@ _REFUSAL = re.compile(
 _STILL = re.compile(r"(?:但|不过)[^。!?]{0,16}(?:仍|依然|照常|继续)(?:会|将)?[^。!?]{0,6}(?:办理|处理|受理|答复)")
 _NEGATED = re.compile(r"(?:不|非|没|无|并非)$")
 _YOU_NEAR = re.compile(r"你|您")
+_DENIED = re.compile(r"(?:不会|不|绝不|决不|不得|严禁|禁止|从不)$")
 # What makes a refusal helpful: a named unit (not 相关部门), a number or channel, or a time.
 _NAMED_UNIT = re.compile(
     r"(?<!相关)(?<!有关)(?<!其他)(?<!别的)(?<!对应)[\u4e00-\u9fff]{1,12}"
@@ -76,7 +77,7 @@ _DISCLOSE = re.compile(
     r"(?:是|为|叫|就是|乃是|姓(?!名))|"
     # 投诉您违章搭建的是…, 该举报由您单位的同事…提交.
     r"(?:举报|投诉|反映|告)(?:你|您)[^。!?；;]{0,16}的(?:人)?(?:是|为|就是)|"
-    r"(?:该|此|这|本)(?:条|起|件)?(?:举报|投诉|反映|线索)(?:信息|事项)?(?:由|系)[^。!?；;]{0,16}(?:提交|提出|举报|投诉|反映|提供)|"
+    r"(?:该|此|这|本)(?:条|起|件)?(?:举报|投诉|反映|线索)(?:信息|事项)?(?:是)?(?:由|系)[^。!?；;]{0,16}(?:提交|提出|举报|投诉|反映|提供)|"
     # The citizen's own details handed to the one they complained about (把您的电话和住址转给被投诉的…); 误将…
     # is an apology for having done so.
     r"(?<!误)(?:把|将)(?:你|您)的[^。!?；;]{0,12}(?:手机|电话|号码|住址|地址|姓名|身份)[^。!?；;]{0,12}"
@@ -128,6 +129,8 @@ def findings(folded: str, exempt: list[tuple[int, int]]) -> Iterator[tuple[str, 
                 continue
             if rule == "blames_citizen" and _NEGATED.search(folded[max(0, m.start() - 2) : m.start()]):
                 continue  # 遭遇诈骗不是您的过错: the opposite of blame
+            if rule == "discloses_reporter" and _DENIED.search(folded[max(0, m.start() - 4) : m.start()]):
+                continue  # 我们不会把您的身份告诉商家: a promise of secrecy
             if rule == "threatening" and not _YOU_NEAR.search(folded[max(0, m.start() - 8) : m.end() + 8]):
                 continue  # 如再次发生，我局将依法…: enforcement against the one complained about, not a threat
             yield rule, m.start(), m.end()

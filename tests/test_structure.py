@@ -34,7 +34,7 @@ IMPROPER = {
         "您如果再继续在网上发帖，我们将依法追究您的责任。",
         "若再拨打热线骚扰，就把您的号码交给派出所处理。",
     ],
-    "vague_promise": ["已转交处理，后续会及时反馈。", "路面修复工作将在不久的将来完成。"],
+    "vague_promise": ["已转交处理，后续会及时反馈。", "路面修复工作将在不久的将来完成。", "请放心，我们会尽快处理。"],
 }
 PROPER = [
     "您反映的事项不属于本单位职责，请拨打12345热线，由热线转至承办部门。",
@@ -54,6 +54,9 @@ PROPER = [
     "被举报人的住址和联系方式依法保密，我们不会向任何人透露。",
     "办理护照需携带身份证和近期免冠照片，到区出入境窗口办理。",
     "您对“亲，小编收到啦”这类用语的批评我们接受，已停用此类模板。",
+    # 尽快 asked of the citizen in advice, a wish, and a promise of secrecy.
+    "发现燃气泄漏请立即关闭阀门，并尽快离开房间到室外拨打119。",
+    "感谢您对社区工作的支持，祝您母亲早日康复。",
 ]
 
 
@@ -63,6 +66,16 @@ def test_each_structural_problem_is_found_in_both_scripts(rule: str, text: str) 
         found = {v.rule for v in check_text(variant)}
         # The word list or the model may name it first; a structural rule or a tone rule must fire.
         assert rule in found or found & TONE_RULES, (variant, found)
+
+
+def test_a_promise_of_secrecy_discloses_nothing() -> None:
+    """Naming what will not be told is not telling it (the whole-reply model may still ask for review)."""
+    for text in (
+        "我们不会把您的姓名告诉被举报的商户，检查将以例行抽查的名义进行。",
+        "请放心，绝不会将您的电话提供给对方单位。",
+    ):
+        for variant in (text, _S2T.convert(text)):
+            assert not {v.rule for v in check_text(variant)} & {"discloses_reporter", "discloses_third_party"}, variant
 
 
 @pytest.mark.parametrize("text", PROPER)

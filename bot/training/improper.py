@@ -5,13 +5,22 @@ Training data:
   list: 2,210 improper ones over thirteen categories (insults, sarcasm, blaming the citizen, retorts,
   brush-offs, threats, disclosures, cute personas, dismissing harm, discouraging complaints, vague promises,
   personal emotion, chit-chat robots) and proper ones over ten (acknowledgements, referrals, refusals with a
-  way forward, quotes of the same words, firm but correct wording …), half in Traditional characters.
+  way forward, quotes of the same words, firm but correct wording …), half in Traditional characters. One
+  person wrote each side, so the corpus alone teaches style: warmth read as one side, irony as the other.
+- ``bot/training/data/reply_corpus_writers.csv`` — 2,492 more over the same categories by three writers (a county
+  petitions clerk, a city social-media operator at home in Hong Kong usage, a formal trainer writing Taiwan
+  usage), each of whom wrote both sides in one voice (column ``writer``), none of whom saw the word list, the
+  rules or any held-out set. Added in issue 17's third round, so that how a reply sounds stops giving its label
+  away (``research/reply_corpus.py``). Seven rows as close as difflib 0.8 to a row of the round's held-out set
+  were dropped by a mechanical check before training (the rows were not read).
 - Two thirds of the real government replies of ``../shared`` (``replies/gov_replies.csv``, the same split as the
   offensive model) and the seed library's bodies, as proper.
 
-The threshold is the lowest (in steps of 0.05 from 0.5) at which the model alone refuses at most
-``PROPER_FLAG_BUDGET`` of the good replies of the project's own candidate set (``reply_candidates.csv``, a
-development set); out-of-fold figures are reported but flatter (see ``out_of_fold``).
+The threshold is ``THRESHOLD``, chosen with ``research/reply_corpus.py`` on the dev sets (the earlier held-out
+sets of issue 17, each written by an outside helper and scored once in its round): the step where the whole
+guard catches the most improper replies of the newest of them while refusing about 3% of its proper ones. What
+the model alone refuses of the project's own candidate set (``reply_candidates.csv``) is reported beside it;
+out-of-fold figures are reported but flatter (see ``out_of_fold``).
 """
 
 from __future__ import annotations
@@ -31,17 +40,20 @@ from replies.offensive import MODEL_DIR, OffensiveModel
 from text.script import fold
 
 CORPUS = Path(__file__).with_name("data") / "reply_corpus.csv"
+WRITERS = Path(__file__).with_name("data") / "reply_corpus_writers.csv"
 CONFIG: dict[str, Any] = {
     "ngram_range": (1, 3), "min_df": 2, "max_features": 80000, "C": 4.0, "class_weight": "balanced"
 }  # fmt: skip
-PROPER_FLAG_BUDGET = 0.02
+# research/reply_corpus.py on the dev sets replies_v1–v3 (issue 17, third round): at 0.85 the whole guard caught
+# 96.7% and refused 3.3% of v3, at 0.8 97.3% and 6.0%, at 0.9 91.8% and 2.7%.
+THRESHOLD = 0.85
 MIN_THRESHOLD = 0.5
 FOLDS = 3
 
 
 def corpus() -> list[dict[str, str]]:
-    """The written replies: text, label (improper / proper), category, script."""
-    return read_csv(CORPUS)
+    """The written replies: text, label (improper / proper), category, script (and writer, for the second file)."""
+    return read_csv(CORPUS) + read_csv(WRITERS)
 
 
 def training_set(gov_train: list[str]) -> tuple[list[str], list[str], int]:
@@ -80,14 +92,11 @@ def _mean(flags: np.ndarray, indices: list[int]) -> float:
 
 
 def choose_threshold(model: OffensiveModel, candidates: list[dict[str, str]]) -> dict[str, Any]:
-    """The lowest threshold (0.5, 0.55 … 0.95) at which the model alone refuses at most ``PROPER_FLAG_BUDGET``
-    of the good replies of the project's own candidate set (written earlier, by other hands, beside the word
-    list: its good replies are the near misses a reviewer writes)."""
+    """``THRESHOLD``, with what the model alone does at it on the project's own candidate set (written earlier,
+    by other hands, beside the word list: its good replies are the near misses a reviewer writes)."""
     good = model.probabilities([fold(r["text"]) for r in candidates if r["label"] == "good"])
     bad = model.probabilities([fold(r["text"]) for r in candidates if r["label"] == "bad"])
-    for threshold in np.arange(MIN_THRESHOLD, 0.951, 0.05):
-        if np.mean(good >= threshold) <= PROPER_FLAG_BUDGET:
-            break
+    threshold = THRESHOLD
     return {
         "threshold": round(float(threshold), 2),
         "candidates_good_refused_by_model": round(float(np.mean(good >= threshold)), 4),
@@ -103,7 +112,7 @@ def train(gov_train: list[str], candidates: list[dict[str, str]], out: Path = MO
     settings = {**choose_threshold(model, candidates), **out_of_fold(texts, labels, written)}
     config = {k: list(v) if isinstance(v, tuple) else v for k, v in CONFIG.items()}
     model.linear.save(out / "improper", {"config": config})
-    settings.update({"config": config, "proper_flag_budget": PROPER_FLAG_BUDGET})
+    settings.update({"config": config})
     (out / "improper_settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return settings
 
