@@ -157,12 +157,19 @@ def close_campaign(session: Session, campaign: Campaign, now: dt.datetime) -> No
 
 def opinion_count(session: Session, campaign_id: int) -> tuple[int, int]:
     """(opinions, participants) of a campaign."""
-    row = session.execute(
-        select(func.count(), func.count(func.distinct(Message.citizen_id))).where(
-            Message.campaign_id == campaign_id, Message.direction == Direction.IN
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+    return opinion_counts(session, [campaign_id]).get(campaign_id, (0, 0))
+
+
+def opinion_counts(session: Session, campaign_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(opinions, participants) of each campaign that has any, in one query (the list page shows them all)."""
+    if not campaign_ids:
+        return {}
+    rows = session.execute(
+        select(Message.campaign_id, func.count(), func.count(func.distinct(Message.citizen_id)))
+        .where(Message.campaign_id.in_(campaign_ids), Message.direction == Direction.IN)
+        .group_by(Message.campaign_id)
+    ).all()
+    return {int(cid): (int(n), int(people)) for cid, n, people in rows}
 
 
 def per_day(session: Session, campaign: Campaign, tz: ZoneInfo) -> dict[str, int]:

@@ -3,6 +3,7 @@
 The campaign's texts are written, reviewed and published through replies/workflow.py as staff would (an
 author, another reviewer), never seeded: a campaign can only open once they are published.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,16 +40,19 @@ from tests.conftest import WeChat, count
 from tests.test_console import PASSWORD, login, token
 from text.cluster import cluster
 
-INTRO = ("欢迎参与“城市更新”意见征集。请直接回复您对老旧小区改造、停车和绿化的意见建议，"
-         "征集结束后我们将公开反馈采纳情况。")
+INTRO = (
+    "欢迎参与“城市更新”意见征集。请直接回复您对老旧小区改造、停车和绿化的意见建议，征集结束后我们将公开反馈采纳情况。"
+)
 THANKS = "感谢您参与意见征集，您的意见已记录。征集结束后，我们将在本账号公开反馈意见采纳情况。"
 OUTCOME = "感谢您参与“城市更新”意见征集。征集收到的意见已归纳整理并逐条研究，采纳情况已在本账号公布，欢迎查阅。"
 CLOSED = "本次意见征集不在征集期内，感谢您的关注。您可以直接留言反映问题或提出建议，我们会登记受理编号并告知答复时限。"
 # key: (purpose, the title staff know it by, text)
-TEXTS = {"campaign_test_intro": ("notice", "城市更新征集介绍语", INTRO),
-         "campaign_test_thanks": ("thanks", "城市更新征集致谢语", THANKS),
-         "campaign_test_outcome": ("notice", "城市更新征集结果反馈", OUTCOME),
-         "campaign_closed": ("default", "征集未开放", CLOSED)}
+TEXTS = {
+    "campaign_test_intro": ("notice", "城市更新征集介绍语", INTRO),
+    "campaign_test_thanks": ("thanks", "城市更新征集致谢语", THANKS),
+    "campaign_test_outcome": ("notice", "城市更新征集结果反馈", OUTCOME),
+    "campaign_closed": ("default", "征集未开放", CLOSED),
+}
 _msg_ids = itertools.count(7_000_000_000)
 
 
@@ -82,15 +86,28 @@ def texts(clean_app: Flask) -> Iterator[Flask]:
     yield clean_app
 
 
-def make_campaign(app: Flask, *, open_it: bool = True, starts: dt.timedelta = dt.timedelta(hours=-1),
-                  ends: dt.timedelta = dt.timedelta(days=7), **join: str) -> int:
+def make_campaign(
+    app: Flask,
+    *,
+    open_it: bool = True,
+    starts: dt.timedelta = dt.timedelta(hours=-1),
+    ends: dt.timedelta = dt.timedelta(days=7),
+    **join: str,
+) -> int:
     """A campaign joined by ``join`` (keyword / click / scene), opened unless told otherwise."""
     now = utcnow()
-    fields = Fields(title="城市更新意见征集", questions="您对老旧小区改造有什么建议？",
-                    join_keyword=join.get("keyword", ""), join_click_key=join.get("click", ""),
-                    join_scene=join.get("scene", ""), starts_at=now + starts, ends_at=now + ends,
-                    intro_key="campaign_test_intro", thanks_key="campaign_test_thanks",
-                    outcome_key="campaign_test_outcome")
+    fields = Fields(
+        title="城市更新意见征集",
+        questions="您对老旧小区改造有什么建议？",
+        join_keyword=join.get("keyword", ""),
+        join_click_key=join.get("click", ""),
+        join_scene=join.get("scene", ""),
+        starts_at=now + starts,
+        ends_at=now + ends,
+        intro_key="campaign_test_intro",
+        thanks_key="campaign_test_thanks",
+        outcome_key="campaign_test_outcome",
+    )
     with services(app).sessions() as session:
         campaign = domain.save(session, "t_sup", fields)
         if open_it:
@@ -209,8 +226,11 @@ def test_a_campaign_with_unpublished_texts_cannot_open(texts: Flask) -> None:
         key = session.scalars(select(ReplyTemplate.key).where(ReplyTemplate.key.startswith("camp_draft_"))).first()
         assert key is not None
         now = utcnow()
-        campaign = domain.save(session, "t_sup", Fields("草稿征集", "", "草稿", "", "", now, now + dt.timedelta(days=1),
-                                                        key, "campaign_test_thanks", ""))
+        campaign = domain.save(
+            session,
+            "t_sup",
+            Fields("草稿征集", "", "草稿", "", "", now, now + dt.timedelta(days=1), key, "campaign_test_thanks", ""),
+        )
         with pytest.raises(CampaignError, match="尚未发布"):
             domain.open_campaign(session, campaign, services(texts).library.published(session, None), now)
         session.rollback()
@@ -225,9 +245,13 @@ def test_clustering_keeps_obviously_different_topics_apart() -> None:
 
     segmenter = shipped().segmenter
     parking = [f"小区停车位太少，晚上{n}点以后车都停到路边，建议新建停车场" for n in range(8, 12)] + [
-        "停车难问题严重，希望规划停车场，增加停车位", "建议利用空地建立体停车场，缓解停车难"]
+        "停车难问题严重，希望规划停车场，增加停车位",
+        "建议利用空地建立体停车场，缓解停车难",
+    ]
     schools = [f"孩子上学太远，希望在社区附近新建一所小学，{n}年级学生每天走很远" for n in range(1, 5)] + [
-        "学校学位紧张，建议扩建小学和幼儿园", "希望增加小学学位，孩子就近入学"]
+        "学校学位紧张，建议扩建小学和幼儿园",
+        "希望增加小学学位，孩子就近入学",
+    ]
     themes = cluster(parking + schools, lambda t: segmenter.words(normalize(t).text, hmm=False), k=2)
     groups = [set(t.members) for t in themes]
     assert sorted(map(sorted, groups)) == [list(range(6)), list(range(6, 12))]
@@ -257,11 +281,17 @@ def staff(texts: Flask) -> dict[str, str]:
 
 def _form(**extra: str) -> dict[str, Any]:
     local = dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))
-    return {"title": "公园改造意见征集", "questions": "您希望公园增加哪些设施？", "join_keyword": "公园改造",
-            "starts_at": (local - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (local + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
-            "intro_key": "campaign_test_intro", "thanks_key": "campaign_test_thanks",
-            "outcome_key": "campaign_test_outcome", **extra}
+    return {
+        "title": "公园改造意见征集",
+        "questions": "您希望公园增加哪些设施？",
+        "join_keyword": "公园改造",
+        "starts_at": (local - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (local + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+        "intro_key": "campaign_test_intro",
+        "thanks_key": "campaign_test_thanks",
+        "outcome_key": "campaign_test_outcome",
+        **extra,
+    }
 
 
 def test_operator_cannot_create_and_csrf_is_required(texts: Flask, staff: dict[str, str], db: Session) -> None:
@@ -277,28 +307,45 @@ def test_operator_cannot_create_and_csrf_is_required(texts: Flask, staff: dict[s
     assert count(db, AuditEntry, AuditEntry.action == "campaign.create") == 1
 
 
-def test_whole_campaign_through_the_console(texts: Flask, staff: dict[str, str], wechat: WeChat, db: Session,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_whole_campaign_through_the_console(
+    texts: Flask, staff: dict[str, str], wechat: WeChat, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sup = login(texts, staff["supervisor"])
     csrf = token(sup, "/console/campaigns/new")
     resp = sup.post("/console/campaigns/new", data={**_form(), "csrf_token": csrf})
     cid = int(resp.headers["Location"].rsplit("/", 1)[-1])
     assert sup.post(f"/console/campaigns/{cid}/open", data={"csrf_token": csrf}).status_code == 302
     assert say(wechat, "公园改造", "oCampP1") == INTRO
-    opinions = {"oCampP1": "建议公园增加儿童游乐设施和滑梯", "oCampP2": "公园改造：希望多建一些健身步道和跑道",
-                "oCampP3": "公园改造 建议公园里增加公共厕所和饮水点", "oCampP4": "公园改造，建议增设儿童游乐场"}
+    opinions = {
+        "oCampP1": "建议公园增加儿童游乐设施和滑梯",
+        "oCampP2": "公园改造：希望多建一些健身步道和跑道",
+        "oCampP3": "公园改造 建议公园里增加公共厕所和饮水点",
+        "oCampP4": "公园改造，建议增设儿童游乐场",
+    }
     for openid, text in opinions.items():
         assert say(wechat, text, openid) == THANKS
     page = sup.get(f"/console/campaigns/{cid}").get_data(as_text=True)
     assert "每日收到的意见" in page and ">4<" in page
+    # The list shows each campaign's opinions and participants (an empty campaign too).
+    csrf = token(sup, "/console/campaigns/new")
+    sup.post(
+        "/console/campaigns/new", data={**_form(), "title": "空征集", "join_keyword": "空征集", "csrf_token": csrf}
+    )
+    listing = sup.get("/console/campaigns").get_data(as_text=True)
+    assert "<td>4</td><td>4</td>" in listing and "<td>0</td><td>0</td>" in listing
     # An operator regroups and marks a theme adopted (audited); she cannot close the campaign.
     op = login(texts, staff["operator"])
     op_csrf = token(op, f"/console/campaigns/{cid}")
     assert op.post(f"/console/campaigns/{cid}/cluster", data={"csrf_token": op_csrf}).status_code == 302
     theme = db.scalars(select(CampaignTheme).where(CampaignTheme.campaign_id == cid)).first()
     assert theme is not None
-    assert op.post(f"/console/campaigns/{cid}/themes/{theme.id}",
-                   data={"csrf_token": op_csrf, "adopted": "yes", "note": "纳入明年改造计划"}).status_code == 302
+    assert (
+        op.post(
+            f"/console/campaigns/{cid}/themes/{theme.id}",
+            data={"csrf_token": op_csrf, "adopted": "yes", "note": "纳入明年改造计划"},
+        ).status_code
+        == 302
+    )
     db.expire_all()
     marked = db.get(CampaignTheme, theme.id)
     assert marked is not None and marked.adopted is True and marked.marked_by == staff["operator"]
@@ -309,8 +356,9 @@ def test_whole_campaign_through_the_console(texts: Flask, staff: dict[str, str],
     assert "已采纳" in page and "纳入明年改造计划" in page
     # The supervisor closes and publishes the outcome: one participant's 48-hour window is closed.
     with services(texts).sessions() as session:
-        session.execute(update(Citizen).where(Citizen.openid == "oCampP4")
-                        .values(last_seen_at=utcnow() - dt.timedelta(hours=50)))
+        session.execute(
+            update(Citizen).where(Citizen.openid == "oCampP4").values(last_seen_at=utcnow() - dt.timedelta(hours=50))
+        )
         session.commit()
     queued: list[int] = []
     monkeypatch.setattr("bot.jobs.enqueue_delivery", lambda app, message_id: queued.append(message_id) or "job")
@@ -357,11 +405,19 @@ def test_outcome_refused_by_wechat_is_recorded(texts: Flask, backend: Any, wecha
             helper.close()
             _cleanup(texts)
     db.expire_all()
-    by_openid = dict(db.execute(select(Citizen.openid, Message.delivery_status).join(Citizen)
-                                .where(Message.campaign_id == cid, Message.direction == Direction.OUT)).all())
+    by_openid = dict(
+        db.execute(
+            select(Citizen.openid, Message.delivery_status)
+            .join(Citizen)
+            .where(Message.campaign_id == cid, Message.direction == Direction.OUT)
+        ).all()
+    )
     assert by_openid == {"oCampW1": "sent", "oCampW2": "failed"}
-    error = db.scalars(select(Message.delivery_error).join(Citizen).where(
-        Citizen.openid == "oCampW2", Message.direction == Direction.OUT, Message.campaign_id == cid)).one()
+    error = db.scalars(
+        select(Message.delivery_error)
+        .join(Citizen)
+        .where(Citizen.openid == "oCampW2", Message.direction == Direction.OUT, Message.campaign_id == cid)
+    ).one()
     assert error is not None and error.startswith("45015")
     campaign_row = db.get(Campaign, cid)
     assert campaign_row is not None and campaign_row.status is CampaignStatus.CLOSED

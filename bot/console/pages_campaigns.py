@@ -76,7 +76,8 @@ def campaigns() -> str:
     """Every campaign, newest first, with its opinions and participants."""
     db = console_session()
     rows = db.scalars(select(Campaign).order_by(Campaign.id.desc())).all()
-    counts = {c.id: domain.opinion_count(db, c.id) for c in rows}
+    found = domain.opinion_counts(db, [c.id for c in rows])
+    counts = {c.id: found.get(c.id, (0, 0)) for c in rows}
     return render_template("console/campaigns.html", campaigns=rows, counts=counts, status_names=STATUS_NAMES)
 
 
@@ -144,8 +145,12 @@ def campaign(campaign_id: int) -> str:
     opinions, participants = domain.opinion_count(db, item.id)
     themes = domain.themes(db, item.id)
     sent = [
-        {"openid": mask_openid(openid), "status": m.delivery_status or "", "error": m.delivery_error or "",
-         "at": m.sent_at}
+        {
+            "openid": mask_openid(openid),
+            "status": m.delivery_status or "",
+            "error": m.delivery_error or "",
+            "at": m.sent_at,
+        }
         for m, openid in domain.deliveries(db, item.id)
     ]
     published = services().library.published(db, None)
