@@ -169,7 +169,7 @@ def opinion_counts(session: Session, campaign_ids: list[int]) -> dict[int, tuple
         .where(Message.campaign_id.in_(campaign_ids), Message.direction == Direction.IN)
         .group_by(Message.campaign_id)
     ).all()
-    return {int(cid): (int(n), int(people)) for cid, n, people in rows}
+    return {int(cid): (int(n), int(people)) for cid, n, people in rows if cid is not None}
 
 
 def per_day(session: Session, campaign: Campaign, tz: ZoneInfo) -> dict[str, int]:
