@@ -99,6 +99,8 @@ DEFAULTS: dict[str, Any] = {
     # `python -m bot fetch-media`), and where uploads wait while the object store is down (empty: beside the spool).
     "MEDIA_SWEEP_SECONDS": 60,
     "MEDIA_PENDING_DIR": "",
+    # Hosts of WeChat's image links (a photo's PicUrl), followed when its media id has expired; empty: never.
+    "MEDIA_PICTURE_HOSTS": "mmbiz.qpic.cn,mmbiz.qlogo.cn",
 }
 # Values that must be set explicitly in production.
 _REQUIRED_IN_PRODUCTION = ("WECHAT_TOKEN", "WECHAT_APP_ID", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")

@@ -85,10 +85,10 @@ def mp4(frames: int = 5) -> bytes:
     return out.getvalue()
 
 
-def media_xml(kind: str, media_id: str, openid: str = OPENID, *, recognition: str = "") -> str:
-    """The XML WeChat pushes for an image or voice message."""
+def media_xml(kind: str, media_id: str, openid: str = OPENID, *, recognition: str = "", pictures: str = "") -> str:
+    """The XML WeChat pushes for an image or voice message (a photo's PicUrl on ``pictures``, the fake's address)."""
     extra = {
-        "image": f"<PicUrl><![CDATA[http://mmbiz.qpic.cn/mmbiz/{media_id}/0]]></PicUrl>",
+        "image": f"<PicUrl><![CDATA[{pictures or 'http://mmbiz.qpic.cn'}/mmbiz/{media_id}/0]]></PicUrl>",
         "voice": f"<Format><![CDATA[amr]]></Format><Recognition><![CDATA[{recognition}]]></Recognition>",
         "video": "<ThumbMediaId><![CDATA[thumb]]></ThumbMediaId>",
         "shortvideo": "<ThumbMediaId><![CDATA[thumb]]></ThumbMediaId>",
@@ -100,9 +100,10 @@ def media_xml(kind: str, media_id: str, openid: str = OPENID, *, recognition: st
     )
 
 
-def register(fake: FakeWeChat, media_id: str, data: bytes, content_type: str) -> None:
-    """Give the fake a temporary medium (as WeChat holds what a citizen sent)."""
-    body = {"media_id": media_id, "content_b64": base64.b64encode(data).decode(), "content_type": content_type}
+def register(fake: FakeWeChat, media_id: str, data: bytes, content_type: str, *, picture: bool = False) -> None:
+    """Give the fake a temporary medium (as WeChat holds what a citizen sent); ``picture``: also at its PicUrl."""
+    body = {"media_id": media_id, "content_b64": base64.b64encode(data).decode(), "content_type": content_type,
+            "picture": picture}  # fmt: skip
     requests.post(f"{fake.url}/_fake/media", json=body, timeout=5).raise_for_status()
 
 
@@ -146,8 +147,10 @@ class Switchable:
 def media_app(clean_app: Flask, fake_api: FakeWeChat, tmp_path: Path) -> Iterator[Flask]:
     """The app with WeChat's API at the fake and its media in a directory of this test (restored after)."""
     app = clean_app
-    saved = {k: app.config[k] for k in ("WECHAT_API_BASE", "WECHAT_APP_SECRET", "MEDIA_DIR")}
-    app.config.update(WECHAT_API_BASE=fake_api.url, WECHAT_APP_SECRET=APP_SECRET, MEDIA_DIR=str(tmp_path / "media"))
+    saved = {k: app.config[k] for k in ("WECHAT_API_BASE", "WECHAT_APP_SECRET", "MEDIA_DIR", "MEDIA_PICTURE_HOSTS")}
+    # Image links are followed on the fake's host only: a test never reaches WeChat's real image servers.
+    app.config.update(WECHAT_API_BASE=fake_api.url, WECHAT_APP_SECRET=APP_SECRET, MEDIA_DIR=str(tmp_path / "media"),
+                      MEDIA_PICTURE_HOSTS="127.0.0.1")  # fmt: skip
     app.extensions[EXTENSION_KEY] = Switchable(DirectoryStorage(tmp_path / "media"))
     app.extensions[PENDING_KEY] = DirectoryStorage(tmp_path / "pending")
     try:
@@ -366,6 +369,29 @@ def test_an_expired_medium_fails_at_once(
     assert row.attempts == 1 and "40007" in (row.last_error or "")
     page = supervisor(app, accounts).get(f"/console/cases/{case_id}").get_data(as_text=True)
     assert "附件未能取回：微信临时素材已失效" in page
+
+
+def test_an_expired_photo_is_kept_from_its_picture_link(
+    media_app: Flask, wechat: WeChat, fake_api: FakeWeChat, accounts: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The media id is gone after three days; the photo's PicUrl on WeChat's image host still serves it."""
+    app = media_app
+    register(fake_api, "PHOTO_7", photo(gps=False), "image/jpeg", picture=True)
+    wechat.xml(media_xml("image", "PHOTO_7", pictures=fake_api.url), openid=OPENID)
+    (message,) = inbound(app, "image")
+    forget(fake_api, "PHOTO_7")
+    assert fetch_one(app, message.id) == "stored"
+    kept = attachment_of(app, message.id)
+    assert kept.content_hash is not None and kept.content_type == "image/jpeg"
+    # Not on WeChat's image hosts: the link is not followed, and the case says why.
+    monkeypatch.setitem(app.config, "MEDIA_PICTURE_HOSTS", "mmbiz.qpic.cn")
+    register(fake_api, "PHOTO_8", photo(gps=False), "image/jpeg", picture=True)
+    wechat.xml(media_xml("image", "PHOTO_8", pictures=fake_api.url), openid=OPENID)
+    second = next(m for m in inbound(app, "image") if m.id != message.id)
+    forget(fake_api, "PHOTO_8")
+    assert fetch_one(app, second.id) == "failed"
+    assert "40007" in (attachment_of(app, second.id).last_error or "")
+    assert "图片链接不在微信图片域名内" in (attachment_of(app, second.id).last_error or "")
 
 
 def test_the_sweep_finds_a_lost_enqueue(media_app: Flask, wechat: WeChat, fake_api: FakeWeChat) -> None:

@@ -23,7 +23,8 @@ It speaks the JSON of the calls the delivery job and the pages make:
 - ``GET /cgi-bin/media/get?access_token=…&media_id=…``: the bytes of a temporary media registered with
   ``POST /_fake/media {"media_id", "content_b64", "content_type"}``, with WeChat's headers; an unknown
   media id (never registered, or forgotten with ``POST /_fake/media/forget {"media_id"}`` as WeChat forgets
-  them after three days) answers 40007.
+  them after three days) answers 40007. A medium registered with ``"picture": true`` is also served at
+  ``GET /mmbiz/<media_id>/0`` (a photo's ``PicUrl``), which outlives the media id as WeChat's image links do.
 
 Control endpoints (not WeChat's):
 
@@ -123,6 +124,7 @@ class FakeState:
     oauth_codes: dict[str, str] = dataclasses.field(default_factory=dict)
     media: dict[str, tuple[str, bytes]] = dataclasses.field(default_factory=dict)
     media_fetches: int = 0
+    pictures: dict[str, tuple[str, bytes]] = dataclasses.field(default_factory=dict)  # media id → a PicUrl's bytes
     # 订阅通知: (openid, template id) → notices the citizen still accepts; the JS-SDK ticket last issued.
     consents: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
     subscribe_calls: int = 0
@@ -137,6 +139,7 @@ class FakeState:
             self.sent.clear()
             self.oauth_codes.clear()
             self.media.clear()
+            self.pictures.clear()
             self.consents.clear()
             self.token_fetches = self.send_calls = self.media_fetches = self.subscribe_calls = 0
             self.jsapi_ticket = ""
@@ -423,7 +426,17 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
             return jsonify({"error": "give media_id and content_b64"}), 400
         with state.lock:
             state.media[media_id] = (str(content_type), body)
+            if spec.get("picture"):
+                state.pictures[media_id] = (str(content_type), body)
         return jsonify({"ok": True})
+
+    @app.get("/mmbiz/<media_id>/0")
+    def picture(media_id: str) -> ResponseReturnValue:
+        with state.lock:
+            found = state.pictures.get(media_id)
+        if found is None:
+            return "not found", 404
+        return app.response_class(found[1], content_type=found[0])
 
     @app.post("/_fake/media/forget")
     def fake_media_forget() -> ResponseReturnValue:

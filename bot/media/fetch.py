@@ -29,6 +29,7 @@ import re
 import uuid
 import zlib
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 import requests
@@ -75,10 +76,11 @@ OPEN = (CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.IN_PROGRESS, CaseSt
 class FetchFailed(Exception):
     """A try that did not bring the bytes; ``final`` when trying again cannot help (40007, a refused file)."""
 
-    def __init__(self, reason: str, *, final: bool = False) -> None:
+    def __init__(self, reason: str, *, final: bool = False, code: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.final = final
+        self.code = code  # WeChat's errcode, when it gave one
 
 
 # -- the queue ----------------------------------------------------------------------------------------
@@ -185,7 +187,7 @@ def fetch_one(app: Flask, message_id: int, now: dt.datetime | None = None) -> st
         session.refresh(row)
         received = message.received_at
         try:
-            data, content_type = download(app, row.media_id or "", MAX_BYTES.get(row.kind, MAX_BYTES["video"]))
+            data, content_type = download_or_picture(app, row)
             if row.case_id is None:
                 row.case_id = case_for(session, message)
             store_into(app, row, data, content_type or _voice_type(message))
@@ -219,6 +221,41 @@ def _failed(row: Attachment, exc: FetchFailed, received: dt.datetime, now: dt.da
     row.last_error = exc.reason
     log.info("media of message %s not fetched (%s): try %s again at %s", row.message_id, exc.reason, tried, later)
     return "waiting"
+
+
+def download_or_picture(app: Flask, row: Attachment) -> tuple[bytes, str]:
+    """The medium through ``media/get``; for a photo whose media id has expired (40007), from its ``PicUrl``.
+
+    WeChat's image links outlive the three days of a media id, so a fetch that came late (the store or WeChat
+    was away for days, a sweep found it late) still keeps the photo. Only links on WeChat's image hosts
+    (``MEDIA_PICTURE_HOSTS``) are followed, over HTTP(S), size-limited like any download."""
+    limit = MAX_BYTES.get(row.kind, MAX_BYTES["video"])
+    try:
+        return download(app, row.media_id or "", limit)
+    except FetchFailed as exc:
+        if not (exc.code == EXPIRED and row.kind == "image" and row.source_url):
+            raise
+        try:
+            return picture(app, row.source_url, limit)
+        except FetchFailed as fallback:
+            raise FetchFailed(f"{exc.reason}；图片链接也未能取回（{fallback.reason}）", final=True) from None
+
+
+def picture(app: Flask, url: str, limit: int) -> tuple[bytes, str]:
+    """The bytes behind a photo's ``PicUrl`` (a WeChat image host only)."""
+    parts = urlsplit(url)
+    hosts = {h.strip().lower() for h in str(app.config.get("MEDIA_PICTURE_HOSTS", "")).split(",") if h.strip()}
+    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in hosts:
+        raise FetchFailed("图片链接不在微信图片域名内，未访问", final=True)
+    try:
+        resp = requests.get(url, timeout=(3, 30), stream=True, allow_redirects=False)
+        with resp:
+            if resp.status_code != 200:
+                raise FetchFailed(f"HTTP {resp.status_code}", final=True)
+            content_type = resp.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            return _read(resp, limit), content_type
+    except requests.RequestException as exc:
+        raise FetchFailed(f"网络错误（{type(exc).__name__}）", final=True) from None
 
 
 def download(app: Flask, media_id: str, limit: int) -> tuple[bytes, str]:
@@ -278,7 +315,7 @@ def _get(client: SharedTokenClient, token: str, media_id: str, limit: int) -> tu
                 raise FetchFailed("微信系统繁忙（-1）")
             if code:
                 reason = REASONS.get(code, f"{code} 微信接口返回错误：{answer.get('errmsg', '')}"[:200])
-                raise FetchFailed(reason, final=code in REASONS)
+                raise FetchFailed(reason, final=code in REASONS, code=code)
     return body, content_type
 
 
