@@ -230,19 +230,26 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
     state = FakeState(appid, secret, record, token_ttl)
     app.extensions[KEY] = state
 
+    def refused_credentials(endpoint: str, grant_type: str) -> ResponseReturnValue | None:
+        """A rule's answer, or WeChat's errcode for a wrong grant type, AppID or secret (call under the lock)."""
+        args = request.args
+        rule = state.take_rule(endpoint, None)
+        if rule:
+            return _ruled(rule)
+        if args.get("grant_type") != grant_type:
+            return _error(40002)
+        if args.get("appid") != state.appid:
+            return _error(40013)
+        if not args.get("secret") or args.get("secret") != state.secret:
+            return _error(40125)
+        return None
+
     @app.get("/cgi-bin/token")
     def token() -> ResponseReturnValue:
-        args = request.args
         with state.lock:
-            rule = state.take_rule("token", None)
-            if rule:
-                return _ruled(rule)
-            if args.get("grant_type") != "client_credential":
-                return _error(40002)
-            if args.get("appid") != state.appid:
-                return _error(40013)
-            if not args.get("secret") or args.get("secret") != state.secret:
-                return _error(40125)
+            refused = refused_credentials("token", "client_credential")
+            if refused is not None:
+                return refused
             # A new token retires the previous ones (WeChat keeps them 5 more minutes; the fake is stricter).
             for old in state.valid:
                 state.refused[old] = 40001
@@ -358,18 +365,11 @@ def create_fake(appid: str, secret: str, record: Path | None = None, token_ttl: 
 
     @app.get("/sns/oauth2/access_token")
     def oauth_token() -> ResponseReturnValue:
-        args = request.args
         with state.lock:
-            rule = state.take_rule("oauth", None)
-            if rule:
-                return _ruled(rule)
-            if args.get("grant_type") != "authorization_code":
-                return _error(40002)
-            if args.get("appid") != state.appid:
-                return _error(40013)
-            if args.get("secret") != state.secret:
-                return _error(40125)
-            openid = state.oauth_codes.pop(args.get("code", ""), None)
+            refused = refused_credentials("oauth", "authorization_code")
+            if refused is not None:
+                return refused
+            openid = state.oauth_codes.pop(request.args.get("code", ""), None)
         if openid is None:
             return _error(40029)
         return jsonify(
