@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test init-db bench bench-sqlite bench-console lint clean outage fuzz soak audit opinion-eval
+.PHONY: run test init-db bench bench-sqlite bench-profile bench-console lint clean outage fuzz soak audit opinion-eval
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minsheng needs Python 3.11 or newer")'
@@ -36,10 +36,17 @@ lint: $(VENV)/.installed
 # Throughput against a bare Flask + wechatpy echo (figures, not a test). BENCH_ARGS="--duration 30" etc.
 BENCH_ARGS ?=
 bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null; }
 	$(PY) bench/run.py --backend postgres $(BENCH_ARGS)
 
 bench-sqlite: $(VENV)/.installed
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null; }
 	$(PY) bench/run.py --backend sqlite $(BENCH_ARGS)
+
+# Where a worker's CPU goes per message: the app in-process on PostgreSQL + Redis (bench/README.md, issue 21).
+PROFILE_ARGS ?= --stages
+bench-profile: $(VENV)/.installed
+	$(PY) bench/profile_path.py $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
