@@ -18,6 +18,7 @@ prints what they do on real citizens' letters and on a held-out set.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 CERTAIN = "certain"
@@ -44,9 +45,9 @@ _LETTER = re.compile(
 _WORRY = re.compile(
     r"(怕|担心|担忧|害怕|恐怕|就怕|生怕|唯恐).{0,12}(会|哪天|有一天|万一|以后|到时|迟早|早晚|出事|出人命|伤到|砸到|砸伤|"
     r"掉下来|倒塌|塌下来|烧起来|着火|起火|漏电|触电|电到|爆炸|中毒|淹|溺|撞到|摔)|"
-    r"会不会|是不是会|有没有可能|可能会|容易(着火|起火|引起|引发|发生|出事|触电|漏电|砸|摔|淹)|迟早|早晚会|哪天|有一天|到时候?|"
+    r"容易(着火|起火|引起|引发|发生|出事|触电|漏电|砸|摔|淹)|迟早|早晚会|哪天|有一天|到时候?|"
     r"真要|真的要是|要真|真(的)?(出|发生)(了)?事|以防|防患|"
-    r"(请|麻烦|希望|尽快|早点|及时).{0,10}(看看|看一下|检查|查看|排查|维修|修一下|修理|处理一下|管一管|管管)"
+    r"(请|麻烦|希望|尽快|早点|及时).{0,10}(检查|排查|维修|修一下|修理|处理一下|管一管|管管)"
 )
 # ... unless the message also cries for help now: "我好怕他会打死我妈 快来" is a report, whatever it fears next.
 # (尽快 is an official's "as soon as convenient", not a cry.)
@@ -58,10 +59,10 @@ _THANKS = re.compile(
 # ... unless the thanks are a goodbye ("不想活了，谢谢你们以前的帮忙").
 _FAREWELL = re.compile(r"不想活|活不下去|想死|自杀|轻生|解脱|(别|不要|唔好)找我|永别|遗书|来世|下辈子")
 # The same for a message written in pinyin ("wan yi zhao huo le zen me ban"): what-ifs, worries, the past, thanks.
-_NOT_HAPPENING_PINYIN = re.compile(
-    r"wanyi|ruguo|yaoshi|jiaru|pahui|danxin|haipa|huibuhui|zuotian|qiantian|shangci|shanggeyue|qunian|yiqian|"
-    r"xiexie|ganxie|duoxie"
+_NOT_HAPPENING_PINYIN_WORDS = frozenset(
+    "wanyi ruguo yaoshi pahui danxin zuotian qiantian shangci qunian yiqian ganxie duoxie".split()
 )
+_URGENT_PINYIN = frozenset("jiuming kuailai kuaidian kuaijiao zhengzai".split())
 _LETTERS = re.compile(r"[a-z]+")
 
 
@@ -69,10 +70,12 @@ def _not_happening(text: str) -> bool:
     """A worry, a what-if, a request to inspect, or thanks for a rescue that is over (see above)."""
     if _WORRY.search(text) and not _URGENT.search(text):
         return True
-    if _THANKS.search(text) and not _FAREWELL.search(text):
+    if _THANKS.search(text) and not _FAREWELL.search(text) and not _URGENT.search(text):
         return True
-    letters = "".join(_LETTERS.findall(text.lower()))
-    return len(letters) >= 8 and _NOT_HAPPENING_PINYIN.search(letters) is not None
+    # Pinyin word by word, or two words together ("wan yi"); a cry for help (jiu ming, kuai lai) keeps it a report.
+    words = _LETTERS.findall(text.lower())
+    pairs = {a + b for a, b in itertools.pairwise(words)} | set(words)
+    return len(words) >= 3 and not _URGENT_PINYIN & pairs and bool(_NOT_HAPPENING_PINYIN_WORDS & pairs)
 
 
 def tier(text: str, *, rule_matched: bool, model_fired: bool, not_now: bool) -> str | None:

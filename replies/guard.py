@@ -52,7 +52,7 @@ _VAGUE = re.compile(
     # 早日康复 is a wish, not a date.
     r"尽快|尽早|近期(?!(?:免冠|半身|正面|彩色|照片|相片|证件照|体检))|即将|择期|择机|适时|抓紧时间|早日(?!康复|痊愈)|稍后|过段时间|"
     r"过一段时间|过几天|改天|耐心等待|等通知|另行通知|研究研究|会有人(?:处理|联系|回复|跟进)|"
-    r"近日内|不久的?将来|后续(?:会|将)?(?:及时)?(?:反馈|处理|答复|跟进)|(?:会|将)及时(?:反馈|处理|答复|跟进)"
+    r"近日内|不久的?将来|后续(?:会|将)(?:及时)?(?:反馈|处理|答复|跟进)|(?:会|将)及时(?:反馈|处理|答复|跟进)"
 )
 # 暂无近期调整计划 promises nothing; 请您尽快携带材料 asks the citizen, it promises nothing either.
 _NOT_A_PROMISE = re.compile(r"(?:暂无|没有|并无|尚无|不会|无|未)$")
@@ -64,7 +64,7 @@ _SENTENCE_START = re.compile(r"[。!?；;\n]")
 
 
 # ... unless the account is the subject of its own clause ("请放心，我们会尽快处理").
-_PROMISER = re.compile(r"我|本|会|将")
+_PROMISER = re.compile(r"我|本|会|将|工作人员|部门|单位|机关|承办|局|办")
 _CLAUSE_START = re.compile(r"[,，。!?；;\n]")
 
 
@@ -172,7 +172,8 @@ def _occurrences(value: str, text: str) -> list[tuple[int, int]]:
 # The account disowning a word ("我们不会要求您闭嘴", "严禁工作人员说'找茬'") is not saying it: an insult right
 # after such a negation, in the same clause, is discussed, not used. ("你不要…" is an order, not a disowning.)
 _DISOWNED = re.compile(
-    r"(?:不会|绝不会|决不会|绝不|决不|从不|从来不|不应|不应该|不得|严禁|禁止|杜绝)(?:要求|让|叫|对|说|用)?[^,，。!?；;]{0,6}$"
+    r"(?:不会|绝不会|决不会|绝不|决不|从不|从来不|不应|不应该|不得|严禁|禁止|杜绝)(?:要求|让|叫)?(?:您|你|群众|市民)?"
+    r"(?:说|用|讲)?[“「‘\"']?$"
 )
 
 
@@ -231,7 +232,8 @@ def model_findings(text: str) -> list[Violation]:
 # A reply that points the citizen to help ("如您正遭受家庭暴力，请立即拨打110报警", "遇到抢劫…请立即拨打110") names
 # violence, and often quotes the abuser, because it is advice about it: the sentence model, which reads such
 # words as abuse, does not judge it. The word list, the structure checks and the whole-reply model still do.
-_HELP_LINE = re.compile(r"110|119|120|122|12338|12355|12345|12388|96110|报警|妇联|保护令|求助|热线")
+_HELP_LINE = re.compile(r"110|119|120|122|12338|12355|12388|96110|报警|妇联|保护令|派出所")
+_QUOTE_MARK = re.compile("[“”‘’「」『』\"']")
 _ADVISES = re.compile(r"请|可以?|如|若|建议|应当?|务必|立即")
 _SENTENCE_SPAN = re.compile(r"[^。!?；;\n]+[。!?；;\n]?")
 
@@ -248,8 +250,9 @@ def _model(text: str, folded: str, exempt: list[tuple[int, int]], tone: list[Vio
     out: list[Violation] = []
     advice = _advice(folded)
     for f in offensive.shipped().flag(folded, exempt):
-        if advice:
-            break
+        # In a reply that gives such advice, its own sentences and those quoting the abuse are not judged here.
+        if advice and (inside(advice, f.start, f.end) or _QUOTE_MARK.search(folded[f.start : f.end])):
+            continue
         # One finding per sentence: a word-list hit already says why.
         if not any(f.start <= v.span[0] and v.span[1] <= f.end for v in tone):
             out.append(

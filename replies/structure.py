@@ -53,19 +53,31 @@ _REFUSAL = re.compile(
     r"(?:咨询|联系|找|询问|去|向)(?:一下)?(?:相关|有关|其他|别的|对应)(?:部门|单位|机构)|"
     # 非本单位权责, 一律不受理, 不在受理范围, 请另循其他管道 (Taiwan: 管道 for 渠道), 已转交相关部门，本件结案.
     r"非本(?:单位|部门|机关|平台|局)?(?:的)?(?:权责|职责|职权|管辖|业务)|一律不(?:予)?(?:受理|处理|答复|回复)|"
-    r"不在(?:本平台|本单位|我们的?)?受理范围|不属于本平台|另(?:循|寻|找)(?:其他|别的)?(?:管道|渠道|途径|方式)|"
-    r"(?:转交|转给|转至)(?:相关|有关)(?:部门|单位)"
+    r"不在(?:本平台|本单位|我们的?)?受理范围|不属于本平台|另(?:循|寻|找)(?:其他|别的)?(?:管道|渠道|途径|方式)"
 )
 # A refusal that still handles what can be handled ("此类内容不予回复；但您反映的事项，我们仍会依规定办理").
 _STILL = re.compile(r"(?:但|不过)[^。!?]{0,16}(?:仍|依然|照常|继续)(?:会|将)?[^。!?]{0,6}(?:办理|处理|受理|答复)")
 _NEGATED = re.compile(r"(?:不|非|没|无|并非)$")
 _YOU_NEAR = re.compile(r"你|您")
+# "若您继续遭受骚扰…派出所", "如果再有人来催收…拨打110": help for the citizen against someone else, not a threat.
+_VICTIM = re.compile(r"有人|遭受|受到|骚扰您|报警|拨打1")
+# "李女士您好": the person named is the citizen addressed.
+_ADDRESSED = re.compile(r"\s*[,，]?\s*(?:您好|你好)")
+
+
+def _sentence_of(folded: str, at: int) -> str:
+    """The sentence of ``folded`` around position ``at``."""
+    start = max(folded.rfind(c, 0, at) for c in "。!?；;\n") + 1
+    ends = [i for i in (folded.find(c, at) for c in "。!?；;\n") if i >= 0]
+    return folded[start : min(ends) if ends else len(folded)]
+
+
 _DENIED = re.compile(r"(?:不会|不|绝不|决不|不得|严禁|禁止|从不)$")
 # What makes a refusal helpful: a named unit (not 相关部门), a number or channel, or a time.
 _NAMED_UNIT = re.compile(
     r"(?<!相关)(?<!有关)(?<!其他)(?<!别的)(?<!对应)[\u4e00-\u9fff]{1,12}"
     r"(?:局|厅|委员会|办公室|办事处|服务中心|中心|派出所|法院|检察院|仲裁委|居委会|村委会|物业公司|公司|医院|学校|银行|"
-    r"大队|支队|管理处|管理所|服务站|协会|街道办|政府|车管所|派出所|司法所|税务所|所|检测站|站|卫生院|院|社区|街道|妇联|工会)"
+    r"大队|支队|管理处|管理所|服务站|协会|街道办|政府|车管所|司法所|税务所|检测站|卫生院|社区|街道|妇联|工会)"
 )
 _CHANNEL = re.compile(
     # (本平台 is the account itself: not somewhere else to turn.)
@@ -101,6 +113,7 @@ _PRIVATE_FACT = re.compile(
     # …, a street address told right after the person (住和平路45号).
     rf"(?:{_THIRD_PARTY})[^。!?；;]{{0,16}}[\u4e00-\u9fff]{{1,8}}(?:路|街|道|巷|弄|村)\d+号"
 )
+_THIRD_PARTY_AT = re.compile(_THIRD_PARTY)
 # Said to keep it secret ("被举报人的住址我们不会透露"), the same words disclose nothing.
 _KEPT_SECRET = re.compile(
     r"保密|不会(?:透露|告知|公开|泄露|提供)|不予(?:公开|提供|透露)|无法提供|不能提供|依法保护|隐私"
@@ -131,11 +144,15 @@ def findings(folded: str, exempt: list[tuple[int, int]]) -> Iterator[tuple[str, 
                 continue  # 遭遇诈骗不是您的过错: the opposite of blame
             if rule == "discloses_reporter" and _DENIED.search(folded[max(0, m.start() - 4) : m.start()]):
                 continue  # 我们不会把您的身份告诉商家: a promise of secrecy
-            if rule == "threatening" and not _YOU_NEAR.search(folded[max(0, m.start() - 8) : m.end() + 8]):
+            if rule == "threatening" and (
+                not _YOU_NEAR.search(folded[max(0, m.start() - 8) : m.end() + 8]) or _VICTIM.search(m.group(0))
+            ):
                 continue  # 如再次发生，我局将依法…: enforcement against the one complained about, not a threat
             yield rule, m.start(), m.end()
     for m in _PRIVATE_FACT.finditer(folded):
-        if not inside(exempt, *m.span()) and not _KEPT_SECRET.search(folded):
+        person = _THIRD_PARTY_AT.match(folded, m.start())
+        addressed = person is not None and _ADDRESSED.match(folded, person.end())
+        if not inside(exempt, *m.span()) and not addressed and not _KEPT_SECRET.search(_sentence_of(folded, m.start())):
             yield "discloses_third_party", m.start(), m.end()
     for sentence in _SENTENCE.finditer(folded):
         start, end = sentence.span()

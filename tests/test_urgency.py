@@ -54,12 +54,30 @@ def test_a_worry_thanks_or_request_to_inspect_is_never_the_emergency_reply() -> 
         assert tier(text, rule_matched=True, model_fired=True, not_now=False) == CERTAIN, text
 
 
+def test_everyday_words_near_an_emergency_rule_never_get_the_emergency_reply() -> None:
+    """Phone calls and games are not beatings, cold medicine is not an overdose, a smell is not a gas leak."""
+    from handlers.classify import shipped
+
+    for text in ("他在打电话叫我下楼", "我老公一直在打游戏 怎么办", "吃了感冒药，今晚早点睡",
+                 "考完试终于解脱了 今晚好好睡一觉", "垃圾站的臭味熏得我们想吐", "停电一天了终于出电了"):  # fmt: skip
+        assert shipped().classify(text).emergency_tier != CERTAIN, text
+
+
+def test_a_cry_for_help_is_not_demoted_by_thanks_or_a_question() -> None:
+    for text in ("谢谢你们，我妈晕倒了，快派救护车", "厨房着火了 会不会爆炸啊", "我妈晕倒了，请医生来看看",
+                 "wo jia zhao huo le xie xie", "wo jia ru kou zhao huo le"):  # fmt: skip
+        assert tier(text, rule_matched=True, model_fired=True, not_now=False) == CERTAIN, text
+
+
 def test_the_number_is_the_service_that_deals_with_the_cause() -> None:
     """A leak that made someone faint is 119's, a beating that drew blood 110's, a live wire without a crash 120's."""
     assert emergency_rule("燃气味好重 我老公在厨房晕倒了")[0] == "fire"  # type: ignore[index]
     assert emergency_rule("化工厂的罐子泄漏了 好几个工人晕倒了")[0] == "fire"  # type: ignore[index]
     assert emergency_rule("我爸喝醉了又在打我妈 她头流血了 快来")[0] == "police"  # type: ignore[index]
     assert emergency_rule("电线断了掉在路上 骑车的人碰到 倒在地上不动")[0] == "medical"  # type: ignore[index]
+    # A word of the cause's that is not the cause: a gas bill, a phone call.
+    assert emergency_rule("老人晕倒了 家里燃气费刚交")[0] == "medical"  # type: ignore[index]
+    assert emergency_rule("爸爸在家晕倒了，我一直打他电话没人接")[0] == "medical"  # type: ignore[index]
 
 
 def test_a_plan_to_die_is_read_whatever_else_the_message_looks_back_on() -> None:

@@ -289,8 +289,11 @@ def media() -> Response:
         record(db, g.user.username, "media.original", f"attachment:{row.id}", detail, (request.remote_addr or "")[:64])
         db.commit()
     content_type = (row.content_type if original else derived_type(head)) or "application/octet-stream"
-    wanted = request.range.range_for_length(size) if request.range is not None else None
-    if request.range is not None and wanted is None:
+    # One byte range of a non-empty object is served as asked; several ranges, or any range of an empty object,
+    # get the whole object (a 200 is always a valid answer to a Range request).
+    asked = request.range if request.range is not None and len(request.range.ranges) == 1 and size else None
+    wanted = asked.range_for_length(size) if asked is not None else None
+    if asked is not None and wanted is None:
         response = Response(status=416)
         response.headers["Content-Range"] = f"bytes */{size}"
         return response

@@ -54,7 +54,6 @@ MAX_REQUEST_BYTES = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _PHONE_CHARS = re.compile(r"[\d\s+\-()（）]+")
-# Characters a database or a page should never get from a form: controls (NUL breaks PostgreSQL) but line breaks.
 
 
 def _labels() -> dict[str, str]:
