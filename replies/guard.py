@@ -60,24 +60,16 @@ _ASKED_OF_CITIZEN = re.compile(r"(?:请|请您|您需|您应|务必|建议您|�
 _BY_CITIZEN = ("尽快", "尽早")
 # Advice earlier in the same sentence makes a later 尽快 the citizen's too.
 _ADVISED = re.compile(r"请|立即|马上|务必|应当|建议您|如遇")
-_SENTENCE_START = re.compile(r"[。!?；;\n]")
-
-
 # ... unless the account is the subject of its own clause ("请放心，我们会尽快处理").
 _PROMISER = re.compile(r"我|本|会|将|工作人员|部门|单位|机关|承办|局|办")
-_CLAUSE_START = re.compile(r"[,，。!?；;\n]")
+# Where a sentence, and a clause, ends in folded (half-width) text.
+_SENTENCE_ENDS = "。!?;\n"
+_CLAUSE_ENDS = _SENTENCE_ENDS + ","
 
 
-def _clause_before(folded: str, start: int) -> str:
-    """The text from the start of the clause up to ``start``."""
-    ends = [m.end() for m in _CLAUSE_START.finditer(folded, 0, start)]
-    return folded[ends[-1] if ends else 0 : start]
-
-
-def _sentence_before(folded: str, start: int) -> str:
-    """The text from the start of the sentence up to ``start``."""
-    ends = [m.end() for m in _SENTENCE_START.finditer(folded, 0, start)]
-    return folded[ends[-1] if ends else 0 : start]
+def _back_to(folded: str, start: int, ends: str) -> str:
+    """The text from the last of ``ends`` before ``start`` (or the beginning) up to ``start``."""
+    return folded[max(folded.rfind(c, 0, start) for c in ends) + 1 : start]
 
 
 # A concrete date or deadline anywhere in the text makes a time word concrete (尽快，并于12月18日前…).
@@ -214,7 +206,8 @@ def _vague_promises(folded: str, exempt: list[tuple[int, int]]) -> list[Violatio
         if m.group(0) in _BY_CITIZEN and (
             _ASKED_OF_CITIZEN.search(folded[max(0, start - 4) : start])
             or (
-                _ADVISED.search(_sentence_before(folded, start)) and not _PROMISER.search(_clause_before(folded, start))
+                _ADVISED.search(_back_to(folded, start, _SENTENCE_ENDS))
+                and not _PROMISER.search(_back_to(folded, start, _CLAUSE_ENDS))
             )
         ):
             continue  # 请立即拨打119，并尽快撤离: asked of the citizen, not promised
@@ -235,14 +228,14 @@ def model_findings(text: str) -> list[Violation]:
 _HELP_LINE = re.compile(r"110|119|120|122|12338|12355|12388|96110|报警|妇联|保护令|派出所")
 _QUOTE_MARK = re.compile("[“”‘’「」『』\"']")
 _ADVISES = re.compile(r"请|可以?|如|若|建议|应当?|务必|立即")
-_SENTENCE_SPAN = re.compile(r"[^。!?；;\n]+[。!?；;\n]?")
 
 
 def _advice(folded: str) -> list[tuple[int, int]]:
+    """The sentences (as the sentence model cuts them) that point the citizen to help."""
     return [
-        m.span()
-        for m in _SENTENCE_SPAN.finditer(folded)
-        if _HELP_LINE.search(m.group(0)) and _ADVISES.search(m.group(0))
+        (start, end)
+        for start, end in offensive.sentences(folded)
+        if _HELP_LINE.search(folded, start, end) and _ADVISES.search(folded, start, end)
     ]
 
 
